@@ -1,0 +1,122 @@
+"""Errors raised by gradtrace, and the helpers that word them.
+
+Wrong arguments raise the built-in ``TypeError``/``ValueError`` with a message that names the
+argument, what was expected and what came. Failures of the science or the machinery (a diverged
+run, an interrupted study, a corrupt store) raise a :class:`GradtraceError` subclass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = [
+    "GradtraceError",
+    "NonFiniteError",
+    "RunInterrupted",
+    "StoreError",
+    "check_choice",
+    "check_int",
+    "check_real",
+    "check_shape",
+    "describe",
+]
+
+
+class GradtraceError(Exception):
+    """Base class of the domain failures gradtrace reports."""
+
+
+class NonFiniteError(GradtraceError):
+    """A loss or a gradient became NaN or infinite under the policy ``on_nonfinite="raise"``."""
+
+    def __init__(self, message: str, *, step: int, members: list[int]):
+        super().__init__(message)
+        self.step = step
+        self.members = members
+
+
+class RunInterrupted(GradtraceError):
+    """Training or a study was interrupted (Ctrl-C); ``partial`` holds what was finished."""
+
+    def __init__(self, message: str, *, partial: Any = None):
+        super().__init__(message)
+        self.partial = partial
+
+
+class StoreError(GradtraceError):
+    """The run store on disk is missing, unreadable or inconsistent."""
+
+
+def describe(value: Any) -> str:
+    """Return a short, readable description of ``value`` for an error message."""
+    shape = getattr(value, "shape", None)
+    if shape is not None and hasattr(value, "dtype"):
+        return f"{type(value).__name__} of shape {tuple(shape)} and dtype {value.dtype}"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_choice(name: str, value: Any, choices: Iterable[Any], *, what: str = "") -> Any:
+    """Raise ``ValueError`` unless ``value`` is one of ``choices``; return it.
+
+    Example:
+        >>> check_choice("activation", "tanh", ["tanh", "relu"])
+        'tanh'
+    """
+    options = list(choices)
+    if value not in options:
+        label = what or name
+        listed = ", ".join(repr(c) for c in options)
+        raise ValueError(f"Unknown {label} {value!r} for `{name}`. Available: {listed}.")
+    return value
+
+
+def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """Raise unless ``value`` is an integer in ``[minimum, maximum]``; return it as ``int``.
+
+    Example:
+        >>> check_int("hidden_size", 8, minimum=1)
+        8
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        is_integral = hasattr(value, "__index__") and not isinstance(value, bool)
+        if not is_integral:
+            raise TypeError(f"`{name}` must be an integer, got {describe(value)}.")
+        value = int(value)
+    _check_range(name, value, minimum, maximum)
+    return value
+
+
+def check_real(
+    name: str, value: Any, *, minimum: float | None = None, maximum: float | None = None,
+    exclusive_minimum: bool = False,
+) -> float:
+    """Raise unless ``value`` is a finite real number in range; return it as ``float``.
+
+    Example:
+        >>> check_real("lr", 0.01, minimum=0.0, exclusive_minimum=True)
+        0.01
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"`{name}` must be a real number, got {describe(value)}.")
+    value = float(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"`{name}` must be finite, got {value}.")
+    if exclusive_minimum and minimum is not None and value <= minimum:
+        raise ValueError(f"`{name}` must be greater than {minimum}, got {value}.")
+    _check_range(name, value, minimum, maximum)
+    return value
+
+
+def _check_range(name: str, value: float, minimum: float | None, maximum: float | None) -> None:
+    if minimum is not None and value < minimum:
+        raise ValueError(f"`{name}` must be at least {minimum}, got {value}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"`{name}` must be at most {maximum}, got {value}.")
+
+
+def check_shape(name: str, tensor: Any, expected: str, ok: bool) -> None:
+    """Raise ``ValueError`` naming ``expected`` (e.g. ``"(B, T, 2)"``) when ``ok`` is false."""
+    if not ok:
+        raise ValueError(f"`{name}` must have shape {expected}, got {describe(tensor)}.")

@@ -1,0 +1,264 @@
+"""What every recurrent model in gradtrace shares: ensembles, the unrolled loop and its probes.
+
+All parameters carry a leading member axis K (``num_models``; a single model is an ensemble of one)
+so one backward pass trains K independent networks: member k only ever touches slice k. The loop
+is unrolled in Python on purpose: each state h_t is a tensor on the autograd graph, and adding a
+zero *probe* p_t to it (h_t + p_t) makes ``p.grad`` the total derivative ∂L/∂h_t after one
+``backward()``. Fused kernels such as ``torch.nn.LSTM`` hide these states.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from gradtrace.errors import check_choice, check_int, describe
+
+__all__ = ["READOUTS", "RecurrentModel", "Trajectory"]
+
+READOUTS = ("all", "last")
+
+
+@dataclass
+class Trajectory:
+    """What a forward pass returns.
+
+    Attributes:
+        outputs: (K, B, T, output_size) with readout "all", (K, B, output_size) with "last".
+        states: (K, B, T, hidden_size), the hidden states h_1..h_T on the gradient path.
+        cells: (K, B, T, hidden_size) LSTM cell states, else None.
+        final_state: the state after the last step, a tuple of (K, B, hidden_size) tensors, to carry
+            into the next chunk (truncated BPTT).
+        probes: with ``probe=True``, the zero leaf tensor (S, K, B, T, hidden_size) added to the S
+            state tensors (h, and c for an LSTM); after ``backward()`` its ``.grad[s]`` is ∂L/∂state_t.
+        gates: with ``keep_gates=True``, gate activations by name, each (K, B, T, hidden_size).
+    """
+
+    outputs: torch.Tensor
+    states: torch.Tensor
+    final_state: tuple[torch.Tensor, ...]
+    cells: torch.Tensor | None = None
+    probes: torch.Tensor | None = None
+    gates: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class RecurrentModel(nn.Module):
+    """Base class: an ensemble of K recurrent networks with input, recurrent and output weights.
+
+    Subclasses set ``num_gates`` and ``state_names`` and implement ``step``; they name their
+    parameters ``W_in`` (K, G·H, input_size), ``W_rec`` (K, G·H, H), ``W_out`` (K, output_size, H)
+    and ``b_out`` (K, output_size).
+
+    Args:
+        input_size: width of one input step.
+        hidden_size: number of hidden units H.
+        output_size: number of outputs.
+        num_models: ensemble size K; members are initialized independently.
+        readout: "all" reads out every step (many-to-many), "last" only the last (many-to-one).
+        seed: member k is initialized from seed + k, so it equals the single model built with that
+            seed. None draws the seed from torch's global generator.
+        dtype: parameter dtype (default: torch's default dtype).
+    """
+
+    num_gates: int = 1
+    state_names: tuple[str, ...] = ("h",)
+    gate_names: tuple[str, ...] = ()
+
+    def __init__(self, input_size: int, hidden_size: int, output_size: int, *, num_models: int = 1,
+                 readout: str = "all", seed: int | None = None, dtype: torch.dtype | None = None):
+        super().__init__()
+        self.input_size = check_int("input_size", input_size, minimum=1)
+        self.hidden_size = check_int("hidden_size", hidden_size, minimum=1)
+        self.output_size = check_int("output_size", output_size, minimum=1)
+        self.num_models = check_int("num_models", num_models, minimum=1)
+        self.readout = check_choice("readout", readout, READOUTS, what="readout")
+        if seed is None:
+            seed = int(torch.randint(0, 2**31 - 1, (1,)).item())
+        self.seed = check_int("seed", seed, minimum=0)
+        K, G, H = self.num_models, self.num_gates, self.hidden_size
+        options = {"dtype": dtype}
+        self.W_in = nn.Parameter(torch.empty(K, G * H, input_size, **options))
+        self.W_rec = nn.Parameter(torch.empty(K, G * H, H, **options))
+        self.W_out = nn.Parameter(torch.empty(K, output_size, H, **options))
+        self.b_out = nn.Parameter(torch.empty(K, output_size, **options))
+        self._make_biases(K, G * H, options)
+        self.reset_parameters()
+
+    def _make_biases(self, K: int, width: int, options: dict) -> None:
+        self.b = nn.Parameter(torch.empty(K, width, **options))
+
+    def reset_parameters(self) -> None:
+        """Draw every parameter from U(−1/√H, 1/√H), as torch.nn.RNN/LSTM/GRU do, member by member."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        with torch.no_grad():
+            for k in range(self.num_models):
+                generator = torch.Generator().manual_seed(self.seed + k)
+                for _, param in self.named_parameters():
+                    values = torch.rand(param.shape[1:], generator=generator, dtype=torch.float64)
+                    param[k].copy_((values * 2 - 1) * bound)
+
+    # ----------------------------------------------------------------------------------------
+    # The recurrence
+    # ----------------------------------------------------------------------------------------
+    def project_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Return the input drive of every step, x_t W_inᵀ + b: (K, B, T, G·H)."""
+        if inputs.dim() == 3:
+            projected = torch.einsum("bti,kgi->kbtg", inputs, self.W_in)
+        else:
+            projected = torch.einsum("kbti,kgi->kbtg", inputs, self.W_in)
+        return projected + self.b[:, None, None, :]
+
+    def step(self, drive: torch.Tensor, state: tuple[torch.Tensor, ...],
+             W_rec_T: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], dict[str, torch.Tensor]]:  # noqa: N803
+        """Advance one step.
+
+        Args:
+            drive: (K, B, G·H) input drive of this step.
+            state: the previous state, a tuple of (K, B, H) tensors named by ``state_names``.
+            W_rec_T: (K, H, G·H), the transposed recurrent weights (transposed once per sequence).
+
+        Returns:
+            The new state and a dict of gate activations (empty for models without gates).
+        """
+        raise NotImplementedError
+
+    def initial_state(self, batch_size: int, *, like: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        """Return the zero state: one (K, B, H) tensor per name in ``state_names``."""
+        like = self.W_rec if like is None else like
+        zeros = like.new_zeros(self.num_models, batch_size, self.hidden_size)
+        return tuple(zeros for _ in self.state_names)
+
+    def check_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Validate ``inputs`` and cast them to the parameters' dtype and device."""
+        K, I = self.num_models, self.input_size
+        ok = isinstance(inputs, torch.Tensor) and (
+            (inputs.dim() == 3 and inputs.shape[-1] == I)
+            or (inputs.dim() == 4 and inputs.shape[0] == K and inputs.shape[-1] == I)
+        )
+        if not ok:
+            raise ValueError(
+                f"`inputs` must have shape (B, T, {I}) or ({K}, B, T, {I}), got {describe(inputs)}."
+            )
+        if inputs.shape[-2] == 0 or inputs.shape[-3] == 0:
+            raise ValueError(f"`inputs` needs at least one sequence and one step, got {describe(inputs)}.")
+        return inputs.to(device=self.W_rec.device, dtype=self.W_rec.dtype)
+
+    def forward(self, inputs: torch.Tensor, state: tuple[torch.Tensor, ...] | None = None, *,
+                probe: bool = False, keep_gates: bool = False) -> Trajectory:
+        """Run the ensemble over a batch of sequences.
+
+        Args:
+            inputs: (B, T, input_size), shared by every member, or (K, B, T, input_size).
+            state: the initial state (a tuple of (K, B, H)); zeros when None.
+            probe: add zero probes to every state so ∂L/∂h_t is read from ``probes.grad``.
+            keep_gates: keep the gate activations of every step in ``Trajectory.gates``.
+
+        Returns:
+            A :class:`Trajectory`.
+        """
+        inputs = self.check_inputs(inputs)
+        batch_size, steps = inputs.shape[-3], inputs.shape[-2]
+        if state is None:
+            state = self.initial_state(batch_size)
+        else:
+            state = self._check_state(state, batch_size)
+        drives = self.project_inputs(inputs).unbind(2)
+        W_rec_T = self.W_rec.transpose(1, 2)  # noqa: N806
+        probes = None
+        if probe:
+            probes = self.W_rec.new_zeros(len(self.state_names), self.num_models, batch_size, steps,
+                                          self.hidden_size, requires_grad=True)
+            probe_steps = probes.unbind(3)
+        history: list[list[torch.Tensor]] = [[] for _ in self.state_names]
+        gate_history: dict[str, list[torch.Tensor]] = {name: [] for name in self.gate_names}
+        for t in range(steps):
+            state, gates = self.step(drives[t], state, W_rec_T)
+            if probes is not None:
+                state = tuple(s + p for s, p in zip(state, probe_steps[t].unbind(0)))
+            for kept, s in zip(history, state):
+                kept.append(s)
+            if keep_gates:
+                for name, value in gates.items():
+                    gate_history[name].append(value)
+        stacked = [torch.stack(kept, dim=2) for kept in history]
+        states = stacked[0]
+        return Trajectory(
+            outputs=self.read_out(states),
+            states=states,
+            final_state=tuple(state),
+            cells=stacked[1] if len(stacked) > 1 else None,
+            probes=probes,
+            gates={name: torch.stack(v, dim=2) for name, v in gate_history.items() if v},
+        )
+
+    def _check_state(self, state, batch_size: int) -> tuple[torch.Tensor, ...]:
+        shape = (self.num_models, batch_size, self.hidden_size)
+        if not isinstance(state, (tuple, list)) or len(state) != len(self.state_names) or any(
+            tuple(s.shape) != shape for s in state
+        ):
+            names = ", ".join(self.state_names)
+            raise ValueError(f"`state` must be a tuple ({names}) of tensors of shape {shape}, got "
+                             f"{describe(state)}.")
+        return tuple(state)
+
+    def read_out(self, states: torch.Tensor) -> torch.Tensor:
+        """Map hidden states (K, B, T, H) to outputs: h W_outᵀ + b_out, per step or at the last."""
+        if self.readout == "last":
+            return torch.baddbmm(self.b_out[:, None, :], states[:, :, -1], self.W_out.transpose(1, 2))
+        K, B, T, H = states.shape
+        flat = torch.baddbmm(self.b_out[:, None, :], states.reshape(K, B * T, H),
+                             self.W_out.transpose(1, 2))
+        return flat.view(K, B, T, self.output_size)
+
+    # ----------------------------------------------------------------------------------------
+    # Inspection
+    # ----------------------------------------------------------------------------------------
+    def state_at(self, trajectory: Trajectory, t: int) -> tuple[torch.Tensor, ...]:
+        """Return the state after step ``t`` (−1: the zero initial state), detached."""
+        if t < 0:
+            return self.initial_state(trajectory.states.shape[1])
+        kept = [trajectory.states, trajectory.cells][: len(self.state_names)]
+        return tuple(s[:, :, t].detach() for s in kept)
+
+    def step_jacobian(self, inputs: torch.Tensor, trajectory: Trajectory, t: int) -> torch.Tensor:
+        """Return ∂s_t/∂s_{t−1} for every member and sequence: (K, B, S, S).
+
+        The state s is h, or (h, c) concatenated for an LSTM (S = 2H). Its singular values say how
+        one step stretches or shrinks a gradient passing back through it.
+        """
+        inputs = self.check_inputs(inputs)
+        steps = inputs.shape[-2]
+        check_int("t", t, minimum=0, maximum=steps - 1)
+        drive = self.project_inputs(inputs[..., t : t + 1, :])[:, :, 0].detach()
+        previous = torch.cat(self.state_at(trajectory, t - 1), dim=-1).requires_grad_(True)
+        W_rec_T = self.W_rec.detach().transpose(1, 2)  # noqa: N806
+        H = self.hidden_size
+        with torch.enable_grad():
+            new_state, _ = self.step(drive, tuple(previous.split(H, dim=-1)), W_rec_T)
+            new = torch.cat(new_state, dim=-1)
+            size = new.shape[-1]
+            basis = torch.eye(size, dtype=new.dtype, device=new.device)[:, None, None, :]
+            basis = basis.expand(size, *new.shape)
+            (rows,) = torch.autograd.grad(new, previous, basis, is_grads_batched=True)
+        return rows.permute(1, 2, 0, 3)  # (K, B, out, in)
+
+    def member(self, k: int) -> RecurrentModel:
+        """Return a copy of member ``k`` as a model of its own (an ensemble of one)."""
+        check_int("k", k, minimum=0, maximum=self.num_models - 1)
+        single = type(self).__new__(type(self))
+        nn.Module.__init__(single)
+        for key, value in vars(self).items():
+            if not key.startswith("_"):
+                setattr(single, key, value)
+        single.num_models = 1
+        single.seed = self.seed + k
+        for name, param in self.named_parameters():
+            setattr(single, name, nn.Parameter(param.detach()[k : k + 1].clone()))
+        return single
+
+    def extra_repr(self) -> str:
+        return (f"input_size={self.input_size}, hidden_size={self.hidden_size}, "
+                f"output_size={self.output_size}, num_models={self.num_models}, readout={self.readout!r}")
