@@ -81,7 +81,8 @@ def horizon(profile: torch.Tensor, threshold: float = HORIZON_THRESHOLD) -> torc
     return first.amin(-1)
 
 
-def parameter_grad_norms(model: torch.nn.Module, grads: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+def parameter_grad_norms(model: torch.nn.Module,
+                         grads: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """Return ‖∂L/∂θ‖ per member for each parameter (K,), from ``grads`` or the parameters' ``.grad``."""
     norms = {}
     for name, param in model.named_parameters():

@@ -9,6 +9,7 @@ zero *probe* p_t to it (h_t + p_t) makes ``p.grad`` the total derivative âˆ‚L/âˆ
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 
@@ -125,6 +126,16 @@ class RecurrentModel(nn.Module):
         """
         raise NotImplementedError
 
+    def _probed_step(self, drive: torch.Tensor, state: tuple[torch.Tensor, ...],
+                     W_rec_T: torch.Tensor, probes: tuple[torch.Tensor, ...]):  # noqa: N803
+        """Advance one step like ``step`` and add one zero probe (K, B, H) to each new state.
+
+        A subclass may fold a probe into the op that makes its state (one autograd node fewer
+        per step) as long as nothing else in the step reads that state before the probe is added.
+        """
+        state, gates = self.step(drive, state, W_rec_T)
+        return tuple(s + p for s, p in zip(state, probes, strict=True)), gates
+
     def initial_state(self, batch_size: int, *, like: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         """Return the zero state: one (K, B, H) tensor per name in ``state_names``."""
         like = self.W_rec if like is None else like
@@ -133,14 +144,14 @@ class RecurrentModel(nn.Module):
 
     def check_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
         """Validate ``inputs`` and cast them to the parameters' dtype and device."""
-        K, I = self.num_models, self.input_size
+        K, width = self.num_models, self.input_size
         ok = isinstance(inputs, torch.Tensor) and (
-            (inputs.dim() == 3 and inputs.shape[-1] == I)
-            or (inputs.dim() == 4 and inputs.shape[0] == K and inputs.shape[-1] == I)
+            (inputs.dim() == 3 and inputs.shape[-1] == width)
+            or (inputs.dim() == 4 and inputs.shape[0] == K and inputs.shape[-1] == width)
         )
         if not ok:
             raise ValueError(
-                f"`inputs` must have shape (B, T, {I}) or ({K}, B, T, {I}), got {describe(inputs)}."
+                f"`inputs` must have shape (B, T, {width}) or ({K}, B, T, {width}), got {describe(inputs)}."
             )
         if inputs.shape[-2] == 0 or inputs.shape[-3] == 0:
             raise ValueError(f"`inputs` needs at least one sequence and one step, got {describe(inputs)}.")
@@ -171,13 +182,18 @@ class RecurrentModel(nn.Module):
         if probe:
             probes = self.W_rec.new_zeros(len(self.state_names), self.num_models, batch_size, steps,
                                           self.hidden_size, requires_grad=True)
-            probe_steps = probes.unbind(3)
+            # Cut the probes into per-step views once, not inside the loop (an autograd node per
+            # step): probe_steps[t] holds one (K, B, H) view per state. With a single state,
+            # squeeze is a view both ways, where unbind would copy every gradient once more.
+            per_state = probes.unbind(0) if len(self.state_names) > 1 else (probes.squeeze(0),)
+            probe_steps = list(zip(*(p.unbind(2) for p in per_state), strict=True))
         history: list[list[torch.Tensor]] = [[] for _ in self.state_names]
         gate_history: dict[str, list[torch.Tensor]] = {name: [] for name in self.gate_names}
         for t in range(steps):
-            state, gates = self.step(drives[t], state, W_rec_T)
-            if probes is not None:
-                state = tuple(s + p for s, p in zip(state, probe_steps[t].unbind(0)))
+            if probes is None:
+                state, gates = self.step(drives[t], state, W_rec_T)
+            else:
+                state, gates = self._probed_step(drives[t], state, W_rec_T, probe_steps[t])
             for kept, s in zip(history, state):
                 kept.append(s)
             if keep_gates:
@@ -185,8 +201,12 @@ class RecurrentModel(nn.Module):
                     gate_history[name].append(value)
         stacked = [torch.stack(kept, dim=2) for kept in history]
         states = stacked[0]
+        # Read the last step from the final state itself rather than from its copy in `states`:
+        # the values are the same, and a loss on the outputs alone then never back-propagates
+        # through the stack (a zero-filled gradient for every step).
+        last = state[0].unsqueeze(2) if self.readout == "last" else states
         return Trajectory(
-            outputs=self.read_out(states),
+            outputs=self.read_out(last),
             states=states,
             final_state=tuple(state),
             cells=stacked[1] if len(stacked) > 1 else None,
@@ -248,15 +268,12 @@ class RecurrentModel(nn.Module):
     def member(self, k: int) -> RecurrentModel:
         """Return a copy of member ``k`` as a model of its own (an ensemble of one)."""
         check_int("k", k, minimum=0, maximum=self.num_models - 1)
-        single = type(self).__new__(type(self))
-        nn.Module.__init__(single)
-        for key, value in vars(self).items():
-            if not key.startswith("_"):
-                setattr(single, key, value)
+        single = copy.deepcopy(self)
         single.num_models = 1
         single.seed = self.seed + k
-        for name, param in self.named_parameters():
-            setattr(single, name, nn.Parameter(param.detach()[k : k + 1].clone()))
+        with torch.no_grad():
+            for name, param in self.named_parameters():
+                setattr(single, name, nn.Parameter(param.detach()[k : k + 1].clone()))
         return single
 
     def extra_repr(self) -> str:

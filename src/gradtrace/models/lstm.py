@@ -35,11 +35,23 @@ class LSTM(RecurrentModel):
     gate_names = ("input", "forget", "output")
 
     def step(self, drive, state, W_rec_T):  # noqa: N803
+        return self._advance(drive, state, W_rec_T)
+
+    def _probed_step(self, drive, state, W_rec_T, probes):  # noqa: N803
+        return self._advance(drive, state, W_rec_T, probes)
+
+    def _advance(self, drive, state, W_rec_T, probes=None):  # noqa: N803
         h, c = state
         i, f, g, o = torch.baddbmm(drive, h, W_rec_T).chunk(4, dim=-1)
         i, f, o = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o)
-        c = torch.addcmul(f * c, i, torch.tanh(g))
-        h = o * torch.tanh(c)
+        if probes is None:
+            c = torch.addcmul(f * c, i, torch.tanh(g))
+            return (o * torch.tanh(c), c), {"input": i, "forget": f, "output": o}
+        probe_h, probe_c = probes
+        # Each probe rides in the op that makes its state, and the cell probe goes in before h_t
+        # reads c_t, so ∂L/∂c_t is the total derivative (through h_t of this step and c_{t+1}).
+        c = torch.addcmul(torch.addcmul(probe_c, f, c), i, torch.tanh(g))
+        h = torch.addcmul(probe_h, o, torch.tanh(c))
         return (h, c), {"input": i, "forget": f, "output": o}
 
     @classmethod

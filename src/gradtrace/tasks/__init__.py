@@ -1,5 +1,7 @@
 """Tasks: data generators with their trivial baseline and success criterion built in."""
 
+import dataclasses
+
 from gradtrace.errors import check_choice
 from gradtrace.tasks.adding import ADDING_VARIANTS, Adding
 from gradtrace.tasks.base import LOSS_KINDS, Batch, Task, member_loss
@@ -35,10 +37,10 @@ def make_task(name: str, **params) -> Task:
         TypeError: for a parameter the task does not take.
     """
     cls = TASKS[check_choice("task", name, TASKS, what="task")]
-    try:
-        return cls(**params)
-    except TypeError as error:
-        import dataclasses
-
-        valid = ", ".join(f.name for f in dataclasses.fields(cls))
-        raise TypeError(f"Task {name!r} got invalid parameters {sorted(params)}; it takes: {valid}.") from error
+    # Check the names here rather than catching TypeError from the constructor, which would also
+    # swallow (and misword) the TypeError a valid parameter of the wrong type raises.
+    valid = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise TypeError(f"Task {name!r} got invalid parameters {unknown}; it takes: {', '.join(valid)}.")
+    return cls(**params)

@@ -16,7 +16,7 @@ from typing import ClassVar, Literal
 import torch
 import torch.nn.functional as F
 
-from gradtrace.errors import check_choice, check_int, check_shape
+from gradtrace.errors import check_choice, check_int, check_shape, describe
 
 __all__ = ["LOSS_KINDS", "Batch", "Task", "member_loss", "make_generator"]
 
@@ -42,6 +42,10 @@ class Batch:
     loss: str = "mse"
 
     def __post_init__(self) -> None:
+        for name in ("inputs", "targets", "mask"):
+            value = getattr(self, name)
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(f"`{name}` must be a torch.Tensor, got {describe(value)}.")
         check_choice("loss", self.loss, LOSS_KINDS, what="loss kind")
         check_shape("inputs", self.inputs, "(B, T, input_size) or (K, B, T, input_size)",
                     self.inputs.dim() in (3, 4) and self.inputs.is_floating_point())
@@ -68,7 +72,8 @@ class Batch:
         """Number of sequences B."""
         return self.inputs.shape[-3]
 
-    def stack(batches: list[Batch]) -> Batch:  # noqa: N805 - used as Batch.stack(list)
+    @staticmethod
+    def stack(batches: list[Batch]) -> Batch:
         """Stack K batches of equal shape into one with a leading member axis K."""
         first = batches[0]
         return Batch(

@@ -1,0 +1,178 @@
+"""The ``gradtrace`` command: thin wrappers over the library, with rich progress and clean errors."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gradtrace.errors import GradtraceError, RunInterrupted
+from gradtrace.models import MODELS
+from gradtrace.report import write_report
+from gradtrace.store import Store
+from gradtrace.studies import DEFAULT_STUDY, STUDIES, get_study, run_study
+from gradtrace.tasks import TASKS
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=False,
+    help="See, measure and fix vanishing and exploding gradients.",
+)
+console = Console(stderr=True)
+output = Console()
+
+
+class RichProgress:
+    """Draws :func:`run_study` progress events as rich bars: runs of the study, steps of the run."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.study_bar = None
+        self.run_bar = None
+
+    def study_started(self, study: str, total_runs: int, skipped: int) -> None:
+        if skipped:
+            console.print(f"[dim]{study}: {skipped} of {total_runs} runs already finished, resuming.[/dim]")
+        self.study_bar = self.progress.add_task(f"[bold]{study}", total=total_runs, completed=skipped, loss="")
+
+    def run_started(self, name: str, steps: int) -> None:
+        if self.run_bar is not None:
+            self.progress.remove_task(self.run_bar)
+        self.run_bar = self.progress.add_task(f"  {name}", total=steps, loss="")
+
+    def run_step(self, step: int, metrics: dict) -> None:
+        loss = metrics["train/loss"]
+        finite = loss[~loss.isnan()]
+        shown = f"loss {float(finite.median()):.4g}" if finite.numel() else "all diverged"
+        self.progress.update(self.run_bar, completed=step + 1, loss=shown)
+
+    def run_finished(self, name: str, seconds: float) -> None:
+        self.progress.advance(self.study_bar)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), console=console, transient=False)
+
+
+def _print_path(path: Path) -> None:
+    # Verbatim on one line, for scripts: not wrapped at the console width, not read as markup.
+    output.print(str(path), markup=False, highlight=False, soft_wrap=True)
+
+
+def _fail(message: str, code: int) -> None:
+    # Messages quote user input (a study name, a folder): escaped so rich reads no markup in it.
+    console.print(f"[bold red]Error:[/bold red] {escape(message)}", highlight=False)
+    raise typer.Exit(code)
+
+
+@app.command()
+def run(
+    study: Annotated[str | None, typer.Argument(
+        help="A built-in study (see `gradtrace list`); none runs the default study.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Output folder (the run store); default runs/<timestamp>. An existing one is resumed.")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Tiny sizes and few steps: a smoke test in seconds.")] = False,
+    seeds: Annotated[int | None, typer.Option(help="Seeds (ensemble members) per configuration.")] = None,
+) -> None:
+    """Run a study (default: through-time and long-range) and write its HTML report."""
+    try:
+        names = list(DEFAULT_STUDY) if study is None else [study]
+        studies = [get_study(name) for name in names]
+        if seeds is not None and seeds < 1:
+            raise ValueError(f"`--seeds` must be at least 1, got {seeds}.")
+        folder = out or Path("runs") / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        store = Store(folder)
+        console.print(f"Writing runs to [bold]{escape(str(folder))}[/bold]")
+        with _progress() as progress:
+            reporter = RichProgress(progress)
+            for item in studies:
+                run_study(item, store, quick=quick, seeds=seeds, progress=reporter)
+        path = write_report(store)
+    except RunInterrupted as error:
+        console.print(f"[yellow]Interrupted.[/yellow] {escape(str(error))}")
+        try:
+            path = write_report(store)
+            console.print(f"Report of what finished: {escape(str(path))}")
+        except (ValueError, GradtraceError):
+            pass
+        raise typer.Exit(130) from None
+    except KeyboardInterrupt:
+        console.print("[yellow]Interrupted[/yellow] before any run finished.")
+        raise typer.Exit(130) from None
+    except (ValueError, TypeError) as error:
+        _fail(str(error), 2)
+    except GradtraceError as error:
+        _fail(str(error), 1)
+    _summarize(store, names)
+    _print_path(path)
+
+
+def _summarize(store: Store, names: list[str]) -> None:
+    for name in names:
+        records = [store.get(name, run) for run in store.names(name)]
+        if name == "long-range":
+            table = Table(title="long-range: seeds that solved Adding('sum')")
+            for column in ("model", "T", "solved", "95% interval", "held-out loss"):
+                table.add_column(column)
+            for r in records:
+                s = r.summary
+                if s:
+                    table.add_row(s["model"], str(s["length"]), f"{s['successes']}/{s['seeds']}",
+                                  f"[{s['success_low']:.0%}, {s['success_high']:.0%}]", f"{s['task/loss']:.4f}")
+        else:
+            table = Table(title=f"{name}: gradient factor per step back (median over seeds)")
+            for column in ("run", "init", "trained", "horizon init/trained"):
+                table.add_column(column)
+            for r in records:
+                s = r.summary
+                if s:
+                    table.add_row(r.name, _fmt(s["init/decay_rate"]), _fmt(s["trained/decay_rate"]),
+                                  f"{s['init/horizon']:.0f} / {s['trained/horizon']:.0f}")
+        console.print(table)
+
+
+def _fmt(value: float) -> str:
+    return "nan" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+
+
+@app.command("list")
+def list_() -> None:
+    """List the built-in studies, tasks and models."""
+    table = Table(title="Studies (gradtrace run STUDY)")
+    table.add_column("name")
+    table.add_column("what it shows")
+    for name, cls in STUDIES.items():
+        marker = " (default)" if name in DEFAULT_STUDY else ""
+        table.add_row(name + marker, cls.description)
+    output.print(table)
+    output.print("Tasks: " + ", ".join(TASKS))
+    output.print("Models: " + ", ".join(MODELS))
+
+
+@app.command()
+def report(folder: Annotated[Path, typer.Argument(help="A run folder written by `gradtrace run`.")]) -> None:
+    """Write (again) the HTML report of a run folder and print its path."""
+    try:
+        if not folder.is_dir():
+            raise ValueError(f"`FOLDER` must be an existing run folder, got {str(folder)!r} (no such folder).")
+        path = write_report(folder)
+    except (ValueError, TypeError) as error:
+        _fail(str(error), 2)
+    except GradtraceError as error:
+        _fail(str(error), 1)
+    _print_path(path)
+
+
+def main() -> None:
+    """Entry point of the ``gradtrace`` console script."""
+    app()

@@ -1,0 +1,118 @@
+"""A self-contained HTML report of a run store: figures embedded, readable offline."""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import platform
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from gradtrace import __version__
+from gradtrace.report.figures import Figure, Table, long_range_figures, through_time_figures
+from gradtrace.store import Store
+from gradtrace.studies import STUDIES
+
+__all__ = ["DRAWERS", "write_report"]
+
+#: How each built-in study is drawn.
+DRAWERS: dict[str, Callable[[Store], tuple[list[Figure], list[Table]]]] = {
+    "through-time": through_time_figures,
+    "long-range": long_range_figures,
+}
+
+_STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1100px; margin: 2em auto;
+       padding: 0 1em; color: #222; line-height: 1.5; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 2px solid #ddd; padding-bottom: 0.2em; margin-top: 2em; }
+figure { margin: 1.5em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { color: #444; font-size: 0.92em; max-width: 60em; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.92em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
+th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
+.note { background: #fff8e1; border-left: 4px solid #f0b400; padding: 0.5em 1em; }
+.meta { color: #666; font-size: 0.85em; }
+"""
+
+_INTRO = """
+<p>Backpropagation through time multiplies the error, step after step, by the Jacobian
+∂h<sub>t</sub>/∂h<sub>t−1</sub> = diag(φ′(a<sub>t</sub>)) W<sub>rec</sub>. Over k steps that is a product
+of k such matrices: when W<sub>rec</sub> is small the product shrinks geometrically and the early steps
+stop learning (the <b>vanishing gradient</b>); when it is large the product can grow just as fast
+(the <b>exploding gradient</b>). gradtrace measured ‖∂L/∂h<sub>t</sub>‖ at every step t with one backward
+pass, for every seed of every ensemble below.</p>
+"""
+
+
+def _figure_html(figure: Figure) -> str:
+    data = base64.b64encode(figure.png).decode("ascii")
+    return (f'<figure><h3>{html.escape(figure.title)}</h3>'
+            f'<img alt="{html.escape(figure.title)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{html.escape(figure.caption)}</figcaption></figure>")
+
+
+def _table_html(table: Table) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
+                   for row in table.rows)
+    caption = f'<p class="meta">{html.escape(table.caption)}</p>' if table.caption else ""
+    return f"<h3>{html.escape(table.title)}</h3><table><tr>{head}</tr>{body}</table>{caption}"
+
+
+def write_report(store: Store | str | Path, path: str | Path | None = None) -> Path:
+    """Write the HTML report of every study in ``store`` and return its path.
+
+    Args:
+        store: a :class:`Store` or the folder of one.
+        path: where to write; default ``<store>/report.html``.
+
+    Raises:
+        StoreError: if the folder holds no run store.
+        ValueError: if the store has no runs to report.
+    """
+    if not isinstance(store, Store):
+        store = Store(store, create=False)
+    studies = store.studies()
+    if not studies:
+        raise ValueError(f"The run store at {store.root} has no runs to report yet.")
+    path = Path(path) if path is not None else store.root / "report.html"
+    sections = []
+    for name in sorted(studies, key=lambda s: (s not in DRAWERS, list(DRAWERS).index(s) if s in DRAWERS else 0)):
+        meta = store.meta(f"study/{name}", {})
+        planned = meta.get("runs", [])
+        records = [store.get(name, run) for run in store.names(name)]
+        finished = [r for r in records if r.status == "finished"]
+        study = STUDIES[name]() if name in STUDIES else None
+        title = study.title if study else name
+        parts = [f'<h2 id="{html.escape(name)}">{html.escape(title)}</h2>']
+        if study:
+            parts.append(f"<p>{html.escape(study.description)}</p>")
+        missing = [r for r in planned if r not in {f.name for f in finished}]
+        if missing:
+            parts.append(f'<p class="note">This study is incomplete: {len(finished)} of {len(planned)} runs '
+                         f"finished (missing: {html.escape(', '.join(missing))}). Run it again with the same "
+                         "output folder to finish it.</p>")
+        if meta.get("quick"):
+            parts.append('<p class="note">Quick mode: tiny sizes and few steps, for a smoke test; the '
+                         "numbers are not meaningful.</p>")
+        drawer = DRAWERS.get(name)
+        if drawer is not None:
+            figures, tables = drawer(store)
+            parts += [_figure_html(f) for f in figures] + [_table_html(t) for t in tables]
+        seconds = sum(r.seconds for r in records)
+        parts.append(f'<p class="meta">{len(finished)} runs, {meta.get("seeds", "?")} seeds each, '
+                     f"{seconds:.0f} s of training.</p>")
+        sections.append("\n".join(parts))
+    now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    footer = (f'<p class="meta">gradtrace {__version__}, torch {torch.__version__}, Python '
+              f"{platform.python_version()}; written {now} from {html.escape(str(store.root))}.</p>")
+    document = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+                f"<title>gradtrace report</title><style>{_STYLE}</style></head><body>"
+                f"<h1>gradtrace report</h1>{_INTRO}{''.join(sections)}{footer}</body></html>\n")
+    temporary = path.with_suffix(".html.tmp")
+    temporary.write_text(document, encoding="utf-8")
+    temporary.replace(path)
+    return path

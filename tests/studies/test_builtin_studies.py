@@ -1,0 +1,247 @@
+"""The built-in studies: their plans, the arrays and summaries they store, the science they show."""
+
+import numpy as np
+import pytest
+
+from gradtrace.errors import RunInterrupted
+from gradtrace.store import Store
+from gradtrace.studies import (
+    DEFAULT_STUDY,
+    STUDIES,
+    LongRange,
+    LongRangeConfig,
+    ThroughTime,
+    ThroughTimeConfig,
+    get_study,
+    run_study,
+)
+
+SEEDS = 2
+THROUGH_TIME_QUICK = {"length": 20, "steps": 5, "radii": (0.5, 1.5)}
+TRACE_KEYS = (
+    "by_lag",
+    "decay_rate",
+    "horizon",
+    "spectral_radius",
+    "top_singular_value",
+    "jacobian_top_singular_value",
+)
+
+
+@pytest.fixture(scope="module")
+def quick_store(tmp_path_factory):
+    store = Store(tmp_path_factory.mktemp("quick"))
+    for name in DEFAULT_STUDY:
+        run_study(get_study(name), store, quick=True, seeds=SEEDS)
+    return store
+
+
+def test_the_registry_names_the_built_in_studies():
+    assert set(STUDIES) == {"through-time", "long-range"} and set(DEFAULT_STUDY) <= set(STUDIES)
+    for name, cls in STUDIES.items():
+        study = get_study(name)
+        assert isinstance(study, cls) and study.name == name and study.title and study.description
+    with pytest.raises(
+        ValueError, match="Unknown study 'nosuch' for `study`. Available: 'through-time'"
+    ):
+        get_study("nosuch")
+
+
+def test_full_plans_are_larger_than_quick_ones():
+    for cls in STUDIES.values():
+        quick, full = cls().plan(quick=True, seeds=1), cls().plan(quick=False, seeds=1)
+        assert len(full) >= len(quick) and max(s.steps for s in full) > max(s.steps for s in quick)
+    assert [s.name for s in ThroughTime().plan(quick=False, seeds=1)] == [
+        "rho=0.5",
+        "rho=0.8",
+        "rho=1",
+        "rho=1.2",
+        "rho=1.5",
+    ]
+    assert [s.name for s in LongRange().plan(quick=True, seeds=1)] == [
+        "elman-T5",
+        "lstm-T5",
+        "gru-T5",
+        "elman-T10",
+        "lstm-T10",
+        "gru-T10",
+    ]
+
+
+def test_quick_through_time_stores_traces_before_and_after_training(quick_store):
+    assert quick_store.names("through-time") == ["rho=0.5", "rho=1.5"]
+    T, steps = THROUGH_TIME_QUICK["length"], THROUGH_TIME_QUICK["steps"]
+    for name, rho in zip(
+        quick_store.names("through-time"), THROUGH_TIME_QUICK["radii"], strict=True
+    ):
+        record = quick_store.get("through-time", name)
+        assert record.status == "finished"
+        expected = {f"{phase}/{key}" for phase in ("init", "trained") for key in TRACE_KEYS}
+        assert set(record.arrays) == expected | {"train/loss", "diverged_at"}
+        a = record.arrays
+        assert a["init/by_lag"].shape == a["trained/by_lag"].shape == (SEEDS, T)
+        for key in TRACE_KEYS[1:-1]:
+            assert a[f"init/{key}"].shape == (SEEDS,), key
+        assert a["init/jacobian_top_singular_value"].shape == (
+            SEEDS,
+            3,
+        )  # at 3 steps along the sequence
+        assert a["train/loss"].shape == (steps, SEEDS) and a["diverged_at"].shape == (SEEDS,)
+        np.testing.assert_allclose(a["init/spectral_radius"], rho, rtol=1e-4)
+        assert set(record.summary) == {
+            "rho",
+            "baseline_loss",
+            "init/decay_rate",
+            "trained/decay_rate",
+            "init/horizon",
+            "trained/horizon",
+            "task/loss",
+            "diverged",
+        }
+        assert record.summary["rho"] == rho and record.summary["baseline_loss"] == pytest.approx(
+            1 / 6
+        )
+        assert record.summary["diverged"] == 0 and np.isfinite(record.summary["task/loss"])
+        assert record.config["rho"] == rho and record.config["seeds"] == SEEDS
+
+
+def test_quick_long_range_stores_curves_success_and_gradient_profiles(quick_store):
+    names = quick_store.names("long-range")
+    assert names == ["elman-T5", "lstm-T5", "gru-T5", "elman-T10", "lstm-T10", "gru-T10"]
+    for name in names:
+        record = quick_store.get("long-range", name)
+        model, length = record.config["model"], record.config["length"]
+        assert name == f"{model}-T{length}" and record.status == "finished"
+        a = record.arrays
+        assert set(a) == {
+            "train/loss",
+            "eval/step",
+            "task/loss",
+            "task/accuracy",
+            "task/success",
+            "trace/steps",
+            "trace/grad_norms",
+            "diverged_at",
+            "final/horizon",
+            "final/decay_rate",
+        }
+        evaluations = len(a["eval/step"])
+        assert a["train/loss"].shape == (10, SEEDS)
+        for key in ("task/loss", "task/accuracy", "task/success"):
+            assert a[key].shape == (evaluations, SEEDS), key
+        assert a["trace/grad_norms"].shape == (len(a["trace/steps"]), SEEDS, length)
+        assert (
+            a["final/horizon"].shape
+            == a["final/decay_rate"].shape
+            == a["diverged_at"].shape
+            == (SEEDS,)
+        )
+        s = record.summary
+        assert set(s) == {
+            "model",
+            "length",
+            "baseline_loss",
+            "successes",
+            "seeds",
+            "success_rate",
+            "success_low",
+            "success_high",
+            "task/loss",
+            "task/accuracy",
+            "final/horizon",
+            "diverged",
+        }
+        assert (s["model"], s["length"], s["seeds"]) == (model, length, SEEDS)
+        assert 0 <= s["successes"] <= SEEDS and s["success_rate"] == s["successes"] / SEEDS
+        assert 0.0 <= s["success_low"] <= s["success_rate"] <= s["success_high"] <= 1.0
+        assert 1 <= s["final/horizon"] <= length
+
+
+def test_through_time_init_gradient_vanishes_below_radius_one_and_stays_under_its_envelope(
+    tmp_path,
+):
+    config = ThroughTimeConfig(
+        radii=(0.5, 1.5), length=20, hidden_size=8, steps=1, batch_size=4, probe_batch_size=16
+    )
+    store = Store(tmp_path)
+    run_study(ThroughTime(config), store, seeds=3)
+    small, large = (store.get("through-time", name) for name in ("rho=0.5", "rho=1.5"))
+    assert np.all(small.arrays["init/decay_rate"] < 1)
+    assert small.summary["init/decay_rate"] < 1
+    assert large.summary["init/decay_rate"] > small.summary["init/decay_rate"]
+    # The gradient is shorter-lived at ρ = 0.5: it falls faster and reaches less far back.
+    assert large.summary["init/horizon"] >= small.summary["init/horizon"]
+    for record in (small, large):
+        by_lag = record.arrays["init/by_lag"].astype(np.float64)
+        lags = np.arange(by_lag.shape[1])
+        envelope = (
+            record.arrays["init/top_singular_value"][:, None] ** lags
+        )  # (σ_max · max tanh′)^k
+        assert np.all(by_lag / by_lag[:, :1] <= envelope * (1 + 1e-4)), record.name
+
+
+def test_a_custom_long_range_config_runs_only_what_it_names(tmp_path):
+    config = LongRangeConfig(
+        models=("lstm",), lengths=(4,), hidden_size=4, steps=2, batch_size=4, eval_batch_size=8
+    )
+    store = Store(tmp_path)
+    result = run_study(LongRange(config), store, seeds=1)
+    assert result.ran == ["lstm-T4"]
+    record = store.get("long-range", "lstm-T4")
+    assert record.config["hidden_size"] == 4 and record.config["steps"] == 2
+    assert record.arrays["task/success"].shape[1] == 1
+
+
+class _InterruptAt:
+    """A progress reporter that presses Ctrl-C at ``step`` of the ``run``-th run."""
+
+    def __init__(self, run, step):
+        self.run, self.step, self.started = run, step, 0
+
+    def study_started(self, study, total_runs, skipped):
+        pass
+
+    def run_started(self, name, steps):
+        self.started += 1
+
+    def run_step(self, step, metrics):
+        if self.started == self.run and step == self.step:
+            raise KeyboardInterrupt
+
+    def run_finished(self, name, seconds):
+        pass
+
+
+@pytest.mark.parametrize("study_name", ["through-time", "long-range"])
+def test_ctrl_c_during_training_stores_the_partial_run_and_resume_finishes_it(tmp_path, study_name):
+    study = {
+        "through-time": ThroughTime(
+            ThroughTimeConfig(
+                radii=(0.5, 1.5), length=6, hidden_size=4, steps=4, batch_size=2, probe_batch_size=2
+            )
+        ),
+        "long-range": LongRange(
+            LongRangeConfig(
+                models=("elman",),
+                lengths=(3, 4),
+                hidden_size=4,
+                steps=4,
+                batch_size=2,
+                eval_batch_size=4,
+            )
+        ),
+    }[study_name]
+    store = Store(tmp_path)
+    with pytest.raises(RunInterrupted, match="1 of 2 runs are finished"):
+        run_study(study, store, seeds=1, progress=_InterruptAt(run=2, step=1))
+    first, second = store.names(study_name)
+    assert store.finished(study_name) == {first}
+    partial = store.get(study_name, second)
+    assert (partial.status, partial.summary) == ("interrupted", {})
+    if study_name == "long-range":
+        assert partial.arrays["train/loss"].shape == (2, 1)  # steps 0 and 1 were done
+    else:
+        assert "init/by_lag" in partial.arrays and "trained/by_lag" not in partial.arrays
+    result = run_study(study, store, seeds=1)
+    assert (result.ran, result.skipped) == ([second], [first])
+    assert store.get(study_name, second).status == "finished"

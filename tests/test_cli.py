@@ -1,0 +1,177 @@
+"""The gradtrace command: runs, resumes and reports; exit codes and messages, never tracebacks."""
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gradtrace.cli import app
+from gradtrace.errors import RunInterrupted
+from gradtrace.store import Store
+
+runner = CliRunner()
+
+
+def _invoke(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    assert "Traceback" not in result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    # A deep folder: the printed path must survive a narrow console without being wrapped.
+    out = (
+        tmp_path_factory.mktemp("cli")
+        / "a-rather-long-folder-name-for-the-runs"
+        / "of-the-quick-smoke-test"
+    )
+    result = _invoke("run", "--quick", "--seeds", 2, "--out", out)
+    return out, result
+
+
+def test_run_quick_writes_the_store_and_prints_the_report_path(quick_run):
+    out, result = quick_run
+    assert result.exit_code == 0, result.output
+    printed = Path(result.stdout.strip().splitlines()[-1])
+    assert printed == out / "report.html" and printed.is_file()
+    assert "data:image/png;base64" in printed.read_text(encoding="utf-8")
+    store = Store(out, create=False)
+    assert store.studies() == ["long-range", "through-time"]
+    assert store.meta("study/through-time") == {
+        "quick": True,
+        "seeds": 2,
+        "runs": ["rho=0.5", "rho=1.5"],
+    }
+    assert "Writing runs to" in result.stderr
+    assert "through-time: gradient factor per step back" in result.stderr
+    assert "long-range: seeds that solved" in result.stderr
+
+
+def test_report_regenerates_the_report_of_a_run_folder(quick_run):
+    out, _ = quick_run
+    (out / "report.html").unlink()
+    result = _invoke("report", out)
+    assert result.exit_code == 0, result.output
+    assert Path(result.stdout.strip()) == out / "report.html"
+    assert (out / "report.html").is_file()
+
+
+def test_running_again_resumes_without_redoing_finished_runs(tmp_path):
+    out = tmp_path / "runs"
+    first = _invoke("run", "--quick", "--seeds", 1, "--out", out)
+    assert first.exit_code == 0, first.output
+    assert "already finished" not in first.output
+    catalog = {
+        name: Store(out).get(name, run).seconds
+        for name in ("through-time", "long-range")
+        for run in Store(out).names(name)
+    }
+    second = _invoke("run", "--quick", "--seeds", 1, "--out", out)
+    assert second.exit_code == 0, second.output
+    assert "through-time: 2 of 2 runs already finished, resuming." in second.stderr
+    assert "long-range: 6 of 6 runs already finished, resuming." in second.stderr
+    store = Store(out)
+    assert catalog == {
+        name: store.get(name, run).seconds
+        for name, run in ((n, r) for n in ("through-time", "long-range") for r in store.names(n))
+    }
+    # Resuming with other options would mix quick and full runs: refused, nothing run.
+    third = _invoke("run", "through-time", "--seeds", 1, "--out", out)
+    assert third.exit_code == 2
+    assert "quick=True, seeds=1" in " ".join(third.stderr.split())
+
+
+def test_run_an_unknown_study_exits_2_with_the_choices(tmp_path):
+    result = _invoke("run", "nosuch", "--out", tmp_path / "runs")
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert "Error: Unknown study 'nosuch'" in message and "'through-time', 'long-range'" in message
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("seeds", [0, -3])
+def test_run_with_no_seeds_exits_2(tmp_path, seeds):
+    result = _invoke("run", "--quick", "--seeds", seeds, "--out", tmp_path / "runs")
+    assert result.exit_code == 2
+    assert f"`--seeds` must be at least 1, got {seeds}" in " ".join(result.stderr.split())
+    assert not (tmp_path / "runs").exists()
+
+
+def test_report_of_a_missing_folder_exits_2(tmp_path):
+    result = _invoke("report", tmp_path / "missing")
+    assert result.exit_code == 2
+    assert "no such folder" in " ".join(result.stderr.split())
+
+
+def test_report_of_a_folder_without_a_store_exits_1(tmp_path):
+    result = _invoke("report", tmp_path)
+    assert result.exit_code == 1
+    assert "No gradtrace run store" in " ".join(result.stderr.split())
+
+
+def test_report_of_a_store_without_runs_exits_2(tmp_path):
+    Store(tmp_path)
+    result = _invoke("report", tmp_path)
+    assert result.exit_code == 2
+    assert "has no runs to report yet" in " ".join(result.stderr.split())
+
+
+def test_list_names_the_studies_tasks_and_models():
+    result = _invoke("list")
+    assert result.exit_code == 0, result.output
+    for name in (
+        "through-time",
+        "long-range",
+        "(default)",
+        "Tasks: adding, copy_memory, temporal_order",
+        "Models: elman, lstm, gru",
+    ):
+        assert name in result.stdout, name
+
+
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        (["run", "[/bold]"], "Unknown study '[/bold]'"),
+        (["report", "runs/[red]x"], "got 'runs/[red]x'"),
+    ],
+)
+def test_user_input_in_messages_is_not_read_as_markup(tmp_path, monkeypatch, args, shown):
+    # Regression: rich read '[/bold]' as a closing tag and crashed with a MarkupError.
+    monkeypatch.chdir(tmp_path)
+    result = _invoke(*args)
+    assert result.exit_code == 2
+    assert shown in " ".join(result.stderr.split())
+
+
+def test_ctrl_c_exits_130_and_reports_what_finished(tmp_path, monkeypatch):
+    import gradtrace.cli as cli
+
+    real_run_study = cli.run_study
+
+    def interrupted_at_long_range(study, store, **options):
+        if study.name == "long-range":
+            raise RunInterrupted("Study 'long-range' interrupted during run 'elman-T5'.")
+        return real_run_study(study, store, **options)
+
+    monkeypatch.setattr(cli, "run_study", interrupted_at_long_range)
+    out = tmp_path / "runs"
+    result = _invoke("run", "--quick", "--seeds", 1, "--out", out)
+    assert result.exit_code == 130
+    message = " ".join(result.stderr.split())
+    assert "Interrupted. Study 'long-range' interrupted during run 'elman-T5'." in message
+    assert "Report of what finished:" in message
+    assert (out / "report.html").is_file()
+
+
+def test_ctrl_c_before_any_run_exits_130(tmp_path, monkeypatch):
+    import gradtrace.cli as cli
+
+    def ctrl_c(*args, **options):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "run_study", ctrl_c)
+    result = _invoke("run", "through-time", "--out", tmp_path / "runs")
+    assert result.exit_code == 130
+    assert "before any run finished" in result.stderr
