@@ -79,3 +79,23 @@ def test_invalid_scaling_raises(weight, radius, error, match):
 def test_spectral_radius_refuses_non_square_matrices():
     with pytest.raises(ValueError, match=r"`weight` must be square"):
         spectral_radius(torch.ones(2, 3))
+
+
+def test_lstm_forget_bias_sets_only_the_forget_slice_of_every_member():
+    from gradtrace.init import lstm_forget_bias_
+    from gradtrace.models import LSTM
+
+    model = LSTM(2, 4, 1, num_models=3, seed=0)
+    before = model.b.detach().clone()
+    lstm_forget_bias_(model, 1.5)
+    assert torch.equal(model.b[:, 4:8], torch.full((3, 4), 1.5))
+    assert torch.equal(model.b[:, :4], before[:, :4])
+    assert torch.equal(model.b[:, 8:], before[:, 8:])
+
+
+def test_lstm_forget_bias_rejects_other_models():
+    from gradtrace.init import lstm_forget_bias_
+    from gradtrace.models import GRU
+
+    with pytest.raises(TypeError, match="must be a gradtrace LSTM"):
+        lstm_forget_bias_(GRU(2, 4, 1, seed=0))

@@ -57,6 +57,8 @@ def test_full_plans_are_larger_than_quick_ones():
         "rho=1",
         "rho=1.2",
         "rho=1.5",
+        "rho=2",
+        "rho=3",
     ]
     assert [s.name for s in LongRange().plan(quick=True, seeds=1)] == [
         "elman-T5",

@@ -69,6 +69,7 @@ def through_time_figures(store: Store) -> tuple[list[Figure], list[Table]]:
     finished = [r for r in runs if r.status == "finished"]
     colors = plt.cm.coolwarm(np.linspace(0.0, 1.0, max(len(runs), 2)))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    measured_range = [np.inf, 0.0]
     for ax, phase, title in zip(axes, ("init", "trained"), ("At initialization", "After training")):
         for color, run in zip(colors, runs):
             key = f"{phase}/by_lag"
@@ -76,7 +77,13 @@ def through_time_figures(store: Store) -> tuple[list[Figure], list[Table]]:
                 continue
             by_lag = run.arrays[key]
             lags = np.arange(by_lag.shape[-1])
-            relative = np.clip(by_lag / by_lag[:, :1], _FLOOR, _CEILING)
+            # A gradient that underflowed to 0 (below float32's range) ends its line instead of
+            # drawing a floor.
+            relative = np.where(by_lag > 0, by_lag / by_lag[:, :1], np.nan)
+            relative = np.where(np.isfinite(relative), np.clip(relative, _FLOOR, _CEILING), np.nan)
+            if np.isfinite(relative).any():
+                measured_range[0] = min(measured_range[0], np.nanmin(relative))
+                measured_range[1] = max(measured_range[1], np.nanmax(relative))
             rho = run.config["rho"]
             _band(ax, lags, relative, color, f"ρ = {rho:g}")
             sigma = float(np.median(run.arrays[f"{phase}/top_singular_value"]))
@@ -86,17 +93,21 @@ def through_time_figures(store: Store) -> tuple[list[Figure], list[Table]]:
         ax.set_xlabel("lag k (steps back from the last step)")
         ax.set_title(title)
         ax.grid(True, which="major", alpha=0.3)
+    if measured_range[1] > 0:
+        # Frame the measured profiles; the envelopes may leave the frame.
+        axes[0].set_ylim(measured_range[0] / 10, max(measured_range[1], 1.0) * 1e3)
     axes[0].set_ylabel(r"$\|\partial L/\partial h_{T-k}\|\ /\ \|\partial L/\partial h_T\|$")
     axes[1].legend(title="solid: measured, median and\nrange over seeds; dashed: $\\sigma_{max}^k$",
-                   fontsize=8, title_fontsize=8, loc="best")
+                   fontsize=8, title_fontsize=8, loc="lower left")
     figures = [Figure(
         "Gradient against lag",
         "Each solid line is the median over seeds of the gradient norm k steps before the last step, "
         "relative to the last step; the band spans the seeds. The dashed line of the same color is the "
         "envelope (σ_max(W_rec) · max tanh′)^k = σ_max^k, which no profile can exceed. With ρ < 1 the "
-        "profile falls geometrically: the early steps receive no signal (vanishing gradient). With "
-        "ρ > 1 it can grow along the lag instead (exploding gradient); tanh saturation keeps it below "
-        "its envelope.",
+        "profile falls geometrically: the early steps receive no signal (vanishing gradient); a line "
+        "that stops has fallen below float32's smallest number. With ρ > 1 it grows along the lag "
+        "instead (exploding gradient), the faster the larger ρ; tanh saturation (tanh′ < 1 where the "
+        "units are driven hard) keeps it far below its envelope near ρ = 1.",
         _png(fig),
     )]
     rows = []
