@@ -98,7 +98,7 @@ def through_time_figures(store: Store) -> tuple[list[Figure], list[Table]]:
         axes[0].set_ylim(measured_range[0] / 10, max(measured_range[1], 1.0) * 1e3)
     axes[0].set_ylabel(r"$\|\partial L/\partial h_{T-k}\|\ /\ \|\partial L/\partial h_T\|$")
     axes[1].legend(title="solid: measured, median and\nrange over seeds; dashed: $\\sigma_{max}^k$",
-                   fontsize=8, title_fontsize=8, loc="lower left")
+                   fontsize=8, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     figures = [Figure(
         "Gradient against lag",
         "Each solid line is the median over seeds of the gradient norm k steps before the last step, "
