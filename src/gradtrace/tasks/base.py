@@ -8,7 +8,6 @@ every loss and metric here is returned per member, shape (K,).
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -226,7 +225,3 @@ class Task(ABC):
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"{self.name}({fields})"
 
-
-def cross_entropy_baseline(num_classes: int) -> float:
-    """Loss of a uniform guess over ``num_classes`` classes: ln(num_classes)."""
-    return math.log(num_classes)
