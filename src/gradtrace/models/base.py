@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from gradtrace.errors import check_choice, check_int, describe
+from gradtrace.models.conversion import check_torch_rnn, output_head
 
 __all__ = ["READOUTS", "RecurrentModel", "Trajectory"]
 
@@ -67,6 +68,8 @@ class RecurrentModel(nn.Module):
     num_gates: int = 1
     state_names: tuple[str, ...] = ("h",)
     gate_names: tuple[str, ...] = ()
+    #: The torch.nn module this model converts from and to.
+    torch_class: type[nn.Module] = nn.RNN
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int, *, num_models: int = 1,
                  readout: str = "all", seed: int | None = None, dtype: torch.dtype | None = None):
@@ -275,6 +278,69 @@ class RecurrentModel(nn.Module):
             for name, param in self.named_parameters():
                 setattr(single, name, nn.Parameter(param.detach()[k : k + 1].clone()))
         return single
+
+    # ----------------------------------------------------------------------------------------
+    # Conversion from and to torch.nn
+    # ----------------------------------------------------------------------------------------
+    @classmethod
+    def _options_from_torch(cls, module: nn.Module) -> dict:
+        """Constructor options read off a torch module (e.g. the Elman nonlinearity)."""
+        return {}
+
+    def _torch_options(self) -> dict:
+        """Constructor options of the equivalent torch module."""
+        return {}
+
+    def _biases(self, member: RecurrentModel) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (bias_ih, bias_hh) of the torch module equal to ``member``."""
+        return member.b[0], torch.zeros_like(member.b[0])
+
+    def _set_biases(self, bias_ih: torch.Tensor, bias_hh: torch.Tensor) -> None:
+        """Set this (single) model's biases from a torch module's two biases."""
+        self.b[0].copy_(bias_ih + bias_hh)
+
+    @classmethod
+    def from_torch(cls, module: nn.Module, head: nn.Linear | None = None, **options) -> RecurrentModel:
+        """Build a model equal to a one-layer, unidirectional ``torch_class`` module.
+
+        Args:
+            module: e.g. a ``torch.nn.RNN`` for :class:`ElmanRNN`, ``torch.nn.LSTM`` for :class:`LSTM`.
+            head: the ``nn.Linear`` applied to its outputs; without one, W_out is the identity and
+                the outputs are the hidden states.
+            options: passed to the constructor (``readout``...).
+        """
+        check_torch_rnn(module, cls.torch_class)
+        W_out, b_out = output_head(head, module.hidden_size)  # noqa: N806
+        model = cls(module.input_size, module.hidden_size, W_out.shape[0], seed=0,
+                    dtype=module.weight_hh_l0.dtype, **cls._options_from_torch(module), **options)
+        with torch.no_grad():
+            model.W_in[0].copy_(module.weight_ih_l0)
+            model.W_rec[0].copy_(module.weight_hh_l0)
+            if module.bias:
+                model._set_biases(module.bias_ih_l0, module.bias_hh_l0)
+            else:
+                zeros = torch.zeros_like(module.weight_hh_l0[:, 0])
+                model._set_biases(zeros, zeros)
+            model.W_out[0].copy_(W_out)
+            model.b_out[0].copy_(b_out)
+        return model
+
+    def to_torch(self, member: int = 0) -> tuple[nn.Module, nn.Linear]:
+        """Return member ``member`` as a ``torch_class`` module (batch_first) and its output ``nn.Linear``."""
+        options = self._torch_options()
+        weights = self.member(member)
+        dtype = self.W_rec.dtype
+        module = self.torch_class(self.input_size, self.hidden_size, batch_first=True, dtype=dtype, **options)
+        head = nn.Linear(self.hidden_size, self.output_size, dtype=dtype)
+        bias_ih, bias_hh = self._biases(weights)
+        with torch.no_grad():
+            module.weight_ih_l0.copy_(weights.W_in[0])
+            module.weight_hh_l0.copy_(weights.W_rec[0])
+            module.bias_ih_l0.copy_(bias_ih)
+            module.bias_hh_l0.copy_(bias_hh)
+            head.weight.copy_(weights.W_out[0])
+            head.bias.copy_(weights.b_out[0])
+        return module, head
 
     def extra_repr(self) -> str:
         return (f"input_size={self.input_size}, hidden_size={self.hidden_size}, "

@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from gradtrace.models.base import RecurrentModel
-from gradtrace.models.conversion import check_torch_rnn, output_head
 
 __all__ = ["GRU"]
 
@@ -32,6 +31,7 @@ class GRU(RecurrentModel):
 
     num_gates = 3
     gate_names = ("reset", "update")
+    torch_class = nn.GRU
 
     def _make_biases(self, K, width, options):
         super()._make_biases(K, width, options)
@@ -47,36 +47,10 @@ class GRU(RecurrentModel):
         n = torch.tanh(torch.addcmul(d_n, r, g_n))
         return (torch.addcmul(n, z, h - n),), {"reset": r, "update": z}
 
-    @classmethod
-    def from_torch(cls, module: nn.GRU, head: nn.Linear | None = None, **options) -> GRU:
-        """Build a GRU equal to a one-layer ``torch.nn.GRU`` (and its output ``head``)."""
-        check_torch_rnn(module, nn.GRU)
-        W_out, b_out = output_head(head, module.hidden_size)  # noqa: N806
-        model = cls(module.input_size, module.hidden_size, W_out.shape[0], seed=0,
-                    dtype=module.weight_hh_l0.dtype, **options)
-        with torch.no_grad():
-            model.W_in[0].copy_(module.weight_ih_l0)
-            model.W_rec[0].copy_(module.weight_hh_l0)
-            if module.bias:
-                model.b[0].copy_(module.bias_ih_l0)
-                model.b_rec[0].copy_(module.bias_hh_l0)
-            else:
-                model.b.zero_()
-                model.b_rec.zero_()
-            model.W_out[0].copy_(W_out)
-            model.b_out[0].copy_(b_out)
-        return model
+    def _biases(self, member):
+        return member.b[0], member.b_rec[0]
 
-    def to_torch(self, member: int = 0) -> tuple[nn.GRU, nn.Linear]:
-        """Return member ``member`` as a ``torch.nn.GRU`` (batch_first) and its output layer."""
-        weights = self.member(member)
-        gru = nn.GRU(self.input_size, self.hidden_size, batch_first=True, dtype=self.W_rec.dtype)
-        head = nn.Linear(self.hidden_size, self.output_size, dtype=self.W_rec.dtype)
-        with torch.no_grad():
-            gru.weight_ih_l0.copy_(weights.W_in[0])
-            gru.weight_hh_l0.copy_(weights.W_rec[0])
-            gru.bias_ih_l0.copy_(weights.b[0])
-            gru.bias_hh_l0.copy_(weights.b_rec[0])
-            head.weight.copy_(weights.W_out[0])
-            head.bias.copy_(weights.b_out[0])
-        return gru, head
+    def _set_biases(self, bias_ih, bias_hh):
+        # The reset gate multiplies the recurrent bias, so the two cannot be summed.
+        self.b[0].copy_(bias_ih)
+        self.b_rec[0].copy_(bias_hh)

@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from gradtrace.models.base import RecurrentModel
-from gradtrace.models.conversion import check_torch_rnn, output_head
 
 __all__ = ["LSTM"]
 
@@ -33,6 +32,7 @@ class LSTM(RecurrentModel):
     num_gates = 4
     state_names = ("h", "c")
     gate_names = ("input", "forget", "output")
+    torch_class = nn.LSTM
 
     def step(self, drive, state, W_rec_T):  # noqa: N803
         return self._advance(drive, state, W_rec_T)
@@ -53,35 +53,3 @@ class LSTM(RecurrentModel):
         c = torch.addcmul(torch.addcmul(probe_c, f, c), i, torch.tanh(g))
         h = torch.addcmul(probe_h, o, torch.tanh(c))
         return (h, c), {"input": i, "forget": f, "output": o}
-
-    @classmethod
-    def from_torch(cls, module: nn.LSTM, head: nn.Linear | None = None, **options) -> LSTM:
-        """Build an LSTM equal to a one-layer ``torch.nn.LSTM`` (and its output ``head``)."""
-        check_torch_rnn(module, nn.LSTM)
-        W_out, b_out = output_head(head, module.hidden_size)  # noqa: N806
-        model = cls(module.input_size, module.hidden_size, W_out.shape[0], seed=0,
-                    dtype=module.weight_hh_l0.dtype, **options)
-        with torch.no_grad():
-            model.W_in[0].copy_(module.weight_ih_l0)
-            model.W_rec[0].copy_(module.weight_hh_l0)
-            if module.bias:
-                model.b[0].copy_(module.bias_ih_l0 + module.bias_hh_l0)
-            else:
-                model.b.zero_()
-            model.W_out[0].copy_(W_out)
-            model.b_out[0].copy_(b_out)
-        return model
-
-    def to_torch(self, member: int = 0) -> tuple[nn.LSTM, nn.Linear]:
-        """Return member ``member`` as a ``torch.nn.LSTM`` (batch_first) and its output layer."""
-        weights = self.member(member)
-        lstm = nn.LSTM(self.input_size, self.hidden_size, batch_first=True, dtype=self.W_rec.dtype)
-        head = nn.Linear(self.hidden_size, self.output_size, dtype=self.W_rec.dtype)
-        with torch.no_grad():
-            lstm.weight_ih_l0.copy_(weights.W_in[0])
-            lstm.weight_hh_l0.copy_(weights.W_rec[0])
-            lstm.bias_ih_l0.copy_(weights.b[0])
-            lstm.bias_hh_l0.zero_()
-            head.weight.copy_(weights.W_out[0])
-            head.bias.copy_(weights.b_out[0])
-        return lstm, head
