@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
 
 from gradtrace.errors import NonFiniteError, RunInterrupted, check_choice, check_int, check_real
-from gradtrace.models.base import RecurrentModel
+from gradtrace.models.base import RecurrentModel, Trajectory
+from gradtrace.remedies import Context, GradientTransform, Truncation, Window, as_transform, as_truncation
 from gradtrace.tasks.base import LOSS_KINDS, Batch, Task, member_loss
 from gradtrace.trace import profile_from_grads
 
@@ -93,6 +95,8 @@ def fit(
     batch_size: int = 32,
     seed: int = 0,
     loss: str | None = None,
+    remedies: GradientTransform | Sequence[GradientTransform] | None = None,
+    truncation: Truncation | tuple[int, int] | None = None,
     trace_every: int | None = None,
     eval_every: int | None = None,
     eval_batch_size: int = 256,
@@ -101,9 +105,14 @@ def fit(
 ) -> Run:
     """Train every member of ``model`` on ``task`` and record losses, gradients and traces.
 
-    Order of one step: sample each member's batch → forward with probes → per-member loss →
-    check losses are finite → backward → per-member gradient norms, check finite → apply the
-    non-finite policy → optimizer step → put frozen (diverged) and skipped members back.
+    Order of one update: forward with probes → per-member loss → check losses are finite →
+    backward → per-member gradient norms, check finite → apply the non-finite policy → remedies
+    (clip, penalties: they see the gradients of finite, active members only) → optimizer step →
+    put frozen (diverged) and skipped members back.
+
+    One step is one batch of sequences. Without truncation it makes one update; with
+    ``truncation=(k1, k2)`` it makes one update per chunk of k1 steps (that has scored steps),
+    each back-propagated k2 steps, the hidden state carried forward detached between chunks.
 
     Member k draws its data from seed + k, so it reproduces the single-model run with
     ``model.member(k)`` and ``seed=seed + k``.
@@ -111,24 +120,31 @@ def fit(
     Args:
         model: a gradtrace recurrent model with K members.
         task: the task to train on.
-        steps: number of optimizer steps (≥ 1).
+        steps: number of batches (≥ 1).
         optimizer: "sgd", "adam" or "rmsprop".
         lr: learning rate.
         batch_size: sequences per member per step.
         seed: data seed of member 0.
         loss: loss kind (default: the task's; "half_mse" is the seeds' ½(ŷ−y)²).
+        remedies: a gradient transform from :mod:`gradtrace.remedies`, or a sequence of them
+            (chained in order); applied to each member's gradient before the optimizer step.
+        truncation: ``(k1, k2)`` for truncated BPTT (see :class:`~gradtrace.remedies.Truncation`);
+            None is full BPTT.
         trace_every: keep the profile ‖∂L/∂h_t‖ every this many steps (default: about 50 snapshots).
         eval_every: evaluate on a fixed held-out batch every this many steps (default: about 20 times).
         eval_batch_size: sequences per member in the held-out batch.
         on_nonfinite: "record" (default), "skip" or "raise"; see ``NONFINITE_POLICIES``.
-        callback: called after every step with (step, {"train/loss": (K,), "grad/norm": (K,)}).
+        callback: called after every step with (step, metrics), metrics by key, each (K,):
+            "train/loss", "grad/norm" and the remedies' measurements.
 
     Returns:
-        A :class:`Run`.
+        A :class:`Run`. Its history holds, per step, the loss, the gradient norm before remedies and
+        every remedy measurement (e.g. ``clip_by_global_norm/fired``), averaged over the step's updates.
 
     Raises:
         NonFiniteError: with ``on_nonfinite="raise"`` when a loss or gradient is NaN or infinite.
         RunInterrupted: on Ctrl-C; its ``partial`` is the :class:`Run` so far.
+        TypeError: for a remedy that cannot apply to ``model`` (e.g. Pascanu's Ω on an LSTM).
     """
     if not isinstance(model, RecurrentModel):
         raise TypeError(f"`model` must be a gradtrace RecurrentModel, got {type(model).__name__}.")
@@ -152,14 +168,22 @@ def fit(
     eval_every = check_int("eval_every", eval_every or max(1, steps // 20), minimum=1)
     eval_batch_size = check_int("eval_batch_size", eval_batch_size, minimum=1)
     check_choice("on_nonfinite", on_nonfinite, NONFINITE_POLICIES, what="policy")
+    transform = as_transform(remedies)
+    truncation = as_truncation(truncation)
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    if not named:
+        raise ValueError(f"`model` {type(model).__name__} has no trainable parameter for fit() to train.")
+    remedy_state = transform.init(model) if transform is not None else None
 
     K = model.num_models  # noqa: N806
     config = {
         "model": type(model).__name__, "model_repr": model.extra_repr(), "task": task.describe(),
         "steps": steps, "optimizer": optimizer, "lr": lr, "batch_size": batch_size, "seed": seed,
         "loss": loss or task.loss_kind, "num_models": K, "on_nonfinite": on_nonfinite,
+        "remedies": transform.describe() if transform is not None else None,
+        "truncation": [truncation.k1, truncation.k2] if truncation is not None else None,
     }
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = [p for _, p in named]
     opt = OPTIMIZERS[optimizer](params, lr=lr)
     generators = [torch.Generator().manual_seed(seed + k) for k in range(K)]
     eval_batch = _member_batches(
@@ -195,51 +219,65 @@ def fit(
                    trace_steps=np.asarray(trace_steps, dtype=np.int64), trace_grad_norms=profiles,
                    diverged_at=diverged_at, final=final, model=model)
 
+    def update(step: int, losses: torch.Tensor, context: Callable[[], Context]) -> dict[str, torch.Tensor]:
+        """Back-propagate one window's losses and take one optimizer step; return its measurements."""
+        nonlocal active, frozen, remedy_state
+        opt.zero_grad(set_to_none=True)
+        loss_ok = torch.isfinite(losses.detach())
+        counted = active & loss_ok
+        torch.where(counted, losses, torch.zeros_like(losses)).sum().backward()
+        grad_norm, grad_ok = _per_member_grad_norms(params, K)
+        bad = active & ~(loss_ok & grad_ok)
+        held: list[torch.Tensor] | None = None
+        if bool(bad.any()):
+            members = bad.nonzero().flatten().tolist()
+            if on_nonfinite == "raise":
+                raise NonFiniteError(
+                    f"Non-finite {'loss' if not bool(loss_ok[bad].all()) else 'gradient'} at step "
+                    f"{step} for member(s) {members} (on_nonfinite='raise'); use 'record' to keep "
+                    f"training the other members or 'skip' to drop the update.",
+                    step=step, members=members,
+                )
+            if on_nonfinite == "record":
+                diverged_at[members] = step
+                active = active & ~bad
+                frozen = [p.detach().clone() for p in params]
+            else:
+                # A zero gradient alone still moves the member by its momentum (Adam, RMSprop).
+                held = [p.detach().clone() for p in params]
+        # Members that are frozen or skipped get a zero gradient, so no remedy sees a NaN.
+        _zero_member_grads(params, ~active | bad)
+        measured = {"grad/norm": grad_norm}
+        if transform is not None:
+            grads = {name: p.grad if p.grad is not None else torch.zeros_like(p) for name, p in named}
+            grads, remedy_state, metrics = transform.update(grads, remedy_state, context())
+            for name, p in named:
+                p.grad = grads[name].detach()
+            measured.update({key: value.detach().double() for key, value in metrics.items()})
+        opt.step()
+        if frozen is not None:
+            _restore_members(params, frozen, ~active)
+        if held is not None:
+            _restore_members(params, held, bad)
+        return measured
+
     try:
         model.train()
         for step in range(steps):
             batch = _member_batches(task, batch_size, generators)
-            opt.zero_grad(set_to_none=True)
-            trajectory = model(batch.inputs, probe=True)
-            losses = member_loss(trajectory.outputs, batch, kind=loss)
-            loss_ok = torch.isfinite(losses.detach())
-            counted = active & loss_ok
-            torch.where(counted, losses, torch.zeros_like(losses)).sum().backward()
-            grad_norm, grad_ok = _per_member_grad_norms(params, K)
-            bad = active & ~(loss_ok & grad_ok)
-            held: list[torch.Tensor] | None = None
-            if bool(bad.any()):
-                members = bad.nonzero().flatten().tolist()
-                if on_nonfinite == "raise":
-                    raise NonFiniteError(
-                        f"Non-finite {'loss' if not bool(loss_ok[bad].all()) else 'gradient'} at step "
-                        f"{step} for member(s) {members} (on_nonfinite='raise'); use 'record' to keep "
-                        f"training the other members or 'skip' to drop the update.",
-                        step=step, members=members,
-                    )
-                _zero_member_grads(params, bad)
-                if on_nonfinite == "record":
-                    diverged_at[members] = step
-                    active &= ~bad
-                    frozen = [p.detach().clone() for p in params]
-                else:
-                    # A zero gradient alone still moves the member by its momentum (Adam, RMSprop).
-                    held = [p.detach().clone() for p in params]
-            if trace_every and step % trace_every == 0:
+            tracing = step % trace_every == 0
+            losses, measured, state_grads = _train_batch(model, batch, loss, truncation, update, step, tracing)
+            if tracing:
                 trace_steps.append(step)
-                trace_profiles.append(profile_from_grads(trajectory.probes.grad[0]).detach().float())
-            opt.step()
-            if frozen is not None:
-                _restore_members(params, frozen, ~active)
-            if held is not None:
-                _restore_members(params, held, bad)
+                trace_profiles.append(profile_from_grads(state_grads).detach().float())
             steps_done = step + 1
-            shown = torch.where(active, losses.detach().double(), torch.full((K,), math.nan, dtype=torch.float64))
+            shown = torch.where(active, losses.double(), torch.full((K,), math.nan, dtype=torch.float64))
+            measured["train/loss"] = shown
             record["step"].append(step)
-            record["train/loss"].append(shown)
-            record["grad/norm"].append(grad_norm)
+            for key, value in measured.items():
+                record.setdefault(key, []).append(value)
             if callback is not None:
-                callback(step, {"train/loss": shown, "grad/norm": grad_norm})
+                callback(step, measured)
             if step % eval_every == 0 or step == steps - 1:
                 evaluate(step)
             if not bool(active.any()):
@@ -254,6 +292,83 @@ def fit(
     if not evals["eval/step"] or evals["eval/step"][-1] != steps_done - 1:
         evaluate(steps_done - 1)
     return finish("finished")
+
+
+def _chunk(batch: Batch, start: int, end: int) -> Batch | None:
+    """Return the steps [start, end) of ``batch``, or None when none of them is scored."""
+    time_axis = batch.mask.dim() - 1
+    mask = batch.mask.narrow(time_axis, start, end - start)
+    if not bool(mask.any()):
+        return None
+    return Batch(inputs=batch.inputs[..., start:end, :], targets=batch.targets.narrow(time_axis, start, end - start),
+                 mask=mask, loss=batch.loss)
+
+
+def _train_batch(model: RecurrentModel, batch: Batch, loss: str | None, truncation: Truncation | None,
+                 update: Callable[[int, torch.Tensor, Callable[[], Context]], dict[str, torch.Tensor]], step: int,
+                 tracing: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None]:
+    """Run the updates of one batch; return the loss (K,), the mean measurements and ∂L/∂h_t if tracing.
+
+    Each window runs forward from the detached state entering its first back-propagated step; the
+    states entering later windows are kept (detached) as the windows pass them.
+    """
+    K, T, B, H = model.num_models, batch.length, batch.batch_size, model.hidden_size  # noqa: N806
+    windows = truncation.windows(T) if truncation is not None else [Window(0, 0, T)]
+    inputs = batch.inputs if batch.inputs.dim() == 4 else batch.inputs.expand(K, *batch.inputs.shape)
+    entering: dict[int, tuple[torch.Tensor, ...]] = {0: model.initial_state(B)}
+    needed = {w.grad_start for w in windows} | {w.chunk_start for w in windows} | {T}
+    state_grads = model.W_rec.new_zeros(K, B, T, H) if tracing else None
+    loss_sum = torch.zeros(K, dtype=torch.float64)
+    weight_sum = torch.zeros(K, dtype=torch.float64)
+    measured_sum: dict[str, torch.Tensor] = {}
+    updates = 0
+    for window in windows:
+        c, g, e = window.chunk_start, window.grad_start, window.end
+        part = _chunk(batch, c, e)
+        start_state = entering[min(c, g)]
+        prefix_states = None
+        if g > c:  # k2 < k1: the chunk's first steps are outside the gradient's reach
+            with torch.no_grad():
+                prefix = model(inputs[..., c:g, :], start_state)
+            prefix_states, start_state = prefix.states, tuple(s.detach() for s in prefix.final_state)
+            entering[g] = start_state
+        if part is None:
+            with torch.no_grad():
+                trajectory = model(inputs[..., g:e, :], start_state)
+        else:
+            trajectory = model(inputs[..., g:e, :], start_state, probe=True)
+        for t in needed:
+            if g < t <= e and t not in entering:
+                entering[t] = model.state_at(trajectory, t - 1 - g)
+        if part is None:
+            continue
+        outputs = trajectory.outputs
+        if model.readout == "all":
+            if prefix_states is not None:
+                outputs = torch.cat([model.read_out(prefix_states), outputs], dim=2)
+            elif g < c:
+                outputs = outputs[:, :, c - g:]
+        losses = member_loss(outputs, part, kind=loss)
+        measured = update(step, losses, partial(_context, model, inputs[..., g:e, :], start_state, trajectory))
+        if state_grads is not None and trajectory.probes.grad is not None:
+            state_grads[:, :, g:e] += trajectory.probes.grad[0]
+        weight = part.mask.flatten(1).sum(1).double()
+        loss_sum += losses.detach().double() * weight
+        weight_sum += weight
+        for key, value in measured.items():
+            measured_sum[key] = measured_sum.get(key, 0) + value
+        updates += 1
+    measured = {key: value / max(updates, 1) for key, value in measured_sum.items()}
+    return loss_sum / weight_sum, measured, state_grads
+
+
+def _context(model: RecurrentModel, inputs: torch.Tensor, start_state: tuple[torch.Tensor, ...],
+             trajectory: Trajectory) -> Context:
+    """What a remedy sees of one window, after its backward pass (when ∂E/∂h_t exists)."""
+    probes = trajectory.probes
+    return Context(model=model, params={n: p.detach() for n, p in model.named_parameters()}, inputs=inputs,
+                   initial_state=tuple(s.detach() for s in start_state), states=trajectory.states.detach(),
+                   state_grads=probes.grad[0] if probes is not None and probes.grad is not None else None)
 
 
 def _stack(values: list[torch.Tensor], K: int) -> np.ndarray:  # noqa: N803
