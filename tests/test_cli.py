@@ -124,7 +124,7 @@ def test_list_names_the_studies_tasks_and_models():
         "through-time",
         "long-range",
         "(default)",
-        "Tasks: adding, copy_memory, temporal_order",
+        "Tasks: adding, copy_memory, latch, temporal_order",
         "Models: elman, lstm, gru",
     ):
         assert name in result.stdout, name
