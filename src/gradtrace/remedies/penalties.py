@@ -80,16 +80,17 @@ def pascanu_omega(
     tiny = torch.finfo(torch.float64).tiny
     ratio = v_norm / g_norm.clamp_min(tiny)
     terms = torch.where(keep, (ratio - 1).square(), torch.zeros_like(ratio))
-    B = g.shape[1]  # noqa: N806
     if reduction == "mean":
         count = keep.sum((1, 2)).clamp_min(1).double()
     else:
-        count = torch.full((g.shape[0],), float(B), dtype=torch.float64)
+        count = torch.full((g.shape[0],), float(g.shape[1]), dtype=torch.float64)
     omega = terms.sum((1, 2)) / count
     # dΩ_t/dW = 2 (r_t − 1) / ‖g_t‖ · u_tᵀ v_t / ‖v_t‖ ; a step with v_t = 0 contributes nothing.
     coefficient = torch.where(keep & (v_norm > 0), 2 * (ratio - 1) / (g_norm.clamp_min(tiny) * v_norm.clamp_min(tiny)),
                               torch.zeros_like(ratio))
-    grad = torch.einsum("kbt,kbti,kbtj->kij", coefficient, u, v) / count[:, None, None]
+    K, H = u.shape[0], u.shape[-1]  # noqa: N806
+    weighted = (coefficient.unsqueeze(-1) * u).reshape(K, -1, H)
+    grad = torch.bmm(weighted.transpose(1, 2), v.reshape(K, -1, H)) / count[:, None, None]
     return omega.to(W_rec.dtype), grad.to(W_rec.dtype)
 
 
