@@ -3,13 +3,14 @@
 from gradtrace.errors import check_choice
 from gradtrace.models.base import READOUTS, RecurrentModel, Trajectory
 from gradtrace.models.elman import ElmanRNN
+from gradtrace.models.esn import ESN
 from gradtrace.models.gru import GRU
 from gradtrace.models.lstm import LSTM
 
-__all__ = ["GRU", "LSTM", "MODELS", "READOUTS", "ElmanRNN", "RecurrentModel", "Trajectory", "make_model"]
+__all__ = ["ESN", "GRU", "LSTM", "MODELS", "READOUTS", "ElmanRNN", "RecurrentModel", "Trajectory", "make_model"]
 
 #: Model classes by name.
-MODELS: dict[str, type[RecurrentModel]] = {"elman": ElmanRNN, "lstm": LSTM, "gru": GRU}
+MODELS: dict[str, type[RecurrentModel]] = {"elman": ElmanRNN, "lstm": LSTM, "gru": GRU, "esn": ESN}
 
 
 def make_model(name: str, *args, **options) -> RecurrentModel:

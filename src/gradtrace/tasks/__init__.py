@@ -6,6 +6,8 @@ from gradtrace.errors import check_choice
 from gradtrace.tasks.adding import ADDING_VARIANTS, Adding
 from gradtrace.tasks.base import LOSS_KINDS, Batch, Task, member_loss
 from gradtrace.tasks.copy_memory import CopyMemory
+from gradtrace.tasks.latch import Latch
+from gradtrace.tasks.mackey_glass import MackeyGlass, mackey_glass, nrmse
 from gradtrace.tasks.temporal_order import TemporalOrder
 
 __all__ = [
@@ -15,17 +17,23 @@ __all__ = [
     "Adding",
     "Batch",
     "CopyMemory",
+    "Latch",
+    "MackeyGlass",
     "Task",
     "TemporalOrder",
+    "mackey_glass",
     "make_task",
     "member_loss",
+    "nrmse",
 ]
 
 #: Task classes by name.
 TASKS: dict[str, type[Task]] = {
     "adding": Adding,
     "copy_memory": CopyMemory,
+    "latch": Latch,
     "temporal_order": TemporalOrder,
+    "mackey_glass": MackeyGlass,
 }
 
 
