@@ -17,7 +17,7 @@ from gradtrace.errors import GradtraceError, RunInterrupted
 from gradtrace.models import MODELS
 from gradtrace.report import write_report
 from gradtrace.store import Store
-from gradtrace.studies import DEFAULT_STUDY, STUDIES, get_study, run_study
+from gradtrace.studies import DEFAULT_QUICK, DEFAULT_STUDY, STUDIES, get_study, run_study
 from gradtrace.tasks import TASKS
 
 __all__ = ["app", "main"]
@@ -84,7 +84,7 @@ def run(
     quick: Annotated[bool, typer.Option("--quick", help="Tiny sizes and few steps: a smoke test in seconds.")] = False,
     seeds: Annotated[int | None, typer.Option(help="Seeds (ensemble members) per configuration.")] = None,
 ) -> None:
-    """Run a study (default: through-time and long-range) and write its HTML report."""
+    """Run a study (default: through-time, long-range and the quick form of remedies) and write its HTML report."""
     try:
         names = list(DEFAULT_STUDY) if study is None else [study]
         studies = [get_study(name) for name in names]
@@ -96,7 +96,9 @@ def run(
         with _progress() as progress:
             reporter = RichProgress(progress)
             for item in studies:
-                run_study(item, store, quick=quick, seeds=seeds, progress=reporter)
+                # The default run takes some studies in their quick form; an explicit study runs as asked.
+                short = quick or (study is None and item.name in DEFAULT_QUICK)
+                run_study(item, store, quick=short, seeds=seeds, progress=reporter)
         path = write_report(store)
     except RunInterrupted as error:
         console.print(f"[yellow]Interrupted.[/yellow] {escape(str(error))}")
@@ -119,26 +121,32 @@ def run(
 
 def _summarize(store: Store, names: list[str]) -> None:
     for name in names:
-        records = [store.get(name, run) for run in store.names(name)]
-        if name == "long-range":
-            table = Table(title="long-range: seeds that solved Adding('sum')")
-            for column in ("model", "T", "solved", "95% interval", "held-out loss"):
-                table.add_column(column)
-            for r in records:
-                s = r.summary
-                if s:
-                    table.add_row(s["model"], str(s["length"]), f"{s['successes']}/{s['seeds']}",
-                                  f"[{s['success_low']:.0%}, {s['success_high']:.0%}]", f"{s['task/loss']:.4f}")
-        else:
-            table = Table(title=f"{name}: gradient factor per step back (median over seeds)")
-            for column in ("run", "init", "trained", "horizon init/trained"):
-                table.add_column(column)
-            for r in records:
-                s = r.summary
-                if s:
-                    table.add_row(r.name, _fmt(s["init/decay_rate"]), _fmt(s["trained/decay_rate"]),
-                                  f"{s['init/horizon']:.0f} / {s['trained/horizon']:.0f}")
+        records = [r for r in (store.get(name, run) for run in store.names(name)) if r.summary]
+        if not records:
+            continue
+        columns = STUDIES[name].summary_columns if name in STUDIES else ()
+        if not columns:
+            scalars = [key for key, value in records[0].summary.items()
+                       if isinstance(value, (int, float, str)) and not isinstance(value, bool)][:6]
+            columns = tuple((key, key, "") for key in scalars)
+        table = Table(title=f"{name}: {STUDIES[name].title}" if name in STUDIES else name)
+        table.add_column("run")
+        for header, _, _ in columns:
+            table.add_column(header)
+        for r in records:
+            table.add_row(escape(r.name), *(_cell(r.summary.get(key), spec) for _, key, spec in columns))
         console.print(table)
+
+
+def _cell(value, spec: str) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float) and math.isnan(value):
+        return "nan"
+    try:
+        return escape(format(value, spec))
+    except (TypeError, ValueError):
+        return escape(str(value))
 
 
 def _fmt(value: float) -> str:
@@ -152,7 +160,7 @@ def list_() -> None:
     table.add_column("name")
     table.add_column("what it shows")
     for name, cls in STUDIES.items():
-        marker = " (default)" if name in DEFAULT_STUDY else ""
+        marker = (" (default, quick form)" if name in DEFAULT_QUICK else " (default)") if name in DEFAULT_STUDY else ""
         table.add_row(name + marker, cls.description)
     output.print(table)
     output.print("Tasks: " + ", ".join(TASKS))

@@ -52,7 +52,8 @@ def test_the_report_is_one_self_contained_html_file(quick_store, quick_report):
 
 def test_the_report_has_a_section_per_study_with_its_tables(quick_report):
     document = quick_report.read_text(encoding="utf-8")
-    for name, cls in STUDIES.items():
+    for name in ("through-time", "long-range"):
+        cls = STUDIES[name]
         assert f'id="{name}"' in document
         assert html.escape(cls.title) in document and html.escape(cls.description) in document
     # Through time comes first, as DRAWERS orders it.

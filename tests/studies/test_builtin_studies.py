@@ -37,7 +37,8 @@ def quick_store(tmp_path_factory):
 
 
 def test_the_registry_names_the_built_in_studies():
-    assert set(STUDIES) == {"through-time", "long-range"} and set(DEFAULT_STUDY) <= set(STUDIES)
+    assert {"through-time", "long-range", "exploding", "remedies"} <= set(STUDIES)
+    assert set(DEFAULT_STUDY) <= set(STUDIES) and "remedies" in DEFAULT_STUDY
     for name, cls in STUDIES.items():
         study = get_study(name)
         assert isinstance(study, cls) and study.name == name and study.title and study.description
@@ -50,7 +51,9 @@ def test_the_registry_names_the_built_in_studies():
 def test_full_plans_are_larger_than_quick_ones():
     for cls in STUDIES.values():
         quick, full = cls().plan(quick=True, seeds=1), cls().plan(quick=False, seeds=1)
-        assert len(full) >= len(quick) and max(s.steps for s in full) > max(s.steps for s in quick)
+        assert len(full) >= len(quick)
+        # Steps are training steps; a closed-form study (jaeger2001) grows in data, not in steps.
+        assert max(s.steps for s in full) >= max(s.steps for s in quick)
     assert [s.name for s in ThroughTime().plan(quick=False, seeds=1)] == [
         "rho=0.5",
         "rho=0.8",

@@ -12,7 +12,14 @@ from pathlib import Path
 import torch
 
 from gradtrace import __version__
+from gradtrace.report.bengio1994_figures import bengio1994_figures
+from gradtrace.report.exploding_figures import exploding_figures
 from gradtrace.report.figures import Figure, Table, long_range_figures, through_time_figures
+from gradtrace.report.hochreiter1997_figures import hochreiter1997_figures
+from gradtrace.report.jaeger2001_figures import jaeger2001_figures
+from gradtrace.report.le2015_figures import le2015_figures
+from gradtrace.report.pascanu2013_figures import pascanu2013_figures
+from gradtrace.report.remedies_figures import remedies_figures
 from gradtrace.store import Store
 from gradtrace.studies import STUDIES
 
@@ -22,6 +29,13 @@ __all__ = ["DRAWERS", "write_report"]
 DRAWERS: dict[str, Callable[[Store], tuple[list[Figure], list[Table]]]] = {
     "through-time": through_time_figures,
     "long-range": long_range_figures,
+    "exploding": exploding_figures,
+    "remedies": remedies_figures,
+    "jaeger2001": jaeger2001_figures,
+    "pascanu2013": pascanu2013_figures,
+    "bengio1994": bengio1994_figures,
+    "hochreiter1997": hochreiter1997_figures,
+    "le2015": le2015_figures,
 }
 
 _STYLE = """

@@ -2,16 +2,38 @@
 
 from gradtrace.errors import check_choice
 from gradtrace.studies.base import Outcome, ProgressReporter, RunSpec, Study, StudyResult, run_study
+from gradtrace.studies.bengio1994 import Bengio1994, Bengio1994Config
+from gradtrace.studies.exploding import Exploding, ExplodingConfig
+from gradtrace.studies.hochreiter1997 import Hochreiter1997, Hochreiter1997Config
+from gradtrace.studies.jaeger2001 import Jaeger2001, Jaeger2001Config
+from gradtrace.studies.le2015 import Le2015, Le2015Config
 from gradtrace.studies.long_range import LongRange, LongRangeConfig
+from gradtrace.studies.pascanu2013 import Pascanu2013, Pascanu2013Config
+from gradtrace.studies.remedies import Remedies, RemediesConfig
 from gradtrace.studies.through_time import ThroughTime, ThroughTimeConfig
 
 __all__ = [
+    "DEFAULT_QUICK",
     "DEFAULT_STUDY",
+    "Bengio1994",
+    "Bengio1994Config",
+    "Exploding",
+    "ExplodingConfig",
+    "Hochreiter1997",
+    "Hochreiter1997Config",
     "STUDIES",
+    "Jaeger2001",
+    "Jaeger2001Config",
+    "Le2015",
+    "Le2015Config",
     "LongRange",
     "LongRangeConfig",
     "Outcome",
+    "Pascanu2013",
+    "Pascanu2013Config",
     "ProgressReporter",
+    "Remedies",
+    "RemediesConfig",
     "RunSpec",
     "Study",
     "StudyResult",
@@ -22,9 +44,21 @@ __all__ = [
 ]
 
 #: Built-in studies by name.
-STUDIES: dict[str, type[Study]] = {"through-time": ThroughTime, "long-range": LongRange}
-#: What ``gradtrace run`` runs with no argument.
-DEFAULT_STUDY: tuple[str, ...] = ("through-time", "long-range")
+STUDIES: dict[str, type[Study]] = {
+    "through-time": ThroughTime,
+    "long-range": LongRange,
+    "exploding": Exploding,
+    "remedies": Remedies,
+    "jaeger2001": Jaeger2001,
+    "pascanu2013": Pascanu2013,
+    "bengio1994": Bengio1994,
+    "hochreiter1997": Hochreiter1997,
+    "le2015": Le2015,
+}
+#: What ``gradtrace run`` runs with no argument, in order.
+DEFAULT_STUDY: tuple[str, ...] = ("through-time", "long-range", "remedies")
+#: Studies the default run takes in their quick form, to keep it to a few minutes on a laptop.
+DEFAULT_QUICK: frozenset[str] = frozenset({"remedies"})
 
 
 def get_study(name: str) -> Study:

@@ -60,6 +60,9 @@ class Study(ABC):
     title: str
     description: str
     default_seeds: int = 5
+    #: The terminal summary after a run: (column header, summary key, format spec) per column,
+    #: after the run's name. Empty: the first few scalar entries of each run's summary.
+    summary_columns: tuple[tuple[str, str, str], ...] = ()
 
     @abstractmethod
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:

@@ -49,6 +49,9 @@ class LongRange(Study):
     description = ("Ensembles of each model trained on the adding problem at increasing lengths: loss "
                    "against the baseline, success rate with a 95% interval, and ‖∂L/∂h_t‖ along training.")
 
+    summary_columns = (("solved", "successes", "d"), ("of", "seeds", "d"), ("95% low", "success_low", ".0%"),
+                       ("95% high", "success_high", ".0%"), ("held-out loss", "task/loss", ".4f"))
+
     def __init__(self, config: LongRangeConfig | None = None):
         self.config = config
 

@@ -60,6 +60,10 @@ class ThroughTime(Study):
     description = ("‖∂L/∂h_{T−k}‖ against the lag k for a tanh RNN whose W_rec is rescaled to spectral "
                    "radius ρ, at initialization and after training, with the envelope σ_max^k.")
 
+    summary_columns = (("factor per step, init", "init/decay_rate", ".3f"),
+                       ("factor per step, trained", "trained/decay_rate", ".3f"),
+                       ("horizon init", "init/horizon", ".0f"), ("horizon trained", "trained/horizon", ".0f"))
+
     def __init__(self, config: ThroughTimeConfig | None = None):
         self.config = config
 

@@ -1,0 +1,135 @@
+"""Exploding gradients: a W_rec with spectral radius above 1 diverges under plain SGD; clipping trains it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from gradtrace.errors import RunInterrupted
+from gradtrace.init import scale_to_spectral_radius_
+from gradtrace.models import ElmanRNN
+from gradtrace.remedies import GradientTransform, adaptive_clip, clip_by_global_norm, clip_by_value
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
+from gradtrace.tasks import Adding
+from gradtrace.train import fit
+
+__all__ = ["CLIPS", "Exploding", "ExplodingConfig"]
+
+#: The clipping variants compared, by the name used in run names and figures.
+CLIPS = ("none", "global_norm", "value", "adaptive")
+
+
+@dataclass(frozen=True)
+class ExplodingConfig:
+    """Sizes of the exploding study (the defaults take about half a minute on 2 CPU cores)."""
+
+    radii: tuple[float, ...] = (1.5, 3.0)  # both > 1: a tanh RNN's gradient can grow along time
+    clips: tuple[str, ...] = CLIPS
+    length: int = 50
+    hidden_size: int = 32
+    steps: int = 300
+    # Plain SGD, as in Pascanu et al. 2013: Adam would divide the explosion away and hide it.
+    lr: float = 0.1
+    max_norm: float = 1.0        # Pascanu et al.'s threshold on the temporal order problem
+    max_value: float = 0.1       # per component: with ~3,000 weights, norms of a few units
+    agc_ratio: float = 0.05      # Brock et al. 2021 use 0.01–0.16 depending on batch size
+    batch_size: int = 32
+    eval_batch_size: int = 256
+    seed: int = 0
+
+
+QUICK = ExplodingConfig(radii=(3.0,), clips=("none", "global_norm"), length=20, hidden_size=8, steps=30,
+                        batch_size=8, eval_batch_size=16)
+
+
+def make_clip(name: str, config: ExplodingConfig) -> GradientTransform | None:
+    """Return the clipping transform called ``name`` with the config's threshold."""
+    return {
+        "none": lambda: None,
+        "global_norm": lambda: clip_by_global_norm(config.max_norm),
+        "value": lambda: clip_by_value(-config.max_value, config.max_value),
+        "adaptive": lambda: adaptive_clip(config.agc_ratio),
+    }[name]()
+
+
+class Exploding(Study):
+    """A tanh Elman RNN whose W_rec starts at spectral radius ρ > 1, trained by SGD with and without clipping.
+
+    Without clipping the gradient's norm reaches 10¹⁰ and more within a few dozen steps; one step
+    along it throws the weights out of range and the loss turns NaN: each member's divergence is
+    recorded (the member is frozen, the others train on). With clipping the same start trains.
+    """
+
+    name = "exploding"
+    title = "Exploding gradients and clipping"
+    description = ("Elman RNNs started at ρ(W_rec) > 1 and trained by plain SGD on the adding problem, "
+                   "without clipping and with clipping by norm, by value and unit-wise: the gradient norm "
+                   "before clipping, where members diverge, how often each clip fired.")
+
+    summary_columns = (("diverged", "diverged", "d"), ("of", "seeds", "d"), ("first at step", "first_divergence", "d"),
+                       ("largest norm", "max_grad_norm", ".2e"), ("clipped", "fired_fraction", ".0%"),
+                       ("held-out loss", "task/loss", ".4f"))
+
+    def __init__(self, config: ExplodingConfig | None = None):
+        self.config = config
+
+    def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
+        config = self.config or (QUICK if quick else ExplodingConfig())
+        unknown = sorted(set(config.clips) - set(CLIPS))
+        if unknown:
+            raise ValueError(f"Unknown clip(s) {unknown} in the exploding study. Available: {', '.join(CLIPS)}.")
+        return [RunSpec(f"rho{radius:g}-{clip}", config.steps, _executor(config, radius, clip, seeds))
+                for radius in config.radii for clip in config.clips]
+
+
+def _executor(config: ExplodingConfig, radius: float, clip: str, seeds: int):
+    def execute(callback: StepCallback | None) -> Outcome:
+        task = Adding(config.length, variant="sum")
+        model = ElmanRNN(task.input_size, config.hidden_size, task.output_size, readout="last",
+                         num_models=seeds, seed=config.seed)
+        scale_to_spectral_radius_(model.W_rec.data, radius)
+        remedy = make_clip(clip, config)
+        run_config = {**asdict(config), "radius": radius, "clip": clip, "seeds": seeds, "task": task.describe(),
+                      "remedy": remedy.describe() if remedy is not None else None}
+        try:
+            run = fit(model, task, steps=config.steps, optimizer="sgd", lr=config.lr,
+                      batch_size=config.batch_size, seed=config.seed, eval_batch_size=config.eval_batch_size,
+                      remedies=remedy, on_nonfinite="record", callback=callback)
+        except RunInterrupted as error:
+            raise RunInterrupted(str(error), partial=Outcome(_arrays(error.partial), run_config, {},
+                                                             "interrupted")) from None
+        arrays = _arrays(run)
+        diverged = run.diverged_at >= 0
+        fired = run.history.get(f"{remedy.name}/fired") if remedy is not None else None
+        summary = {
+            "radius": radius,
+            "clip": clip,
+            "seeds": seeds,
+            "diverged": int(diverged.sum()),
+            "first_divergence": int(run.diverged_at[diverged].min()) if diverged.any() else -1,
+            "max_grad_norm": float(np.nanmax(np.where(np.isfinite(run.history["grad/norm"]),
+                                                      run.history["grad/norm"], np.nan))),
+            "fired_fraction": float(np.nanmean(fired)) if fired is not None else 0.0,
+            "task/loss": float(np.nanmedian(run.final["task/loss"])) if not diverged.all() else float("nan"),
+            "baseline_loss": task.baseline_loss,
+            "steps_done": run.steps_done,
+        }
+        return Outcome(arrays, run_config, summary)
+
+    return execute
+
+
+def _arrays(run) -> dict[str, np.ndarray]:
+    arrays = {
+        "step": run.history["step"],
+        "train/loss": run.history["train/loss"],
+        "grad/norm": run.history["grad/norm"],
+        "eval/step": run.history["eval/step"],
+        "task/loss": run.history["task/loss"],
+        "diverged_at": run.diverged_at,
+    }
+    for key, value in run.history.items():
+        if key.endswith("/fired"):
+            arrays["clip/fired"] = value
+    return arrays
