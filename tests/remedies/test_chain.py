@@ -55,7 +55,7 @@ def test_fit_records_each_remedys_measurements():
     assert history["clip_by_global_norm/fired"].shape == (4, 3)
     assert (history["clip_by_global_norm/fired"] == 1).all()  # a threshold of 1e-3 always fires
     assert (history["pascanu_penalty/omega"] >= 0).all() and (history["weight_penalty/penalty"] > 0).all()
-    np.testing.assert_array_equal(history["grad/norm"], history["grad/norm"])  # finite, recorded
+    assert history["grad/norm"].shape == (4, 3) and np.isfinite(history["grad/norm"]).all()
     assert "pascanu_penalty(weight=0.5" in run.config["remedies"]
 
 
