@@ -23,17 +23,15 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
 import argparse  # noqa: E402
-import gc  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
-import random  # noqa: E402
 import statistics  # noqa: E402
-import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import asdict, dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from bench_step import _iqr, time_candidates  # noqa: E402  (same folder: the shared timing protocol)
 
 from gradtrace.models import ESN  # noqa: E402
 from gradtrace.tasks import mackey_glass, nrmse  # noqa: E402
@@ -133,29 +131,6 @@ def build_candidates(settings: Settings, data: Data) -> tuple[dict[str, Callable
     return candidates, fitted
 
 
-def time_candidates(candidates: dict[str, Callable[[], None]], *, repeats: int, warmup: int,
-                    seed: int = 0) -> dict[str, list[float]]:
-    """Time each candidate ``repeats`` times, interleaved in a fresh random order each round.
-
-    Returns:
-        Seconds per fit of every timed repeat, by candidate name.
-    """
-    for fit in candidates.values():
-        for _ in range(warmup):
-            fit()
-    order = list(candidates)
-    shuffler = random.Random(seed)
-    samples: dict[str, list[float]] = {name: [] for name in candidates}
-    for _ in range(repeats):
-        shuffler.shuffle(order)
-        for name in order:
-            gc.collect()
-            start = time.perf_counter()
-            candidates[name]()
-            samples[name].append(time.perf_counter() - start)
-    return samples
-
-
 def score(fitted: dict, data: Data) -> tuple[dict[str, float], dict[str, float]]:
     """Return the held-out one-step NRMSE of each fitted candidate, and how far reservoirpy's differ.
 
@@ -179,13 +154,6 @@ def score(fitted: dict, data: Data) -> tuple[dict[str, float], dict[str, float]]
         differences[f"max_state_difference_{key}"] = float((states - our_states).abs().max())
         differences[f"max_prediction_difference_{key}"] = float((prediction - our_prediction).abs().max())
     return errors, differences
-
-
-def _iqr(values: list[float]) -> float:
-    if len(values) < 2:
-        return 0.0
-    low, _, high = statistics.quantiles(values, n=4)
-    return high - low
 
 
 def summarize(samples: dict[str, list[float]], errors: dict[str, float], differences: dict[str, float],
