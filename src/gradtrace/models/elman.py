@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gradtrace.activations import get_activation
+from gradtrace.activations import ACTIVATIONS, get_activation
 from gradtrace.errors import describe
 from gradtrace.models.base import RecurrentModel
 
@@ -22,7 +22,9 @@ class ElmanRNN(RecurrentModel):
     Args:
         input_size, hidden_size, output_size, num_models, readout, seed, dtype: see
             :class:`~gradtrace.models.base.RecurrentModel`.
-        activation: "tanh", "sigmoid", "relu" or "linear".
+        activation: any non-learnable name in :data:`~gradtrace.activations.ACTIVATIONS` ("tanh",
+            "sigmoid", "relu", "linear", "leaky_relu", "gelu", "step"). PReLU's slope is learned per
+            layer of an :class:`~gradtrace.models.MLP`, so it is not offered here.
 
     Example:
         >>> model = ElmanRNN(2, 8, 1, num_models=3, seed=0)
@@ -36,7 +38,12 @@ class ElmanRNN(RecurrentModel):
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int, *,
                  activation: str = "tanh", **options):
-        self.activation = get_activation(activation).name
+        chosen = get_activation(activation)
+        if chosen.learnable:
+            usable = ", ".join(repr(n) for n, a in ACTIVATIONS.items() if not a.learnable)
+            raise ValueError(f"ElmanRNN takes no learnable activation; got {activation!r} for `activation`. "
+                             f"Available: {usable}.")
+        self.activation = chosen.name
         super().__init__(input_size, hidden_size, output_size, **options)
         self._phi = get_activation(activation).fn
 
