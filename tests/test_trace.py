@@ -181,7 +181,7 @@ def test_trace_without_jacobian_steps_takes_none():
 
 def test_trace_refuses_what_is_not_a_model_or_a_batch():
     batch = Adding(10).sample(2, seed=0)
-    with pytest.raises(TypeError, match=r"`model` must be a gradtrace RecurrentModel, got RNN"):
+    with pytest.raises(TypeError, match=r"`model` must be a gradtrace RecurrentModel or MLP, got RNN"):
         trace(torch.nn.RNN(2, 4), batch)
     with pytest.raises(TypeError, match=r"`batch` must be a gradtrace Batch, got tuple"):
         trace(ElmanRNN(2, 4, 1, seed=0), (batch.inputs, batch.targets))

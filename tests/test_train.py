@@ -354,7 +354,7 @@ def test_a_task_scored_every_step_needs_readout_all():
 
 
 def test_model_and_task_must_be_gradtrace_objects():
-    with pytest.raises(TypeError, match="`model` must be a gradtrace RecurrentModel, got RNN"):
+    with pytest.raises(TypeError, match="`model` must be a gradtrace RecurrentModel or MLP, got RNN"):
         fit(torch.nn.RNN(2, H), Adding(T), steps=1)
     with pytest.raises(TypeError, match="`task` must be a gradtrace Task, got str"):
         fit(_model(), "adding", steps=1)

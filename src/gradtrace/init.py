@@ -51,7 +51,12 @@ __all__ = [
 
 #: The gain that keeps a signal's scale through a nonlinearity (the values of
 #: ``torch.nn.init.calculate_gain``; √2 for ReLU is He et al.'s, 5/3 for tanh is torch's convention).
-GAINS: dict[str, float] = {"linear": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3.0, "relu": math.sqrt(2.0)}
+#: Gains of the Kaiming initialization by nonlinearity, as torch.nn.init.calculate_gain gives them; for
+#: a leaky side of slope a the gain is √(2 / (1 + a²)) (He et al. 2015). GELU has no closed form and
+#: takes ReLU's √2, which it approaches for large inputs.
+GAINS: dict[str, float] = {"linear": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3.0, "relu": math.sqrt(2.0),
+                           "leaky_relu": math.sqrt(2.0 / (1 + 0.01**2)), "prelu": math.sqrt(2.0 / (1 + 0.25**2)),
+                           "gelu": math.sqrt(2.0)}
 
 KAIMING_MODES = ("fan_in", "fan_out")
 

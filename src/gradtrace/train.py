@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -13,9 +14,10 @@ import torch
 
 from gradtrace.errors import NonFiniteError, RunInterrupted, check_choice, check_int, check_real
 from gradtrace.models.base import RecurrentModel, Trajectory
+from gradtrace.models.mlp import MLP
 from gradtrace.remedies import Context, GradientTransform, Truncation, Window, as_transform, as_truncation
 from gradtrace.tasks.base import LOSS_KINDS, Batch, Task, member_loss
-from gradtrace.trace import profile_from_grads
+from gradtrace.trace import layer_profile, profile_from_grads
 
 __all__ = ["NONFINITE_POLICIES", "OPTIMIZERS", "Run", "fit"]
 
@@ -42,10 +44,14 @@ class Run:
         steps_done: optimizer steps completed.
         status: "finished" or "interrupted".
         history: arrays by metric key. ``step`` (n,) with ``train/loss`` and ``grad/norm`` (n, K);
+            with a fixed dataset ``epoch`` (n,), the passes over it completed after each step;
             ``eval/step`` (m,) with ``task/loss``, ``task/accuracy``, ``task/success`` (m, K).
         trace_steps: (s,) the steps at which the gradient profile was kept.
-        trace_grad_norms: (s, K, T) ‖∂L/∂h_t‖ of the training batch at those steps.
+        trace_grad_norms: (s, K, T) ‖∂L/∂h_t‖ of the training batch at those steps; for an MLP
+            (s, K, M) ‖∂L/∂h_l‖ per hidden layer.
         diverged_at: (K,) the step at which each member went non-finite, −1 if never.
+        elapsed: (n,) wall-clock seconds from the start of training to the end of each step (kept out
+            of ``history``, which the same seed reproduces bit for bit).
         final: the last evaluation, metric key → (K,).
         model: the trained model.
     """
@@ -58,7 +64,8 @@ class Run:
     trace_grad_norms: np.ndarray
     diverged_at: np.ndarray
     final: dict[str, np.ndarray]
-    model: RecurrentModel | None = field(default=None, repr=False)
+    elapsed: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    model: RecurrentModel | MLP | None = field(default=None, repr=False)
 
     @property
     def num_models(self) -> int:
@@ -86,13 +93,14 @@ def _per_member_grad_norms(params: list[torch.Tensor], K: int) -> tuple[torch.Te
 
 
 def fit(
-    model: RecurrentModel,
+    model: RecurrentModel | MLP,
     task: Task,
     *,
     steps: int,
     optimizer: str = "adam",
     lr: float = 1e-3,
     batch_size: int = 32,
+    dataset_size: int | None = None,
     seed: int = 0,
     loss: str | None = None,
     remedies: GradientTransform | Sequence[GradientTransform] | None = None,
@@ -114,6 +122,13 @@ def fit(
     ``truncation=(k1, k2)`` it makes one update per chunk of k1 steps (that has scored steps),
     each back-propagated k2 steps, the hidden state carried forward detached between chunks.
 
+    Data: by default every step draws a fresh batch from the task (an endless stream). With
+    ``dataset_size=N`` each member draws N examples once and passes over them in epochs, reshuffled
+    every epoch: ``batch_size=N`` is batch (full) gradient descent, ``batch_size=1`` stochastic
+    gradient descent, anything between mini-batch — on the same data, so the three compare fairly.
+
+    An :class:`~gradtrace.models.MLP` trains the same way; its trace is the gradient per hidden layer.
+
     Member k draws its data from seed + k, so it reproduces the single-model run with
     ``model.member(k)`` and ``seed=seed + k``.
 
@@ -123,7 +138,8 @@ def fit(
         steps: number of batches (≥ 1).
         optimizer: "sgd", "adam" or "rmsprop".
         lr: learning rate.
-        batch_size: sequences per member per step.
+        batch_size: sequences per member per step (at most ``dataset_size``).
+        dataset_size: train on this many fixed examples per member, in epochs; None draws fresh data.
         seed: data seed of member 0.
         loss: loss kind (default: the task's; "half_mse" is the seeds' ½(ŷ−y)²).
         remedies: a gradient transform from :mod:`gradtrace.remedies`, or a sequence of them
@@ -146,21 +162,20 @@ def fit(
         RunInterrupted: on Ctrl-C; its ``partial`` is the :class:`Run` so far.
         TypeError: for a remedy that cannot apply to ``model`` (e.g. Pascanu's Ω on an LSTM).
     """
-    if not isinstance(model, RecurrentModel):
-        raise TypeError(f"`model` must be a gradtrace RecurrentModel, got {type(model).__name__}.")
+    if not isinstance(model, (RecurrentModel, MLP)):
+        raise TypeError(f"`model` must be a gradtrace RecurrentModel or MLP, got {type(model).__name__}.")
     if not isinstance(task, Task):
         raise TypeError(f"`task` must be a gradtrace Task, got {type(task).__name__}.")
-    if model.input_size != task.input_size or model.output_size != task.output_size:
-        raise ValueError(
-            f"`model` has input_size={model.input_size}, output_size={model.output_size} but task "
-            f"{task.describe()} needs input_size={task.input_size}, output_size={task.output_size}."
-        )
-    if task.needs_every_step and model.readout != "all":
-        raise ValueError(f"Task {task.describe()} scores every step; build the model with readout='all'.")
+    _check_fits(model, task, truncation)
     steps = check_int("steps", steps, minimum=1)
     check_choice("optimizer", optimizer, OPTIMIZERS, what="optimizer")
     lr = check_real("lr", lr, minimum=0.0, exclusive_minimum=True)
     batch_size = check_int("batch_size", batch_size, minimum=1)
+    if dataset_size is not None:
+        dataset_size = check_int("dataset_size", dataset_size, minimum=1)
+        if batch_size > dataset_size:
+            raise ValueError(f"`batch_size` must be at most `dataset_size` = {dataset_size} (full-batch descent), "
+                             f"got {batch_size}.")
     seed = check_int("seed", seed, minimum=0)
     if loss is not None:
         check_choice("loss", loss, LOSS_KINDS, what="loss kind")
@@ -178,7 +193,8 @@ def fit(
     K = model.num_models  # noqa: N806
     config = {
         "model": type(model).__name__, "model_repr": model.extra_repr(), "task": task.describe(),
-        "steps": steps, "optimizer": optimizer, "lr": lr, "batch_size": batch_size, "seed": seed,
+        "steps": steps, "optimizer": optimizer, "lr": lr, "batch_size": batch_size,
+        "dataset_size": dataset_size, "seed": seed,
         "loss": loss or task.loss_kind, "num_models": K, "on_nonfinite": on_nonfinite,
         "remedies": transform.describe() if transform is not None else None,
         "truncation": [truncation.k1, truncation.k2] if truncation is not None else None,
@@ -186,6 +202,10 @@ def fit(
     params = [p for _, p in named]
     opt = OPTIMIZERS[optimizer](params, lr=lr)
     generators = [torch.Generator().manual_seed(seed + k) for k in range(K)]
+    if dataset_size is None:
+        draw = partial(_member_batches, task, batch_size, generators)
+    else:
+        draw = _EpochSampler(_member_batches(task, dataset_size, generators), batch_size, generators)
     eval_batch = _member_batches(
         task, eval_batch_size, [torch.Generator().manual_seed(seed + k + _EVAL_SEED_OFFSET) for k in range(K)]
     )
@@ -193,6 +213,9 @@ def fit(
     diverged_at = np.full(K, -1, dtype=np.int64)
     frozen: list[torch.Tensor] | None = None
     record: dict[str, list] = {"step": [], "train/loss": [], "grad/norm": []}
+    elapsed: list[float] = []
+    if dataset_size is not None:
+        record["epoch"] = []
     evals: dict[str, list] = {"eval/step": [], "task/loss": [], "task/accuracy": [], "task/success": []}
     trace_steps: list[int] = []
     trace_profiles: list[torch.Tensor] = []
@@ -207,17 +230,18 @@ def fit(
             evals[key].append(torch.where(active, value, torch.full_like(value, float("nan"))))
 
     def finish(status: str) -> Run:
-        history = {key: np.asarray(values) if key == "step" else _stack(values, K)
+        history = {key: np.asarray(values) if key in ("step", "epoch") else _stack(values, K)
                    for key, values in record.items()}
         history.update({key: np.asarray(values) if key == "eval/step" else _stack(values, K)
                         for key, values in evals.items()})
         final = {key: history[key][-1] for key in ("task/loss", "task/accuracy", "task/success")
                  if len(history[key])}
+        path_length = model.depth if isinstance(model, MLP) else task.max_length
         profiles = (torch.stack(trace_profiles).numpy() if trace_profiles
-                    else np.zeros((0, K, task.max_length)))
+                    else np.zeros((0, K, path_length)))
         return Run(config=config, steps_done=steps_done, status=status, history=history,
                    trace_steps=np.asarray(trace_steps, dtype=np.int64), trace_grad_norms=profiles,
-                   diverged_at=diverged_at, final=final, model=model)
+                   diverged_at=diverged_at, final=final, elapsed=np.asarray(elapsed), model=model)
 
     def update(step: int, losses: torch.Tensor, context: Callable[[], Context]) -> dict[str, torch.Tensor]:
         """Back-propagate one window's losses and take one optimizer step; return its measurements."""
@@ -263,17 +287,24 @@ def fit(
 
     try:
         model.train()
+        started = time.perf_counter()
         for step in range(steps):
-            batch = _member_batches(task, batch_size, generators)
+            batch = draw()
             tracing = step % trace_every == 0
-            losses, measured, state_grads = _train_batch(model, batch, loss, truncation, update, step, tracing)
+            if isinstance(model, MLP):
+                losses, measured, profile = _train_layers(model, batch, loss, update, step, tracing)
+            else:
+                losses, measured, profile = _train_batch(model, batch, loss, truncation, update, step, tracing)
             if tracing:
                 trace_steps.append(step)
-                trace_profiles.append(profile_from_grads(state_grads).detach().float())
+                trace_profiles.append(profile.detach().float())
             steps_done = step + 1
             shown = torch.where(active, losses.double(), torch.full((K,), math.nan, dtype=torch.float64))
             measured["train/loss"] = shown
             record["step"].append(step)
+            elapsed.append(time.perf_counter() - started)
+            if dataset_size is not None:
+                record["epoch"].append(draw.epochs)
             for key, value in measured.items():
                 record.setdefault(key, []).append(value)
             if callback is not None:
@@ -307,7 +338,8 @@ def _chunk(batch: Batch, start: int, end: int) -> Batch | None:
 def _train_batch(model: RecurrentModel, batch: Batch, loss: str | None, truncation: Truncation | None,
                  update: Callable[[int, torch.Tensor, Callable[[], Context]], dict[str, torch.Tensor]], step: int,
                  tracing: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None]:
-    """Run the updates of one batch; return the loss (K,), the mean measurements and ∂L/∂h_t if tracing.
+    """Run the updates of one batch; return the loss (K,), the mean measurements and, if tracing, the
+    profile ‖∂L/∂h_t‖ (K, T).
 
     Each window runs forward from the detached state entering its first back-propagated step; the
     states entering later windows are kept (detached) as the windows pass them.
@@ -359,7 +391,85 @@ def _train_batch(model: RecurrentModel, batch: Batch, loss: str | None, truncati
             measured_sum[key] = measured_sum.get(key, 0) + value
         updates += 1
     measured = {key: value / max(updates, 1) for key, value in measured_sum.items()}
-    return loss_sum / weight_sum, measured, state_grads
+    profile = profile_from_grads(state_grads) if state_grads is not None else None
+    return loss_sum / weight_sum, measured, profile
+
+
+def _train_layers(model: MLP, batch: Batch, loss: str | None,
+                  update: Callable[[int, torch.Tensor, Callable[[], Context]], dict[str, torch.Tensor]], step: int,
+                  tracing: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None]:
+    """Make the one update of a batch through an MLP; return the loss (K,), the measurements and, if
+    tracing, the profile ‖∂L/∂h_l‖ per hidden layer (K, M)."""
+    trajectory = model(batch.inputs, probe=tracing)
+    losses = member_loss(trajectory.outputs, batch, kind=loss)
+    context = partial(Context, model=model, params={n: p.detach() for n, p in model.named_parameters()},
+                      inputs=batch.inputs)
+    measured = update(step, losses, context)
+    profile = None
+    if tracing:
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in trajectory.probes]
+        profile = layer_profile(grads)
+    return losses.detach().double(), measured, profile
+
+
+def _check_fits(model: RecurrentModel | MLP, task: Task, truncation) -> None:
+    """Raise ValueError unless ``model``'s sizes and readout suit ``task`` (and truncation suits the model)."""
+    if isinstance(model, MLP):
+        features = task.input_size * task.max_length
+        if model.input_size != features or model.output_size != task.output_size:
+            raise ValueError(
+                f"`model` is an MLP with input_size={model.input_size}, output_size={model.output_size}, but task "
+                f"{task.describe()} feeds {task.max_length} step(s) × {task.input_size} feature(s) = {features} "
+                f"inputs and needs output_size={task.output_size}."
+            )
+        if task.needs_every_step:
+            raise ValueError(f"Task {task.describe()} scores every step; an MLP answers once per example. Use a "
+                             "recurrent model with readout='all'.")
+        if truncation is not None:
+            raise ValueError("`truncation` cuts back-propagation through time; an MLP has no time axis "
+                             f"(got truncation={truncation!r}).")
+        return
+    if model.input_size != task.input_size or model.output_size != task.output_size:
+        raise ValueError(
+            f"`model` has input_size={model.input_size}, output_size={model.output_size} but task "
+            f"{task.describe()} needs input_size={task.input_size}, output_size={task.output_size}."
+        )
+    if task.needs_every_step and model.readout != "all":
+        raise ValueError(f"Task {task.describe()} scores every step; build the model with readout='all'.")
+
+
+class _EpochSampler:
+    """Batches from a fixed dataset per member, in epochs, each member reshuffled from its own generator.
+
+    The last batch of an epoch holds what is left (fewer examples when the batch size does not divide
+    the dataset), so every example is seen exactly once per epoch.
+    """
+
+    def __init__(self, data: Batch, batch_size: int, generators: list[torch.Generator]):
+        self.data = data
+        self.batch_size = batch_size
+        self.generators = generators
+        self.size = data.batch_size
+        self.position = self.size  # start by shuffling
+        self.seen = 0
+        self.order: torch.Tensor | None = None
+
+    @property
+    def epochs(self) -> float:
+        """Passes over the dataset completed so far (fractional)."""
+        return self.seen / self.size
+
+    def __call__(self) -> Batch:
+        if self.position >= self.size:
+            self.order = torch.stack([torch.randperm(self.size, generator=g) for g in self.generators])
+            self.position = 0
+        picked = self.order[:, self.position : self.position + self.batch_size]
+        self.position += picked.shape[1]
+        self.seen += picked.shape[1]
+        members = torch.arange(picked.shape[0])[:, None]
+        data = self.data
+        return Batch(inputs=data.inputs[members, picked], targets=data.targets[members, picked],
+                     mask=data.mask[members, picked], loss=data.loss)
 
 
 def _context(model: RecurrentModel, inputs: torch.Tensor, start_state: tuple[torch.Tensor, ...],
