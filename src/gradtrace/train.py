@@ -200,7 +200,8 @@ def fit(
         "truncation": [truncation.k1, truncation.k2] if truncation is not None else None,
     }
     params = [p for _, p in named]
-    opt = OPTIMIZERS[optimizer](params, lr=lr)
+    # foreach: one fused update for all parameters; a deep MLP has two per layer, each a Python step otherwise.
+    opt = OPTIMIZERS[optimizer](params, lr=lr, foreach=True)
     generators = [torch.Generator().manual_seed(seed + k) for k in range(K)]
     if dataset_size is None:
         draw = partial(_member_batches, task, batch_size, generators)
