@@ -83,3 +83,11 @@ def test_registered_and_described():
 def test_invalid_noise_raises(noise, error, match):
     with pytest.raises(error, match=match):
         XOR(noise)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 4, 9, 16])
+def test_a_batch_holds_every_point_equally_often(batch_size):
+    batch = XOR().sample(batch_size, seed=0)
+    points = [tuple(p) for p in batch.inputs[:, 0].tolist()]
+    counts = [points.count(p) for p in [(0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0)]]
+    assert sum(counts) == batch_size and max(counts) - min(counts) <= 1

@@ -22,12 +22,16 @@ class XOR(Task):
     """Output x₁ XOR x₂ for a point of {0, 1}²: 1 for (0, 1) and (1, 0), 0 for (0, 0) and (1, 1).
 
     A non-sequential task (T = 1): inputs (B, 1, 2), targets (B, 1, 1), mask (B, 1) all true. A batch
-    draws each point uniformly among the four; with ``noise`` > 0 each input coordinate gets
+    draws the four points equally often (see below); with ``noise`` > 0 each input coordinate gets
     independent Gaussian jitter of that standard deviation, the target staying the clean label. The
     loss is the mean squared error J = 1/N Σ (ŷ − y)², which the 2-2-1 sigmoid network of
     Rumelhart, Hinton & Williams learns; predicting 0.5 everywhere scores the baseline 0.25. A point
     counts correct when (ŷ > 0.5) equals its label. :meth:`points` gives the four clean points as
     one batch, for exact evaluation and plots of the decision surface.
+
+    A batch is balanced: it holds every point ⌊B/4⌋ or ⌈B/4⌉ times, shuffled, so ``sample(4)`` is
+    the whole truth table and ``fit(..., dataset_size=4, batch_size=4)`` is batch gradient descent on
+    exactly the four points (independent draws would often miss one).
 
     Args:
         noise: standard deviation of the input jitter, ≥ 0 (0 keeps the inputs exactly in {0, 1}²).
@@ -85,7 +89,11 @@ class XOR(Task):
         return Batch(inputs, targets, torch.ones(4, 1, dtype=torch.bool), loss=self.loss_kind)
 
     def _sample(self, batch_size: int, generator: torch.Generator | None) -> Batch:
-        index = torch.randint(0, 4, (batch_size,), generator=generator)
+        # Whole rounds of the four points, then a random subset for the remainder, all shuffled.
+        rounds = torch.arange(4).repeat(batch_size // 4)
+        rest = torch.randperm(4, generator=generator)[: batch_size % 4]
+        everything = torch.cat([rounds, rest])
+        index = everything[torch.randperm(batch_size, generator=generator)]
         inputs = torch.tensor(_POINTS)[index]
         if self.noise > 0:
             inputs = inputs + self.noise * torch.randn(batch_size, 2, generator=generator)
