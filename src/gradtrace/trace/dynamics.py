@@ -131,34 +131,31 @@ def largest_lyapunov_exponent(
     W_rec, phi, bias, state, tangent, batch = _prepare(W_rec, activation, bias, initial_state, seed, tangent=True)
     steps = check_int("steps", steps, minimum=1)
     warmup = check_int("warmup", warmup, minimum=0)
-    total = torch.zeros(tangent.shape[:-1], dtype=torch.float64)
+    growths = []
     with torch.no_grad():
         for t, (_, growth) in enumerate(_iterate(W_rec, phi, bias, state, tangent), start=1):
             if t > warmup:
-                total += growth.double().log()
+                growths.append(growth)
             if t == warmup + steps:
                 break
-    return (total / steps).reshape(batch)
+    return torch.stack(growths).double().log().mean(0).reshape(batch)
 
 
 def _iterate(W_rec, phi: Activation, bias, state, tangent) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
     """Yield (h_{t+1}, ‖ṽ_{t+1}‖) forever; the tangent is renormalized in place of the next one."""
     W_T = W_rec.transpose(-1, -2)  # row vectors: a = h W_recᵀ
-    # A state decaying to 0 passes through subnormal numbers, on which CPU arithmetic is ~100x slower;
-    # below the smallest normal number it is 0 for every purpose here.
     smallest = torch.finfo(W_rec.dtype).tiny
     while True:
         drive = torch.bmm(state[:, None], W_T)[:, 0]
         if bias is not None:
             drive = drive + bias
         state = phi.fn(drive)
-        state = state.masked_fill(state.abs() < smallest, 0.0)
         growth = None
         if tangent is not None:
             tangent = phi.derivative(drive) * torch.bmm(tangent[:, None], W_T)[:, 0]
             growth = torch.linalg.vector_norm(tangent, dim=-1)
             # A vector that died out (φ′ = 0) stays 0 and keeps contributing log 0 = −inf, not NaN.
-            tangent = tangent / torch.where(growth > 0, growth, torch.ones_like(growth))[:, None]
+            tangent = tangent / growth.clamp_min(smallest)[:, None]
         yield state, growth
 
 
