@@ -38,6 +38,7 @@ class RichProgress:
         self.progress = progress
         self.study_bar = None
         self.run_bar = None
+        self.run_steps = 0
 
     def study_started(self, study: str, total_runs: int, skipped: int) -> None:
         if skipped:
@@ -48,14 +49,20 @@ class RichProgress:
         if self.run_bar is not None:
             self.progress.remove_task(self.run_bar)
         self.run_bar = self.progress.add_task(f"  {name}", total=steps, loss="")
+        self.run_steps = steps
 
     def run_step(self, step: int, metrics: dict) -> None:
-        loss = metrics["train/loss"]
-        finite = loss[~loss.isnan()]
-        shown = f"loss {float(finite.median()):.4g}" if finite.numel() else "all diverged"
+        loss = metrics.get("train/loss")
+        shown = ""
+        if loss is not None:  # runs that measure without training report no loss
+            finite = loss[~loss.isnan()]
+            shown = f"loss {float(finite.median()):.4g}" if finite.numel() else "all diverged"
         self.progress.update(self.run_bar, completed=step + 1, loss=shown)
 
     def run_finished(self, name: str, seconds: float) -> None:
+        # A run that stops early (every member diverged) or measures without steps still completes.
+        if self.run_bar is not None:
+            self.progress.update(self.run_bar, completed=self.run_steps)
         self.progress.advance(self.study_bar)
 
 

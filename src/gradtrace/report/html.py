@@ -12,7 +12,9 @@ from pathlib import Path
 import torch
 
 from gradtrace import __version__
+from gradtrace.report.activations_figures import activations_figures
 from gradtrace.report.bengio1994_figures import bengio1994_figures
+from gradtrace.report.dynamics_figures import dynamics_figures
 from gradtrace.report.exploding_figures import exploding_figures
 from gradtrace.report.figures import Figure, Table, long_range_figures, through_time_figures
 from gradtrace.report.hochreiter1997_figures import hochreiter1997_figures
@@ -36,6 +38,8 @@ DRAWERS: dict[str, Callable[[Store], tuple[list[Figure], list[Table]]]] = {
     "bengio1994": bengio1994_figures,
     "hochreiter1997": hochreiter1997_figures,
     "le2015": le2015_figures,
+    "activations": activations_figures,
+    "dynamics": dynamics_figures,
 }
 
 _STYLE = """

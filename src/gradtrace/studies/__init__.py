@@ -1,8 +1,10 @@
 """Studies: grids of runs that tell the seeds' story, written to a run store."""
 
 from gradtrace.errors import check_choice
+from gradtrace.studies.activations import Activations, ActivationsConfig
 from gradtrace.studies.base import Outcome, ProgressReporter, RunSpec, Study, StudyResult, run_study
 from gradtrace.studies.bengio1994 import Bengio1994, Bengio1994Config
+from gradtrace.studies.dynamics import Dynamics, DynamicsConfig
 from gradtrace.studies.exploding import Exploding, ExplodingConfig
 from gradtrace.studies.hochreiter1997 import Hochreiter1997, Hochreiter1997Config
 from gradtrace.studies.jaeger2001 import Jaeger2001, Jaeger2001Config
@@ -13,6 +15,10 @@ from gradtrace.studies.remedies import Remedies, RemediesConfig
 from gradtrace.studies.through_time import ThroughTime, ThroughTimeConfig
 
 __all__ = [
+    "Activations",
+    "ActivationsConfig",
+    "Dynamics",
+    "DynamicsConfig",
     "DEFAULT_QUICK",
     "DEFAULT_STUDY",
     "Bengio1994",
@@ -54,6 +60,8 @@ STUDIES: dict[str, type[Study]] = {
     "bengio1994": Bengio1994,
     "hochreiter1997": Hochreiter1997,
     "le2015": Le2015,
+    "activations": Activations,
+    "dynamics": Dynamics,
 }
 #: What ``gradtrace run`` runs with no argument, in order.
 DEFAULT_STUDY: tuple[str, ...] = ("through-time", "long-range", "remedies")

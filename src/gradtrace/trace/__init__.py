@@ -8,6 +8,7 @@ from __future__ import annotations
 from gradtrace.models.base import RecurrentModel
 from gradtrace.models.mlp import MLP
 from gradtrace.tasks.base import Batch
+from gradtrace.trace.dynamics import autonomous_trajectory, largest_lyapunov_exponent
 from gradtrace.trace.through_depth import (
     DEAD_THRESHOLD,
     SATURATION_THRESHOLD,
@@ -35,9 +36,11 @@ __all__ = [
     "DepthTrace",
     "Trace",
     "activation_stats",
+    "autonomous_trajectory",
     "dead_fraction",
     "decay_rate",
     "horizon",
+    "largest_lyapunov_exponent",
     "layer_profile",
     "parameter_grad_norms",
     "profile_from_grads",

@@ -52,7 +52,8 @@ def autonomous_trajectory(
         The states (K, steps, H), in ``W_rec``'s dtype.
 
     Raises:
-        TypeError: if ``W_rec`` is not a floating-point tensor, or ``steps``/``warmup``/``seed`` not integers.
+        TypeError: if ``W_rec`` is not a floating-point tensor, ``bias``/``initial_state`` not tensors, or
+            ``steps``/``warmup``/``seed`` not integers.
         ValueError: for non-square ``W_rec``, ``steps`` < 1, a negative ``warmup`` or ``seed``, an unknown
             activation, or a ``bias``/``initial_state`` whose shape does not fit ``W_rec``.
 
@@ -113,7 +114,8 @@ def largest_lyapunov_exponent(
         λ, shape (K,), in float64.
 
     Raises:
-        TypeError: if ``W_rec`` is not a floating-point tensor, or ``steps``/``warmup``/``seed`` not integers.
+        TypeError: if ``W_rec`` is not a floating-point tensor, ``bias``/``initial_state`` not tensors, or
+            ``steps``/``warmup``/``seed`` not integers.
         ValueError: as for :func:`autonomous_trajectory`, and for ``steps`` < 1 or a negative ``warmup``.
 
     Example:
