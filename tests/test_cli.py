@@ -37,7 +37,7 @@ def test_run_quick_writes_the_store_and_prints_the_report_path(quick_run):
     assert printed == out / "report.html" and printed.is_file()
     assert "data:image/png;base64" in printed.read_text(encoding="utf-8")
     store = Store(out, create=False)
-    assert store.studies() == ["long-range", "remedies", "through-time"]
+    assert store.studies() == ["long-range", "remedies", "through-depth", "through-time"]
     assert store.meta("study/through-time") == {
         "quick": True,
         "seeds": 2,
@@ -45,7 +45,7 @@ def test_run_quick_writes_the_store_and_prints_the_report_path(quick_run):
     }
     assert "Writing runs to" in result.stderr
     assert "through-time: The gradient through time" in " ".join(result.stderr.split())
-    assert "long-range:" in result.stderr and "remedies:" in result.stderr
+    assert "long-range:" in result.stderr and "remedies:" in result.stderr and "through-depth:" in result.stderr
 
 
 def test_report_regenerates_the_report_of_a_run_folder(quick_run):

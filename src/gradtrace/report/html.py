@@ -14,14 +14,18 @@ import torch
 from gradtrace import __version__
 from gradtrace.report.activations_figures import activations_figures
 from gradtrace.report.bengio1994_figures import bengio1994_figures
+from gradtrace.report.descent_figures import descent_figures
+from gradtrace.report.dying_relu_figures import dying_relu_figures
 from gradtrace.report.dynamics_figures import dynamics_figures
 from gradtrace.report.exploding_figures import exploding_figures
 from gradtrace.report.figures import Figure, Table, long_range_figures, through_time_figures
+from gradtrace.report.glorot2010_figures import glorot2010_figures
 from gradtrace.report.hochreiter1997_figures import hochreiter1997_figures
 from gradtrace.report.jaeger2001_figures import jaeger2001_figures
 from gradtrace.report.le2015_figures import le2015_figures
 from gradtrace.report.pascanu2013_figures import pascanu2013_figures
 from gradtrace.report.remedies_figures import remedies_figures
+from gradtrace.report.through_depth_figures import through_depth_figures
 from gradtrace.store import Store
 from gradtrace.studies import STUDIES
 
@@ -40,6 +44,10 @@ DRAWERS: dict[str, Callable[[Store], tuple[list[Figure], list[Table]]]] = {
     "le2015": le2015_figures,
     "activations": activations_figures,
     "dynamics": dynamics_figures,
+    "through-depth": through_depth_figures,
+    "glorot2010": glorot2010_figures,
+    "dying-relu": dying_relu_figures,
+    "descent": descent_figures,
 }
 
 _STYLE = """

@@ -4,7 +4,10 @@ from gradtrace.errors import check_choice
 from gradtrace.studies.activations import Activations, ActivationsConfig
 from gradtrace.studies.base import Outcome, ProgressReporter, RunSpec, Study, StudyResult, run_study
 from gradtrace.studies.bengio1994 import Bengio1994, Bengio1994Config
+from gradtrace.studies.descent import Descent, DescentConfig
+from gradtrace.studies.dying_relu import DyingRelu, DyingReluConfig
 from gradtrace.studies.dynamics import Dynamics, DynamicsConfig
+from gradtrace.studies.glorot2010 import Glorot2010, Glorot2010Config
 from gradtrace.studies.exploding import Exploding, ExplodingConfig
 from gradtrace.studies.hochreiter1997 import Hochreiter1997, Hochreiter1997Config
 from gradtrace.studies.jaeger2001 import Jaeger2001, Jaeger2001Config
@@ -12,11 +15,16 @@ from gradtrace.studies.le2015 import Le2015, Le2015Config
 from gradtrace.studies.long_range import LongRange, LongRangeConfig
 from gradtrace.studies.pascanu2013 import Pascanu2013, Pascanu2013Config
 from gradtrace.studies.remedies import Remedies, RemediesConfig
+from gradtrace.studies.through_depth import ThroughDepth, ThroughDepthConfig
 from gradtrace.studies.through_time import ThroughTime, ThroughTimeConfig
 
 __all__ = [
     "Activations",
     "ActivationsConfig",
+    "Descent",
+    "DescentConfig",
+    "DyingRelu",
+    "DyingReluConfig",
     "Dynamics",
     "DynamicsConfig",
     "DEFAULT_QUICK",
@@ -24,6 +32,8 @@ __all__ = [
     "Bengio1994",
     "Bengio1994Config",
     "Exploding",
+    "Glorot2010",
+    "Glorot2010Config",
     "ExplodingConfig",
     "Hochreiter1997",
     "Hochreiter1997Config",
@@ -43,6 +53,8 @@ __all__ = [
     "RunSpec",
     "Study",
     "StudyResult",
+    "ThroughDepth",
+    "ThroughDepthConfig",
     "ThroughTime",
     "ThroughTimeConfig",
     "get_study",
@@ -62,11 +74,15 @@ STUDIES: dict[str, type[Study]] = {
     "le2015": Le2015,
     "activations": Activations,
     "dynamics": Dynamics,
+    "through-depth": ThroughDepth,
+    "glorot2010": Glorot2010,
+    "dying-relu": DyingRelu,
+    "descent": Descent,
 }
 #: What ``gradtrace run`` runs with no argument, in order.
-DEFAULT_STUDY: tuple[str, ...] = ("through-time", "long-range", "remedies")
+DEFAULT_STUDY: tuple[str, ...] = ("through-time", "long-range", "remedies", "through-depth")
 #: Studies the default run takes in their quick form, to keep it to a few minutes on a laptop.
-DEFAULT_QUICK: frozenset[str] = frozenset({"remedies"})
+DEFAULT_QUICK: frozenset[str] = frozenset({"remedies", "through-depth"})
 
 
 def get_study(name: str) -> Study:
