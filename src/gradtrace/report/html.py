@@ -13,12 +13,14 @@ import torch
 
 from gradtrace import __version__
 from gradtrace.report.activations_figures import activations_figures
+from gradtrace.report.approximation_figures import approximation_figures
 from gradtrace.report.bengio1994_figures import bengio1994_figures
 from gradtrace.report.descent_figures import descent_figures
 from gradtrace.report.dying_relu_figures import dying_relu_figures
 from gradtrace.report.dynamics_figures import dynamics_figures
 from gradtrace.report.exploding_figures import exploding_figures
 from gradtrace.report.figures import Figure, Table, long_range_figures, through_time_figures
+from gradtrace.report.forecast_figures import forecast_figures
 from gradtrace.report.glorot2010_figures import glorot2010_figures
 from gradtrace.report.hochreiter1997_figures import hochreiter1997_figures
 from gradtrace.report.jaeger2001_figures import jaeger2001_figures
@@ -43,11 +45,13 @@ DRAWERS: dict[str, Callable[[Store], tuple[list[Figure], list[Table]]]] = {
     "hochreiter1997": hochreiter1997_figures,
     "le2015": le2015_figures,
     "activations": activations_figures,
-    "dynamics": dynamics_figures,
     "through-depth": through_depth_figures,
     "glorot2010": glorot2010_figures,
     "dying-relu": dying_relu_figures,
+    "approximation": approximation_figures,
     "descent": descent_figures,
+    "forecast": forecast_figures,
+    "dynamics": dynamics_figures,
 }
 
 _STYLE = """

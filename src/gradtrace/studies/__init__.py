@@ -2,11 +2,13 @@
 
 from gradtrace.errors import check_choice
 from gradtrace.studies.activations import Activations, ActivationsConfig
+from gradtrace.studies.approximation import Approximation, ApproximationConfig
 from gradtrace.studies.base import Outcome, ProgressReporter, RunSpec, Study, StudyResult, run_study
 from gradtrace.studies.bengio1994 import Bengio1994, Bengio1994Config
 from gradtrace.studies.descent import Descent, DescentConfig
 from gradtrace.studies.dying_relu import DyingRelu, DyingReluConfig
 from gradtrace.studies.dynamics import Dynamics, DynamicsConfig
+from gradtrace.studies.forecast import ForecastConfig, ForecastStudy
 from gradtrace.studies.glorot2010 import Glorot2010, Glorot2010Config
 from gradtrace.studies.exploding import Exploding, ExplodingConfig
 from gradtrace.studies.hochreiter1997 import Hochreiter1997, Hochreiter1997Config
@@ -21,6 +23,8 @@ from gradtrace.studies.through_time import ThroughTime, ThroughTimeConfig
 __all__ = [
     "Activations",
     "ActivationsConfig",
+    "Approximation",
+    "ApproximationConfig",
     "Descent",
     "DescentConfig",
     "DyingRelu",
@@ -32,6 +36,8 @@ __all__ = [
     "Bengio1994",
     "Bengio1994Config",
     "Exploding",
+    "ForecastConfig",
+    "ForecastStudy",
     "Glorot2010",
     "Glorot2010Config",
     "ExplodingConfig",
@@ -73,11 +79,13 @@ STUDIES: dict[str, type[Study]] = {
     "hochreiter1997": Hochreiter1997,
     "le2015": Le2015,
     "activations": Activations,
-    "dynamics": Dynamics,
     "through-depth": ThroughDepth,
     "glorot2010": Glorot2010,
     "dying-relu": DyingRelu,
+    "approximation": Approximation,
     "descent": Descent,
+    "forecast": ForecastStudy,
+    "dynamics": Dynamics,
 }
 #: What ``gradtrace run`` runs with no argument, in order.
 DEFAULT_STUDY: tuple[str, ...] = ("through-time", "long-range", "remedies", "through-depth")
