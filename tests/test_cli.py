@@ -175,3 +175,9 @@ def test_ctrl_c_before_any_run_exits_130(tmp_path, monkeypatch):
     result = _invoke("run", "through-time", "--out", tmp_path / "runs")
     assert result.exit_code == 130
     assert "before any run finished" in result.stderr
+
+
+def test_threads_below_one_are_refused():
+    result = _invoke("run", "activations", "--quick", "--threads", 0)
+    assert result.exit_code == 2
+    assert "`--threads` must be at least 1, got 0." in " ".join(result.stderr.split())

@@ -73,7 +73,9 @@ _INTRO = """
 of k such matrices: when W<sub>rec</sub> is small the product shrinks geometrically and the early steps
 stop learning (the <b>vanishing gradient</b>); when it is large the product can grow just as fast
 (the <b>exploding gradient</b>). gradtrace measured ‖∂L/∂h<sub>t</sub>‖ at every step t with one backward
-pass, for every seed of every ensemble below.</p>
+pass, for every seed of every ensemble below. A deep feed-forward network is the same product through
+depth, one factor diag(φ′(z<sub>l</sub>)) W<sub>l</sub> per layer, and σ′ ≤ 0.25: there gradtrace measured
+‖∂L/∂h<sub>l</sub>‖ at every layer l.</p>
 """
 
 
