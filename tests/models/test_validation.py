@@ -4,12 +4,13 @@ import pytest
 import torch
 from torch import nn
 
-from gradtrace.models import GRU, LSTM, MODELS, ElmanRNN, make_model
+from gradtrace.models import GRU, LSTM, MODELS, ElmanRNN, RecurrentModel, make_model
 
 IN, H, OUT, K = 2, 4, 1, 2
 
 
-@pytest.fixture(params=sorted(MODELS))
+# The recurrent models share one signature and one contract; the MLP has its own tests (test_mlp.py).
+@pytest.fixture(params=sorted(name for name, cls in MODELS.items() if issubclass(cls, RecurrentModel)))
 def model(request):
     return MODELS[request.param](IN, H, OUT, num_models=K, seed=0)
 
@@ -85,9 +86,14 @@ def test_invalid_constructor_arguments_raise(args, options, error, match):
 
 def test_unknown_activation_lists_the_available_ones():
     with pytest.raises(
-        ValueError, match=r"Unknown activation 'gelu' for `activation`\. Available: 'tanh'"
+        ValueError, match=r"Unknown activation 'swish' for `activation`\. Available: 'step', 'sigmoid', 'tanh'"
     ):
-        ElmanRNN(IN, H, OUT, activation="gelu")
+        ElmanRNN(IN, H, OUT, activation="swish")
+
+
+def test_a_learnable_activation_is_refused_listing_the_fixed_ones():
+    with pytest.raises(ValueError, match=r"ElmanRNN takes no learnable activation; got 'prelu'.*'gelu'"):
+        ElmanRNN(IN, H, OUT, activation="prelu")
 
 
 def test_make_model_builds_by_name_and_refuses_unknown_names():

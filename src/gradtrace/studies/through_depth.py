@@ -134,7 +134,7 @@ class ThroughDepth(Study):
     beside the sigmoid's 0.25^(M−1).
 
     Example:
-        >>> [spec.name for spec in ThroughDepth().plan(quick=True, seeds=1)][:4]
+        >>> [spec.name for spec in ThroughDepth().plan(quick=False, seeds=1)][:4]
         ['sigmoid-plain', 'sigmoid-standard_init', 'sigmoid-batch_norm', 'sigmoid-residual']
 
     References:
