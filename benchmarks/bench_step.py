@@ -2,8 +2,10 @@
 
 One step is: forward over the batch, MSE loss on the last step's output, ``backward()``,
 ``zero_grad()`` and an SGD step. The gradtrace models run with ``probe=True`` (every state gets a
-zero probe, so ∂L/∂h_t is read from ``probes.grad``); ``torch.nn.RNN``/``nn.LSTM`` (batch_first,
-with an ``nn.Linear`` head) run the same step untraced. Every candidate is timed in the same
+zero probe, so ∂L/∂h_t is read from ``probes.grad``), by default through their hand-written BPTT
+and, as "traced loop", through the autograd loop (``use_fast_bptt=False``);
+``torch.nn.RNN``/``nn.LSTM``/``nn.GRU`` (batch_first, with an ``nn.Linear`` head) run the same step
+untraced. Every candidate is timed in the same
 process, interleaved in a shuffled order each repeat so that drift in the machine's speed falls
 on all of them alike, and the median is reported.
 
@@ -27,12 +29,12 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from gradtrace.models import LSTM, ElmanRNN
+from gradtrace.models import GRU, LSTM, ElmanRNN
 
 INPUT_SIZE = 2
 OUTPUT_SIZE = 1
 #: Each gradtrace model and the torch module it is compared with.
-REFERENCES = {"elman": "torch.nn.RNN", "lstm": "torch.nn.LSTM"}
+REFERENCES = {"elman": "torch.nn.RNN", "lstm": "torch.nn.LSTM", "gru": "torch.nn.GRU"}
 LEARNING_RATE = 1e-3  # small, so that hundreds of steps on random data stay finite
 
 
@@ -99,15 +101,17 @@ def build_candidates(settings: Settings) -> dict[str, Callable[[], None]]:
     targets = torch.randn(B, OUTPUT_SIZE, generator=generator)
     torch.manual_seed(settings.seed)
     candidates = {}
-    for name, cls, reference in (("elman", ElmanRNN, nn.RNN), ("lstm", LSTM, nn.LSTM)):
-        def build(num_models: int = 1, cls=cls) -> nn.Module:
+    for name, cls, reference in (("elman", ElmanRNN, nn.RNN), ("lstm", LSTM, nn.LSTM), ("gru", GRU, nn.GRU)):
+        def build(num_models: int = 1, cls=cls, **options) -> nn.Module:
             return cls(INPUT_SIZE, H, OUTPUT_SIZE, num_models=num_models, readout="last",
-                       seed=settings.seed)
+                       seed=settings.seed, **options)
 
         module = reference(INPUT_SIZE, H, batch_first=True)
         head = nn.Linear(H, OUTPUT_SIZE)
         candidates[f"torch.nn.{reference.__name__}"] = _torch_step(module, head, inputs, targets)
         candidates[f"{name} traced"] = _gradtrace_step(build(), inputs, targets, probe=True)
+        candidates[f"{name} traced loop"] = _gradtrace_step(build(use_fast_bptt=False), inputs, targets,
+                                                            probe=True)
         candidates[f"{name} untraced"] = _gradtrace_step(build(), inputs, targets, probe=False)
         candidates[f"{name} traced K={K}"] = _gradtrace_step(build(K), inputs, targets, probe=True)
     return candidates
@@ -146,8 +150,10 @@ def _iqr(values: list[float]) -> float:
 def summarize(samples: dict[str, list[float]], settings: Settings) -> dict:
     """Reduce the samples to medians in milliseconds and the ratios under stable keys.
 
-    Keys of ``ratios``: ``{model}_traced_vs_torch`` and ``{model}_untraced_vs_torch`` (below 1:
-    faster than torch's own module), ``{model}_traced_vs_untraced`` (the price of the probes),
+    Keys of ``ratios``: ``{model}_traced_vs_torch``, ``{model}_loop_vs_torch`` and
+    ``{model}_untraced_vs_torch`` (below 1: faster than torch's own module),
+    ``{model}_traced_vs_loop`` (the hand-written BPTT over the autograd loop, both traced),
+    ``{model}_traced_vs_untraced`` (the price of the probes),
     ``{model}_ensemble_vs_singles`` (the K-member step over K one-member steps; below 1: one
     ensemble is cheaper than K separate runs).
     """
@@ -157,6 +163,8 @@ def summarize(samples: dict[str, list[float]], settings: Settings) -> dict:
     for model, reference in REFERENCES.items():
         traced, untraced = ms[f"{model} traced"], ms[f"{model} untraced"]
         ratios[f"{model}_traced_vs_torch"] = traced / ms[reference]
+        ratios[f"{model}_loop_vs_torch"] = ms[f"{model} traced loop"] / ms[reference]
+        ratios[f"{model}_traced_vs_loop"] = traced / ms[f"{model} traced loop"]
         ratios[f"{model}_untraced_vs_torch"] = untraced / ms[reference]
         ratios[f"{model}_traced_vs_untraced"] = traced / untraced
         ratios[f"{model}_ensemble_vs_singles"] = ms[f"{model} traced K={K}"] / (K * traced)
@@ -179,20 +187,22 @@ def format_table(summary: dict) -> str:
         f"H={s['hidden']} T={s['length']}, {s['threads']} threads, median of {s['repeats']}, "
         f"torch {summary['environment']['torch']}",
         "",
-        f"{'candidate':<18} {'ms/step':>8} {'IQR':>7}   ratio",
+        f"{'candidate':<20} {'ms/step':>8} {'IQR':>7}   ratio",
     ]
     for model, reference in REFERENCES.items():
         ensemble = f"{model} traced K={K}"
         rows = [
             (reference, "1.00  (reference)"),
-            (f"{model} traced", f"{ratios[f'{model}_traced_vs_torch']:.2f} x {reference}"),
+            (f"{model} traced", f"{ratios[f'{model}_traced_vs_torch']:.2f} x {reference};  "
+                                f"traced/loop {ratios[f'{model}_traced_vs_loop']:.2f}"),
+            (f"{model} traced loop", f"{ratios[f'{model}_loop_vs_torch']:.2f} x {reference}"),
             (f"{model} untraced", f"{ratios[f'{model}_untraced_vs_torch']:.2f} x {reference};  "
                                   f"traced/untraced {ratios[f'{model}_traced_vs_untraced']:.2f}"),
             (ensemble, f"{ratios[f'{model}_ensemble_vs_singles']:.2f} x {K} single traced steps "
                        f"({K * ms[f'{model} traced']:.1f} ms)"),
         ]
         lines.append("-" * 78)
-        lines += [f"{name:<18} {ms[name]:8.2f} {iqr[name]:7.2f}   {ratio}" for name, ratio in rows]
+        lines += [f"{name:<20} {ms[name]:8.2f} {iqr[name]:7.2f}   {ratio}" for name, ratio in rows]
     return "\n".join(lines)
 
 

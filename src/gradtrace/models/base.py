@@ -5,6 +5,11 @@ so one backward pass trains K independent networks: member k only ever touches s
 is unrolled in Python on purpose: each state h_t is a tensor on the autograd graph, and adding a
 zero *probe* p_t to it (h_t + p_t) makes ``p.grad`` the total derivative ∂L/∂h_t after one
 ``backward()``. Fused kernels such as ``torch.nn.LSTM`` hide these states.
+
+That loop is the reference. The Elman, LSTM and GRU cells also have a hand-written
+back-propagation through time (:mod:`gradtrace.models.bptt`) that gives the same states, gradients
+and probe gradients with a few ops per step and no graph; ``forward`` takes it wherever it applies
+(see ``use_fast_bptt``) and runs the autograd loop elsewhere.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.nn.modules import module as torch_module
 
 from gradtrace.errors import check_choice, check_int, describe
 from gradtrace.models.conversion import check_torch_rnn, output_head
@@ -63,6 +69,7 @@ class RecurrentModel(nn.Module):
         seed: member k is initialized from seed + k, so it equals the single model built with that
             seed. None draws the seed from torch's global generator.
         dtype: parameter dtype (default: torch's default dtype).
+        use_fast_bptt: which back-propagation ``forward`` sets up; see :attr:`use_fast_bptt`.
     """
 
     num_gates: int = 1
@@ -70,9 +77,13 @@ class RecurrentModel(nn.Module):
     gate_names: tuple[str, ...] = ()
     #: The torch.nn module this model converts from and to.
     torch_class: type[nn.Module] = nn.RNN
+    #: The methods whose computation ``_recurrence`` reproduces by hand: a subclass overriding any
+    #: of them runs the autograd loop, which calls its own.
+    _recurrence_methods: tuple[str, ...] = ("step", "_probed_step", "project_inputs")
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int, *, num_models: int = 1,
-                 readout: str = "all", seed: int | None = None, dtype: torch.dtype | None = None):
+                 readout: str = "all", seed: int | None = None, dtype: torch.dtype | None = None,
+                 use_fast_bptt: bool | None = None):
         super().__init__()
         self.input_size = check_int("input_size", input_size, minimum=1)
         self.hidden_size = check_int("hidden_size", hidden_size, minimum=1)
@@ -90,6 +101,44 @@ class RecurrentModel(nn.Module):
         self.b_out = nn.Parameter(torch.empty(K, output_size, **options))
         self._make_biases(K, G * H, options)
         self.reset_parameters()
+        self.use_fast_bptt = use_fast_bptt
+
+    @property
+    def use_fast_bptt(self) -> bool | None:
+        """Whether ``forward`` runs the hand-written BPTT of :mod:`gradtrace.models.bptt`.
+
+        None (the default) runs it wherever it applies and the autograd loop elsewhere; both give
+        the same states, gradients and probe gradients (to float rounding). True always runs it and
+        raises ValueError where it cannot apply; False always runs the autograd loop, the reference.
+        It does not apply, and None falls back, with ``keep_gates=True``, an Elman activation outside
+        :data:`~gradtrace.models.bptt.FAST_ELMAN_ACTIVATIONS`, a subclass that overrides ``step``,
+        ``_probed_step`` or ``project_inputs``, a hook on the model or a parameter, an initial state
+        of another dtype or device than the parameters, or inside a ``torch.func`` transform or
+        forward-mode AD. Its backward is once-differentiable: back-propagating through a gradient
+        taken with ``create_graph=True`` raises (``torch.autograd.grad`` reports the weights unused);
+        set False for second derivatives.
+
+        Example:
+            >>> from gradtrace.models import LSTM
+            >>> model = LSTM(2, 4, 1, seed=0, dtype=torch.float64)
+            >>> inputs = torch.randn(3, 5, 2, dtype=torch.float64)
+            >>> fast = model(inputs).outputs
+            >>> model.use_fast_bptt = False
+            >>> torch.allclose(model(inputs).outputs, fast, rtol=1e-12, atol=0)
+            True
+        """
+        return getattr(self, "_use_fast_bptt", None)
+
+    @use_fast_bptt.setter
+    def use_fast_bptt(self, value: bool | None) -> None:
+        if value is not None and not isinstance(value, bool):
+            raise TypeError(f"`use_fast_bptt` must be True, False or None, got {describe(value)}.")
+        if value:
+            reason = self._fast_bptt_unsupported()
+            if reason is not None:
+                raise ValueError(f"use_fast_bptt=True, but {reason}; use None to fall back to the autograd loop "
+                                 "where the hand-written BPTT does not apply.")
+        self._use_fast_bptt = value
 
     def _make_biases(self, K: int, width: int, options: dict) -> None:
         self.b = nn.Parameter(torch.empty(K, width, **options))
@@ -115,6 +164,13 @@ class RecurrentModel(nn.Module):
             projected = torch.einsum("kbti,kgi->kbtg", inputs, self.W_in)
         return projected + self.b[:, None, None, :]
 
+    def _project_time_major(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Return the drives of ``project_inputs`` time-major, (K, T, B, G·H), in one batched product."""
+        B, T, width = inputs.shape[-3:]  # noqa: N806
+        flat = inputs.transpose(-3, -2).reshape(-1, T * B, width).expand(self.num_models, -1, -1)
+        drives = torch.baddbmm(self.b[:, None, :], flat, self.W_in.transpose(1, 2))
+        return drives.view(self.num_models, T, B, -1)
+
     def step(self, drive: torch.Tensor, state: tuple[torch.Tensor, ...],
              W_rec_T: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], dict[str, torch.Tensor]]:  # noqa: N803
         """Advance one step.
@@ -138,6 +194,50 @@ class RecurrentModel(nn.Module):
         """
         state, gates = self.step(drive, state, W_rec_T)
         return tuple(s + p for s, p in zip(state, probes, strict=True)), gates
+
+    def _recurrence(self, drives: torch.Tensor, state: tuple[torch.Tensor, ...],
+                    probes: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...]]:
+        """Run the whole window with a hand-written backward (:mod:`gradtrace.models.bptt`).
+
+        A cell that has one overrides this; the base class has none.
+
+        Args:
+            drives: (K, T, B, G·H) input drives, time-major.
+            state: the initial state, a tuple of (K, B, H).
+            probes: the zero probes (S, K, B, T, H), or None.
+
+        Returns:
+            (states (K, B, T, H), LSTM cells (K, B, T, H) or None, final state).
+        """
+        raise NotImplementedError
+
+    def _fast_bptt_unsupported(self) -> str | None:
+        """Return why this model's class cannot run the hand-written BPTT at all, or None."""
+        cls = type(self)
+        owner = next(c for c in cls.__mro__ if "_recurrence" in vars(c))
+        if owner is RecurrentModel:
+            return f"{cls.__name__} has no hand-written BPTT"
+        for name in self._recurrence_methods:
+            if getattr(cls, name) is not getattr(owner, name):
+                return (f"{cls.__name__} overrides `{name}`, which the hand-written BPTT of "
+                        f"{owner.__name__} does not know")
+        return None
+
+    def _fast_bptt_blocker(self, state: tuple[torch.Tensor, ...], keep_gates: bool) -> str | None:
+        """Return why this forward pass cannot run the hand-written BPTT, or None when it can."""
+        reason = self._fast_bptt_unsupported()
+        if reason is not None:
+            return reason
+        if keep_gates:
+            return "keep_gates=True asks for the gates of every step, which only the autograd loop keeps"
+        if _has_hooks(self):
+            return "a hook is registered on the model or one of its parameters"
+        W_rec = self.W_rec  # noqa: N806
+        if any(s.dtype != W_rec.dtype or s.device != W_rec.device for s in state):
+            return "the initial state's dtype or device differs from the parameters'"
+        if _autograd_transform_active():
+            return "a torch.func transform or forward-mode AD is active"
+        return None
 
     def initial_state(self, batch_size: int, *, like: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         """Return the zero state: one (K, B, H) tensor per name in ``state_names``."""
@@ -179,6 +279,13 @@ class RecurrentModel(nn.Module):
             state = self.initial_state(batch_size)
         else:
             state = self._check_state(state, batch_size)
+        if self.use_fast_bptt is not False:
+            reason = self._fast_bptt_blocker(state, keep_gates)
+            if reason is None:
+                return self._fast_forward(inputs, state, probe)
+            if self.use_fast_bptt:
+                raise ValueError(f"use_fast_bptt=True, but {reason}; set `use_fast_bptt` to None to fall back "
+                                 "to the autograd loop where the hand-written BPTT does not apply.")
         drives = self.project_inputs(inputs).unbind(2)
         W_rec_T = self.W_rec.transpose(1, 2)  # noqa: N806
         probes = None
@@ -216,6 +323,18 @@ class RecurrentModel(nn.Module):
             probes=probes,
             gates={name: torch.stack(v, dim=2) for name, v in gate_history.items() if v},
         )
+
+    def _fast_forward(self, inputs: torch.Tensor, state: tuple[torch.Tensor, ...], probe: bool) -> Trajectory:
+        """``forward`` through the hand-written BPTT: the same Trajectory, without gates."""
+        batch_size, steps = inputs.shape[-3], inputs.shape[-2]
+        probes = None
+        if probe:
+            probes = self.W_rec.new_zeros(len(self.state_names), self.num_models, batch_size, steps,
+                                          self.hidden_size, requires_grad=True)
+        states, cells, final_state = self._recurrence(self._project_time_major(inputs), state, probes)
+        last = final_state[0].unsqueeze(2) if self.readout == "last" else states
+        return Trajectory(outputs=self.read_out(last), states=states, final_state=final_state, cells=cells,
+                          probes=probes)
 
     def _check_state(self, state, batch_size: int) -> tuple[torch.Tensor, ...]:
         shape = (self.num_models, batch_size, self.hidden_size)
@@ -345,3 +464,25 @@ class RecurrentModel(nn.Module):
     def extra_repr(self) -> str:
         return (f"input_size={self.input_size}, hidden_size={self.hidden_size}, "
                 f"output_size={self.output_size}, num_models={self.num_models}, readout={self.readout!r}")
+
+
+def _has_hooks(module: nn.Module) -> bool:
+    """Whether a forward or backward hook is registered on ``module``, globally, or on a parameter."""
+    hooks = [module._forward_hooks, module._forward_pre_hooks, module._backward_hooks, module._backward_pre_hooks]
+    hooks += [getattr(torch_module, name, None) for name in (
+        "_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks", "_global_backward_pre_hooks")]
+    if any(hooks):
+        return True
+    return any(p._backward_hooks or getattr(p, "_post_accumulate_grad_hooks", None) for p in module.parameters())
+
+
+def _autograd_transform_active() -> bool:
+    """Whether a torch.func transform (vmap, grad, jacrev...) or a forward-mode AD level is active.
+
+    A custom autograd Function runs under neither without rules of its own.
+    """
+    functorch = getattr(torch._C, "_functorch", None)
+    peek = getattr(functorch, "peek_interpreter_stack", None)
+    if peek is not None and peek() is not None:
+        return True
+    return getattr(torch.autograd.forward_ad, "_current_level", -1) >= 0

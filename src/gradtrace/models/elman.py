@@ -8,6 +8,7 @@ from torch import nn
 from gradtrace.activations import ACTIVATIONS, get_activation
 from gradtrace.errors import describe
 from gradtrace.models.base import RecurrentModel
+from gradtrace.models.bptt import FAST_ELMAN_ACTIVATIONS, elman_recurrence
 
 __all__ = ["ElmanRNN"]
 
@@ -20,7 +21,7 @@ class ElmanRNN(RecurrentModel):
     one well above 1 can make it explode.
 
     Args:
-        input_size, hidden_size, output_size, num_models, readout, seed, dtype: see
+        input_size, hidden_size, output_size, num_models, readout, seed, dtype, use_fast_bptt: see
             :class:`~gradtrace.models.base.RecurrentModel`.
         activation: any non-learnable name in :data:`~gradtrace.activations.ACTIVATIONS` ("tanh",
             "sigmoid", "relu", "linear", "leaky_relu", "gelu", "step"). PReLU's slope is learned per
@@ -50,6 +51,14 @@ class ElmanRNN(RecurrentModel):
     def step(self, drive, state, W_rec_T):  # noqa: N803
         (h,) = state
         return (self._phi(torch.baddbmm(drive, h, W_rec_T)),), {}
+
+    def _recurrence(self, drives, state, probes):
+        return elman_recurrence(drives, state, self.W_rec, probes, activation=self.activation)
+
+    def _fast_bptt_unsupported(self):
+        if self.activation not in FAST_ELMAN_ACTIVATIONS:
+            return f"activation {self.activation!r} has no hand-written derivative"
+        return super()._fast_bptt_unsupported()
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", activation={self.activation!r}"

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from gradtrace.models.base import RecurrentModel
+from gradtrace.models.bptt import gru_recurrence
 
 __all__ = ["GRU"]
 
@@ -46,6 +47,9 @@ class GRU(RecurrentModel):
         z = torch.sigmoid(d_z + g_z)
         n = torch.tanh(torch.addcmul(d_n, r, g_n))
         return (torch.addcmul(n, z, h - n),), {"reset": r, "update": z}
+
+    def _recurrence(self, drives, state, probes):
+        return gru_recurrence(drives, state, self.W_rec, self.b_rec, probes)
 
     def _biases(self, member):
         return member.b[0], member.b_rec[0]

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from gradtrace.models.base import RecurrentModel
+from gradtrace.models.bptt import lstm_recurrence
 
 __all__ = ["LSTM"]
 
@@ -33,12 +34,16 @@ class LSTM(RecurrentModel):
     state_names = ("h", "c")
     gate_names = ("input", "forget", "output")
     torch_class = nn.LSTM
+    _recurrence_methods = (*RecurrentModel._recurrence_methods, "_advance")
 
     def step(self, drive, state, W_rec_T):  # noqa: N803
         return self._advance(drive, state, W_rec_T)
 
     def _probed_step(self, drive, state, W_rec_T, probes):  # noqa: N803
         return self._advance(drive, state, W_rec_T, probes)
+
+    def _recurrence(self, drives, state, probes):
+        return lstm_recurrence(drives, state, self.W_rec, probes)
 
     def _advance(self, drive, state, W_rec_T, probes=None):  # noqa: N803
         h, c = state

@@ -1,0 +1,362 @@
+"""Hand-written back-propagation through time for the Elman, LSTM and GRU cells.
+
+The autograd loop of :class:`~gradtrace.models.base.RecurrentModel` records several graph nodes per
+step, and at the seeds' sizes a step costs what its ops' overheads cost, not what their arithmetic
+does. Here a whole sequence (or one truncation window) is one :class:`torch.autograd.Function`:
+forward runs the recurrence with a few in-place ops per step into preallocated time-major buffers
+(K, T, B, ·), where the slice of one member at one step is contiguous; backward runs the same loop in
+reverse, computing δ_t = ∂L/∂h_t step by step, and the gradient of W_rec as one batched product over
+all steps at the end. δ_t is the total derivative the probes measure, so the trace comes free: it
+is handed back as the probes' gradient.
+
+Each function takes the input drives d_t = x_t W_inᵀ + b, already projected by autograd outside
+and time-major (K, T, B, G·H); the initial state (a tuple of (K, B, H)); W_rec (K, G·H, H); and the
+zero probe tensor (S, K, B, T, H) or None. It returns what the autograd loop returns: the states
+h_1..h_T (K, B, T, H), the LSTM cells c_1..c_T or None, and the final state. Backward is
+once-differentiable (``torch.autograd.function.once_differentiable``): back-propagating through a
+gradient taken with ``create_graph=True`` raises; ``torch.autograd.grad`` reports the weights unused
+(None with ``allow_unused=True``). Higher derivatives need the autograd loop.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.autograd.function import once_differentiable
+from torch.nn import functional
+
+from gradtrace.activations import ACTIVATIONS, LEAKY_RELU_SLOPE
+
+__all__ = ["FAST_ELMAN_ACTIVATIONS", "elman_recurrence", "gru_recurrence", "lstm_recurrence"]
+
+# Activations applied in place whose derivative is read off the output h = φ(a): (φ in place,
+# φ′ as a function of h). No pre-activation is stored and a step costs two ops. The (leaky) ReLU's
+# derivative depends only on the sign of a, which φ keeps, so its own derivative applies to h.
+_FROM_OUTPUT = {
+    "tanh": (torch.Tensor.tanh_, lambda h: 1 - h.square()),
+    "sigmoid": (torch.Tensor.sigmoid_, lambda h: h * (1 - h)),
+    "relu": (torch.Tensor.relu_, ACTIVATIONS["relu"].derivative),
+    "leaky_relu": (lambda h: functional.leaky_relu_(h, LEAKY_RELU_SLOPE), ACTIVATIONS["leaky_relu"].derivative),
+    "linear": (None, torch.ones_like),
+}
+# Activations whose derivative needs the pre-activation a: ACTIVATIONS[name].derivative(a).
+_FROM_PRE_ACTIVATION = ("gelu", "step")
+#: Elman activations with a hand-written backward; any other falls back to the autograd loop.
+FAST_ELMAN_ACTIVATIONS = (*_FROM_OUTPUT, *_FROM_PRE_ACTIVATION)
+
+Recurrence = tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...]]
+
+
+def elman_recurrence(drives: torch.Tensor, state: tuple[torch.Tensor], W_rec: torch.Tensor,  # noqa: N803
+                     probes: torch.Tensor | None = None, *, activation: str = "tanh") -> Recurrence:
+    """Run h_t = φ(d_t + h_{t−1} W_recᵀ) over a window, with a hand-written backward.
+
+    Backward: δ_t = g_t + a′_{t+1} W_rec with a′_t = δ_t ⊙ φ′(a_t), g_t the gradient reaching h_t
+    directly (from the outputs); ∂L/∂W_rec = Σ_t a′_tᵀ h_{t−1}, ∂L/∂d_t = a′_t.
+
+    Args:
+        drives: (K, T, B, H) input drives, time-major.
+        state: (h_0,) with h_0 (K, B, H).
+        W_rec: (K, H, H).
+        probes: zero (1, K, B, T, H) whose gradient becomes ∂L/∂h_t, or None.
+        activation: φ, one of :data:`FAST_ELMAN_ACTIVATIONS`.
+
+    Returns:
+        (states (K, B, T, H), None, (h_T,)).
+    """
+    states, last = _ElmanBPTT.apply(drives, state[0], W_rec, probes, activation)
+    return states, None, (last,)
+
+
+def lstm_recurrence(drives: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], W_rec: torch.Tensor,  # noqa: N803
+                    probes: torch.Tensor | None = None) -> Recurrence:
+    """Run the LSTM (gate order i, f, g, o) over a window, with a hand-written backward.
+
+    Forward: i, f, o = σ(·), g = tanh(·) of d_t + h_{t−1} W_recᵀ; c_t = f ⊙ c_{t−1} + i ⊙ g;
+    h_t = o ⊙ tanh(c_t). Backward, with δh_t, δc_t the total derivatives (δc_t through h_t of the
+    same step and c_{t+1}, as the cell probe measures it):
+    δh_t = g_t + z′_{t+1} W_rec;  δc_t = gc_t + δc_{t+1} ⊙ f_{t+1} + δh_t ⊙ o ⊙ (1 − tanh²c_t);
+    z′_t = (δc ⊙ g ⊙ σ′_i, δc ⊙ c_{t−1} ⊙ σ′_f, δc ⊙ i ⊙ (1 − g²), δh ⊙ tanh c_t ⊙ σ′_o).
+
+    Args:
+        drives: (K, T, B, 4H) input drives, time-major.
+        state: (h_0, c_0), each (K, B, H).
+        W_rec: (K, 4H, H).
+        probes: zero (2, K, B, T, H) whose gradient becomes (∂L/∂h_t, ∂L/∂c_t), or None.
+
+    Returns:
+        (states (K, B, T, H), cells (K, B, T, H), (h_T, c_T)).
+    """
+    states, cells, h_last, c_last = _LSTMBPTT.apply(drives, state[0], state[1], W_rec, probes)
+    return states, cells, (h_last, c_last)
+
+
+def gru_recurrence(drives: torch.Tensor, state: tuple[torch.Tensor], W_rec: torch.Tensor,  # noqa: N803
+                   b_rec: torch.Tensor, probes: torch.Tensor | None = None) -> Recurrence:
+    """Run the GRU (gate order r, z, n, recurrent bias inside the reset product) with a hand-written backward.
+
+    Forward: (u_r, u_z, u_n) = h_{t−1} W_recᵀ + b_rec; r, z = σ(d_r + u_r), σ(d_z + u_z);
+    n = tanh(d_n + r ⊙ u_n); h_t = n + z ⊙ (h_{t−1} − n). Backward: with δ_t = ∂L/∂h_t and
+    n′ = δ_t ⊙ (1 − z) ⊙ (1 − n²), the recurrent pre-activations get
+    u′ = (n′ ⊙ u_n ⊙ σ′_r, δ_t ⊙ (h_{t−1} − n) ⊙ σ′_z, n′ ⊙ r) and δ_{t−1} = g_{t−1} + δ_t ⊙ z + u′ W_rec.
+
+    Args:
+        drives: (K, T, B, 3H) input drives, time-major.
+        state: (h_0,) with h_0 (K, B, H).
+        W_rec: (K, 3H, H).
+        b_rec: (K, 3H) recurrent bias.
+        probes: zero (1, K, B, T, H) whose gradient becomes ∂L/∂h_t, or None.
+
+    Returns:
+        (states (K, B, T, H), None, (h_T,)).
+    """
+    states, last = _GRUBPTT.apply(drives, state[0], W_rec, b_rec, probes)
+    return states, None, (last,)
+
+
+# ------------------------------------------------------------------------------------------------
+# Helpers
+# ------------------------------------------------------------------------------------------------
+def _path(drives: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+    """Allocate a state buffer (K, T + 1, B, H) holding the initial state at index 0 (h_t goes to t)."""
+    K, T, B, _ = drives.shape  # noqa: N806
+    path = drives.new_empty(K, T + 1, B, h0.shape[-1])
+    path[:, 0] = h0
+    return path
+
+
+def _errors(like: torch.Tensor, *grads: torch.Tensor | None) -> tuple[torch.Tensor, list[bool]]:
+    """Allocate the errors δ (S, K, T, B, H), one per state, holding the gradient of each state output.
+
+    ``grads`` are the gradients (K, B, T, H) of the S state outputs, None where an output was not
+    used. Returns the buffer and, per state, whether it holds a gradient for the backward loop to
+    add to (else its content is undefined and the loop writes rather than adds).
+    """
+    K, T1, B, H = like.shape  # noqa: N806
+    errors = like.new_empty(len(grads), K, T1 - 1, B, H)
+    for s, grad in enumerate(grads):
+        if grad is not None:
+            errors[s].copy_(grad.transpose(1, 2))
+    return errors, [grad is not None for grad in grads]
+
+
+def _seed(last: torch.Tensor, holds_grad: bool, final_grad: torch.Tensor | None) -> None:
+    """Complete δ_T (K, B, H) with the gradient of the final-state output."""
+    if not holds_grad:
+        last.zero_()
+    if final_grad is not None:
+        last.add_(final_grad)
+
+
+def _weight_grad(pre_grads: torch.Tensor, path: torch.Tensor) -> torch.Tensor:
+    """∂L/∂W_rec = Σ_t u′_tᵀ h_{t−1} over all steps and sequences in one batched product: (K, G·H, H)."""
+    K, T, B, width = pre_grads.shape  # noqa: N806
+    previous = path[:, :T].reshape(K, T * B, path.shape[-1])  # a view: the buffer is time-major
+    return torch.bmm(pre_grads.reshape(K, T * B, width).transpose(1, 2), previous)
+
+
+# ------------------------------------------------------------------------------------------------
+# Elman
+# ------------------------------------------------------------------------------------------------
+class _ElmanBPTT(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, drives, h0, W_rec, probes, activation):  # noqa: N803
+        T = drives.shape[1]  # noqa: N806
+        path = _path(drives, h0)
+        h = path.unbind(1)
+        W_rec_T = W_rec.transpose(1, 2)  # noqa: N806
+        pre = None
+        # Each step's slot starts as its drive and the product adds to it in place.
+        if activation in _FROM_OUTPUT:
+            in_place = _FROM_OUTPUT[activation][0]
+            path[:, 1:] = drives
+            for t in range(T):
+                h[t + 1].baddbmm_(h[t], W_rec_T)
+                if in_place is not None:
+                    in_place(h[t + 1])
+        else:
+            phi = ACTIVATIONS[activation].fn
+            pre = drives.clone(memory_format=torch.contiguous_format)
+            a = pre.unbind(1)
+            for t in range(T):
+                h[t + 1].copy_(phi(a[t].baddbmm_(h[t], W_rec_T)))
+        ctx.save_for_backward(W_rec)
+        ctx.path, ctx.pre, ctx.activation = path, pre, activation
+        ctx.set_materialize_grads(False)
+        return path[:, 1:].transpose(1, 2), path[:, T].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_states, grad_last):
+        (W_rec,) = ctx.saved_tensors  # noqa: N806
+        path, pre = ctx.path, ctx.pre
+        T = path.shape[1] - 1  # noqa: N806
+        if pre is None:
+            slope = _FROM_OUTPUT[ctx.activation][1](path[:, 1:])
+        else:
+            slope = ACTIVATIONS[ctx.activation].derivative(pre)
+        errors, (adds,) = _errors(path, grad_states)  # δ_t = ∂L/∂h_t
+        pre_grad = torch.empty_like(slope)  # a′_t
+        delta, a, phi = errors[0].unbind(1), pre_grad.unbind(1), slope.unbind(1)
+        _seed(delta[T - 1], adds, grad_last)
+        torch.mul(delta[T - 1], phi[T - 1], out=a[T - 1])
+        for t in range(T - 2, -1, -1):
+            if adds:
+                delta[t].baddbmm_(a[t + 1], W_rec)
+            else:
+                torch.bmm(a[t + 1], W_rec, out=delta[t])
+            torch.mul(delta[t], phi[t], out=a[t])
+        needs = ctx.needs_input_grad
+        return (
+            pre_grad if needs[0] else None,
+            torch.bmm(a[0], W_rec) if needs[1] else None,
+            _weight_grad(pre_grad, path) if needs[2] else None,
+            errors.transpose(2, 3) if needs[3] else None,
+            None,
+        )
+
+
+# ------------------------------------------------------------------------------------------------
+# LSTM
+# ------------------------------------------------------------------------------------------------
+class _LSTMBPTT(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, drives, h0, c0, W_rec, probes):  # noqa: N803
+        K, T, B, G = drives.shape  # noqa: N806
+        H = G // 4  # noqa: N806
+        gates = drives.clone(memory_format=torch.contiguous_format)  # i, f, σ(g) (unused), o after the loop
+        candidate = drives.new_empty(K, T, B, H)  # tanh(g)
+        squashed = drives.new_empty(K, T, B, H)  # tanh(c_t)
+        path, cells = _path(drives, h0), _path(drives, c0)
+        h, c = path.unbind(1), cells.unbind(1)
+        z, g, tc = gates.unbind(1), candidate.unbind(1), squashed.unbind(1)
+        i, f, g_pre, o = (gates[..., s * H:(s + 1) * H].unbind(1) for s in range(4))
+        W_rec_T = W_rec.transpose(1, 2)  # noqa: N806
+        for t in range(T):
+            z[t].baddbmm_(h[t], W_rec_T)
+            torch.tanh(g_pre[t], out=g[t])
+            z[t].sigmoid_()
+            torch.mul(f[t], c[t], out=c[t + 1])
+            c[t + 1].addcmul_(i[t], g[t])
+            torch.tanh(c[t + 1], out=tc[t])
+            torch.mul(o[t], tc[t], out=h[t + 1])
+        ctx.save_for_backward(W_rec)
+        ctx.buffers = (gates, candidate, squashed, path, cells)
+        ctx.set_materialize_grads(False)
+        return (path[:, 1:].transpose(1, 2), cells[:, 1:].transpose(1, 2),
+                path[:, T].clone(), cells[:, T].clone())
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_states, grad_cells, grad_h_last, grad_c_last):
+        (W_rec,) = ctx.saved_tensors  # noqa: N806
+        gates, candidate, squashed, path, cells = ctx.buffers
+        K, T, B, G = gates.shape  # noqa: N806
+        H = G // 4  # noqa: N806
+        i, f, o = gates[..., :H], gates[..., H:2 * H], gates[..., 3 * H:]
+        # The factors that do not depend on the error, for every step at once.
+        to_output = squashed * o * (1 - o)  # δh → o′
+        to_cell = o * (1 - squashed.square())  # δh → δc of the same step
+        to_ifg = gates.new_empty(K, T, B, 3, H)  # δc → (i′, f′, g′)
+        torch.mul(candidate, i * (1 - i), out=to_ifg[..., 0, :])
+        torch.mul(cells[:, :T], f * (1 - f), out=to_ifg[..., 1, :])
+        torch.mul(i, 1 - candidate.square(), out=to_ifg[..., 2, :])
+        errors, (h_adds, c_adds) = _errors(path, grad_states, grad_cells)  # (∂L/∂h_t, ∂L/∂c_t)
+        pre_grad = torch.empty_like(gates)  # z′_t
+        dh, dc = errors[0].unbind(1), errors[1].unbind(1)
+        dz, dz_o = pre_grad.unbind(1), pre_grad[..., 3 * H:].unbind(1)
+        dz_ifg = pre_grad[..., : 3 * H].unflatten(-1, (3, H)).unbind(1)
+        f_t, a_o, a_c, a_ifg = f.unbind(1), to_output.unbind(1), to_cell.unbind(1), to_ifg.unbind(1)
+        _seed(dh[T - 1], h_adds, grad_h_last)
+        _seed(dc[T - 1], c_adds, grad_c_last)
+        for t in range(T - 1, -1, -1):
+            if t < T - 1:
+                if h_adds:
+                    dh[t].baddbmm_(dz[t + 1], W_rec)
+                else:
+                    torch.bmm(dz[t + 1], W_rec, out=dh[t])
+                if c_adds:
+                    dc[t].addcmul_(dc[t + 1], f_t[t + 1])
+                else:
+                    torch.mul(dc[t + 1], f_t[t + 1], out=dc[t])
+            dc[t].addcmul_(dh[t], a_c[t])
+            torch.mul(dh[t], a_o[t], out=dz_o[t])
+            torch.mul(a_ifg[t], dc[t].unsqueeze(-2), out=dz_ifg[t])
+        needs = ctx.needs_input_grad
+        return (
+            pre_grad if needs[0] else None,
+            torch.bmm(dz[0], W_rec) if needs[1] else None,
+            dc[0] * f_t[0] if needs[2] else None,
+            _weight_grad(pre_grad, path) if needs[3] else None,
+            errors.transpose(2, 3) if needs[4] else None,
+        )
+
+
+# ------------------------------------------------------------------------------------------------
+# GRU
+# ------------------------------------------------------------------------------------------------
+class _GRUBPTT(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, drives, h0, W_rec, b_rec, probes):  # noqa: N803
+        K, T, B, G = drives.shape  # noqa: N806
+        H = G // 3  # noqa: N806
+        # Each step's product starts from (d_r + b_rec,r, d_z + b_rec,z, b_rec,n): the reset and
+        # update gates add drive and recurrent part; the candidate's recurrent part u_n stays apart,
+        # since the reset gate multiplies it. After the loop the buffer holds r, z, u_n.
+        recurrent = torch.empty_like(drives, memory_format=torch.contiguous_format)
+        torch.add(drives[..., : 2 * H], b_rec[:, None, None, : 2 * H], out=recurrent[..., : 2 * H])
+        recurrent[..., 2 * H:] = b_rec[:, None, None, 2 * H:]
+        candidate = drives.new_empty(K, T, B, H)  # n
+        path = _path(drives, h0)
+        h, u, n = path.unbind(1), recurrent.unbind(1), candidate.unbind(1)
+        rz = recurrent[..., : 2 * H].unbind(1)
+        r, z, u_n = (recurrent[..., s * H:(s + 1) * H].unbind(1) for s in range(3))
+        d_n = drives[..., 2 * H:].unbind(1)
+        W_rec_T = W_rec.transpose(1, 2)  # noqa: N806
+        for t in range(T):
+            u[t].baddbmm_(h[t], W_rec_T)
+            rz[t].sigmoid_()
+            torch.addcmul(d_n[t], r[t], u_n[t], out=n[t]).tanh_()
+            torch.lerp(n[t], h[t], z[t], out=h[t + 1])
+        ctx.save_for_backward(W_rec)
+        ctx.buffers = (recurrent, candidate, path)
+        ctx.set_materialize_grads(False)
+        return path[:, 1:].transpose(1, 2), path[:, T].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_states, grad_last):
+        (W_rec,) = ctx.saved_tensors  # noqa: N806
+        recurrent, candidate, path = ctx.buffers
+        K, T, B, G = recurrent.shape  # noqa: N806
+        H = G // 3  # noqa: N806
+        r, z, u_n = recurrent[..., :H], recurrent[..., H:2 * H], recurrent[..., 2 * H:]
+        # The factors that do not depend on the error, for every step at once: δ → (r′, z′, u_n′).
+        to_n = (1 - z) * (1 - candidate.square())  # δ → n′
+        factors = recurrent.new_empty(K, T, B, 3, H)
+        torch.mul(to_n * u_n, r * (1 - r), out=factors[..., 0, :])
+        torch.mul(path[:, :T] - candidate, z * (1 - z), out=factors[..., 1, :])
+        torch.mul(to_n, r, out=factors[..., 2, :])
+        errors, (adds,) = _errors(path, grad_states)  # δ_t = ∂L/∂h_t
+        pre_grad = torch.empty_like(recurrent)  # u′_t
+        delta, du, z_t = errors[0].unbind(1), pre_grad.unbind(1), z.unbind(1)
+        du_split, a = pre_grad.unflatten(-1, (3, H)).unbind(1), factors.unbind(1)
+        _seed(delta[T - 1], adds, grad_last)
+        for t in range(T - 1, -1, -1):
+            torch.mul(a[t], delta[t].unsqueeze(-2), out=du_split[t])
+            if t > 0:
+                if adds:
+                    delta[t - 1].addcmul_(delta[t], z_t[t])
+                else:
+                    torch.mul(delta[t], z_t[t], out=delta[t - 1])
+                delta[t - 1].baddbmm_(du[t], W_rec)
+        needs = ctx.needs_input_grad
+        drive_grad = None
+        if needs[0]:
+            drive_grad = torch.cat([pre_grad[..., : 2 * H], errors[0] * to_n], dim=-1)
+        return (
+            drive_grad,
+            torch.baddbmm(delta[0] * z_t[0], du[0], W_rec) if needs[1] else None,
+            _weight_grad(pre_grad, path) if needs[2] else None,
+            pre_grad.sum((1, 2)) if needs[3] else None,
+            errors.transpose(2, 3) if needs[4] else None,
+        )
