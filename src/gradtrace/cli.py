@@ -149,6 +149,8 @@ def _summarize(store: Store, names: list[str]) -> None:
         for header, _, _ in columns:
             table.add_column(header)
         for r in records:
+            if not any(key in r.summary for _, key, _ in columns):
+                continue  # a run that measures something else (a study's sweep) has no cell in this table
             table.add_row(escape(r.name), *(_cell(r.summary.get(key), spec) for _, key, spec in columns))
         console.print(table)
 
