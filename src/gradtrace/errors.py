@@ -13,6 +13,7 @@ from typing import Any
 __all__ = [
     "GradtraceError",
     "NonFiniteError",
+    "OutOfMemoryError",
     "RunInterrupted",
     "StoreError",
     "check_choice",
@@ -41,6 +42,20 @@ class RunInterrupted(GradtraceError):
 
     def __init__(self, message: str, *, partial: Any = None):
         super().__init__(message)
+        self.partial = partial
+
+
+class OutOfMemoryError(GradtraceError, MemoryError):
+    """Training ran out of memory; ``partial`` holds the run up to the last completed step.
+
+    It is a domain failure (the sizes asked for do not fit the machine, and the message says which
+    to shrink) and a ``MemoryError``, so code that already handles running out of memory catches it.
+    ``step`` is the step that did not complete.
+    """
+
+    def __init__(self, message: str, *, step: int, partial: Any = None):
+        super().__init__(message)
+        self.step = step
         self.partial = partial
 
 

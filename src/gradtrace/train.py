@@ -12,7 +12,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from gradtrace.errors import NonFiniteError, RunInterrupted, check_choice, check_int, check_real
+from gradtrace.errors import (
+    NonFiniteError,
+    OutOfMemoryError,
+    RunInterrupted,
+    check_choice,
+    check_int,
+    check_real,
+    describe,
+)
 from gradtrace.models.base import RecurrentModel, Trajectory
 from gradtrace.models.mlp import MLP
 from gradtrace.remedies import Context, GradientTransform, Truncation, Window, as_transform, as_truncation
@@ -33,6 +41,12 @@ NONFINITE_POLICIES = ("raise", "skip", "record")
 # Offset between a member's training-data seed and its evaluation-data seed, so the two never
 # share a stream.
 _EVAL_SEED_OFFSET = 1_000_003
+# Evaluation runs a recurrent model forward without gradient in windows of this many steps, the
+# state carried between them, so its memory does not grow with T beyond the outputs (K, B, T, O).
+_EVAL_WINDOW = 1000
+# The longest truncation window an out-of-memory message suggests: a window of k steps holds about
+# k × batch_size × hidden_size × members numbers per state buffer.
+_SUGGESTED_WINDOW = 1000
 
 
 @dataclass
@@ -42,7 +56,7 @@ class Run:
     Attributes:
         config: the arguments of the run (JSON-serializable).
         steps_done: optimizer steps completed.
-        status: "finished" or "interrupted".
+        status: "finished", "interrupted" (Ctrl-C) or "out_of_memory".
         history: arrays by metric key. ``step`` (n,) with ``train/loss`` and ``grad/norm`` (n, K);
             with a fixed dataset ``epoch`` (n,), the passes over it completed after each step;
             ``eval/step`` (m,) with ``task/loss``, ``task/accuracy``, ``task/success`` (m, K).
@@ -83,9 +97,17 @@ def _member_batches(task: Task, batch_size: int, generators: list[torch.Generato
     return Batch.stack([task.sample(batch_size, generator=g) for g in generators])
 
 
+def _to_device(batch: Batch, device: torch.device) -> Batch:
+    """Return ``batch`` on ``device`` (tasks sample on the CPU); the same batch when it is there already."""
+    if batch.inputs.device == device:
+        return batch
+    return Batch(inputs=batch.inputs.to(device), targets=batch.targets.to(device), mask=batch.mask.to(device),
+                 loss=batch.loss)
+
+
 def _per_member_grad_norms(params: list[torch.Tensor], K: int) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: N803
-    """Return (norm, finite) per member over all gradients, each (K,)."""
-    squares = torch.zeros(K, dtype=torch.float64)
+    """Return (norm, finite) per member over all gradients, each (K,), on the parameters' device."""
+    squares = torch.zeros(K, dtype=torch.float64, device=params[0].device)
     for p in params:
         if p.grad is not None:
             squares += p.grad.detach().flatten(1).double().square().sum(1)
@@ -98,7 +120,7 @@ def fit(
     *,
     steps: int,
     optimizer: str = "adam",
-    lr: float = 1e-3,
+    lr: float | Sequence[float] = 1e-3,
     batch_size: int = 32,
     dataset_size: int | None = None,
     seed: int = 0,
@@ -116,11 +138,15 @@ def fit(
     Order of one update: forward with probes → per-member loss → check losses are finite →
     backward → per-member gradient norms, check finite → apply the non-finite policy → remedies
     (clip, penalties: they see the gradients of finite, active members only) → optimizer step →
-    put frozen (diverged) and skipped members back.
+    scale each member's step by its learning rate (with ``lr`` per member) → put frozen (diverged)
+    and skipped members back.
 
     One step is one batch of sequences. Without truncation it makes one update; with
     ``truncation=(k1, k2)`` it makes one update per chunk of k1 steps (that has scored steps),
     each back-propagated k2 steps, the hidden state carried forward detached between chunks.
+    Full BPTT holds a few (K, B, T, H) buffers, so memory grows with T; truncation holds them for
+    at most k1 + k2 steps (plus the outputs and, on the steps that keep a trace, ∂L/∂h_t where the
+    windows overlap). Evaluation runs forward in windows of a thousand steps.
 
     Data: by default every step draws a fresh batch from the task (an endless stream). With
     ``dataset_size=N`` each member draws N examples once and passes over them in epochs, reshuffled
@@ -130,14 +156,24 @@ def fit(
     An :class:`~gradtrace.models.MLP` trains the same way; its trace is the gradient per hidden layer.
 
     Member k draws its data from seed + k, so it reproduces the single-model run with
-    ``model.member(k)`` and ``seed=seed + k``.
+    ``model.member(k)`` and ``seed=seed + k`` — and, with ``lr`` per member, with ``lr=lr[k]``: a
+    sweep over the learning rate is one run.
+
+    The model's device decides where training runs: ``fit(model.to("cuda"), ...)`` trains on the
+    GPU. Tasks sample on the CPU; each batch moves to the model's device once per step, and the
+    history comes back as NumPy arrays.
 
     Args:
-        model: a gradtrace recurrent model with K members.
+        model: a gradtrace recurrent model or MLP with K members, on any device.
         task: the task to train on.
         steps: number of batches (≥ 1).
-        optimizer: "sgd", "adam" or "rmsprop".
-        lr: learning rate.
+        optimizer: "sgd", "adam" or "rmsprop" (torch's, without momentum or weight decay).
+        lr: the learning rate, > 0; or a sequence of K of them, ``lr[k]`` for member k. Every
+            optimizer here steps by lr times a direction that its state (Adam's moment estimates,
+            RMSprop's mean square) and the gradient decide, and that state is built from the
+            gradients alone; so the optimizer runs at lr = 1 and member k's change of its
+            parameters is scaled by lr[k]: θ ← θ_old + lr[k] · (θ_step − θ_old), the step it would
+            have taken alone at lr[k] (to rounding).
         batch_size: sequences per member per step (at most ``dataset_size``).
         dataset_size: train on this many fixed examples per member, in epochs; None draws fresh data.
         seed: data seed of member 0.
@@ -150,8 +186,8 @@ def fit(
         eval_every: evaluate on a fixed held-out batch every this many steps (default: about 20 times).
         eval_batch_size: sequences per member in the held-out batch.
         on_nonfinite: "record" (default), "skip" or "raise"; see ``NONFINITE_POLICIES``.
-        callback: called after every step with (step, metrics), metrics by key, each (K,):
-            "train/loss", "grad/norm" and the remedies' measurements.
+        callback: called after every step with (step, metrics), metrics by key, each (K,) on the
+            model's device: "train/loss", "grad/norm" and the remedies' measurements.
 
     Returns:
         A :class:`Run`. Its history holds, per step, the loss, the gradient norm before remedies and
@@ -160,6 +196,10 @@ def fit(
     Raises:
         NonFiniteError: with ``on_nonfinite="raise"`` when a loss or gradient is NaN or infinite.
         RunInterrupted: on Ctrl-C; its ``partial`` is the :class:`Run` so far.
+        OutOfMemoryError: when a step or an evaluation runs out of memory (on the GPU or the CPU);
+            the message names T, the batch size and the hidden size and suggests a truncation and a
+            smaller batch; its ``partial`` is the :class:`Run` of the steps completed (with
+            truncation the failed step may have made some of its updates).
         TypeError: for a remedy that cannot apply to ``model`` (e.g. Pascanu's Ω on an LSTM).
     """
     if not isinstance(model, (RecurrentModel, MLP)):
@@ -169,7 +209,8 @@ def fit(
     _check_fits(model, task, truncation)
     steps = check_int("steps", steps, minimum=1)
     check_choice("optimizer", optimizer, OPTIMIZERS, what="optimizer")
-    lr = check_real("lr", lr, minimum=0.0, exclusive_minimum=True)
+    K = model.num_models  # noqa: N806
+    lr = _check_lr(lr, K)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     if dataset_size is not None:
         dataset_size = check_int("dataset_size", dataset_size, minimum=1)
@@ -190,7 +231,6 @@ def fit(
         raise ValueError(f"`model` {type(model).__name__} has no trainable parameter for fit() to train.")
     remedy_state = transform.init(model) if transform is not None else None
 
-    K = model.num_models  # noqa: N806
     config = {
         "model": type(model).__name__, "model_repr": model.extra_repr(), "task": task.describe(),
         "steps": steps, "optimizer": optimizer, "lr": lr, "batch_size": batch_size,
@@ -200,8 +240,16 @@ def fit(
         "truncation": [truncation.k1, truncation.k2] if truncation is not None else None,
     }
     params = [p for _, p in named]
+    device = params[0].device
+    # One rate for all runs torch's optimizer at it; rates per member run it at 1 and scale each
+    # member's step (see `lr` above), one (K, 1, ...) factor per parameter.
+    scales = None
+    if isinstance(lr, list) and len(set(lr)) > 1:
+        rates = torch.tensor(lr, dtype=torch.float64, device=device)
+        scales = [rates.to(p.dtype).view(-1, *([1] * (p.dim() - 1))) for p in params]
     # foreach: one fused update for all parameters; a deep MLP has two per layer, each a Python step otherwise.
-    opt = OPTIMIZERS[optimizer](params, lr=lr, foreach=True)
+    base_lr = 1.0 if scales is not None else (lr[0] if isinstance(lr, list) else lr)
+    opt = OPTIMIZERS[optimizer](params, lr=base_lr, foreach=True)
     generators = [torch.Generator().manual_seed(seed + k) for k in range(K)]
     if dataset_size is None:
         draw = partial(_member_batches, task, batch_size, generators)
@@ -210,7 +258,11 @@ def fit(
     eval_batch = _member_batches(
         task, eval_batch_size, [torch.Generator().manual_seed(seed + k + _EVAL_SEED_OFFSET) for k in range(K)]
     )
-    active = torch.ones(K, dtype=torch.bool)
+    eval_batch = _to_device(eval_batch, device)
+    # Probes make ∂L/∂h_t, which the trace and the remedies' context read; they do not change the
+    # parameters' gradients, and cost a (K, B, T, H) buffer and its gradient, so they go only there.
+    probe_always = transform is not None
+    active = torch.ones(K, dtype=torch.bool, device=device)
     diverged_at = np.full(K, -1, dtype=np.int64)
     frozen: list[torch.Tensor] | None = None
     record: dict[str, list] = {"step": [], "train/loss": [], "grad/norm": []}
@@ -224,7 +276,7 @@ def fit(
 
     def evaluate(step: int) -> None:
         with torch.no_grad():
-            metrics = task.score(model(eval_batch.inputs).outputs, eval_batch)
+            metrics = task.score(_evaluation_outputs(model, eval_batch.inputs), eval_batch)
         evals["eval/step"].append(step)
         for key in ("task/loss", "task/accuracy", "task/success"):
             value = metrics[key].double()
@@ -279,28 +331,36 @@ def fit(
             for name, p in named:
                 p.grad = grads[name].detach()
             measured.update({key: value.detach().double() for key, value in metrics.items()})
+        before = [p.detach().clone() for p in params] if scales is not None else None
         opt.step()
+        if before is not None:
+            _scale_steps(params, before, scales)
         if frozen is not None:
             _restore_members(params, frozen, ~active)
         if held is not None:
             _restore_members(params, held, bad)
         return measured
 
+    out_of_memory: str | None = None
+    phase = "training"
     try:
         model.train()
         started = time.perf_counter()
         for step in range(steps):
-            batch = draw()
+            phase = "training"
+            batch = _to_device(draw(), device)
             tracing = step % trace_every == 0
             if isinstance(model, MLP):
                 losses, measured, profile = _train_layers(model, batch, loss, update, step, tracing)
             else:
-                losses, measured, profile = _train_batch(model, batch, loss, truncation, update, step, tracing)
+                losses, measured, profile = _train_batch(model, batch, loss, truncation, update, step, tracing,
+                                                         probe_always)
+            del batch
             if tracing:
                 trace_steps.append(step)
-                trace_profiles.append(profile.detach().float())
+                trace_profiles.append(profile.detach().float().cpu())
             steps_done = step + 1
-            shown = torch.where(active, losses.double(), torch.full((K,), math.nan, dtype=torch.float64))
+            shown = torch.where(active, losses.double(), torch.full_like(losses, math.nan, dtype=torch.float64))
             measured["train/loss"] = shown
             record["step"].append(step)
             elapsed.append(time.perf_counter() - started)
@@ -311,19 +371,97 @@ def fit(
             if callback is not None:
                 callback(step, measured)
             if step % eval_every == 0 or step == steps - 1:
+                phase = "evaluation"
                 evaluate(step)
             if not bool(active.any()):
                 break
+        phase = "evaluation"
+        model.eval()
+        if not evals["eval/step"] or evals["eval/step"][-1] != steps_done - 1:
+            evaluate(steps_done - 1)
     except KeyboardInterrupt:
         run = finish("interrupted")
         raise RunInterrupted(
             f"Training interrupted after {steps_done} of {steps} steps; the partial run is kept.",
             partial=run,
         ) from None
-    model.eval()
-    if not evals["eval/step"] or evals["eval/step"][-1] != steps_done - 1:
-        evaluate(steps_done - 1)
+    except (RuntimeError, MemoryError) as error:  # torch.OutOfMemoryError is a RuntimeError
+        if not _is_out_of_memory(error):
+            raise
+        # Only the message leaves this block: the traceback holds the frames, and with them the
+        # buffers, of the step that failed; they are freed before the partial run is assembled.
+        out_of_memory = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if out_of_memory is not None:
+        opt.zero_grad(set_to_none=True)
+        training = phase == "training"
+        failed = steps_done if training else steps_done - 1  # an evaluation follows its step
+        message = _out_of_memory_message(model, task, phase=phase, step=failed, steps=steps,
+                                         batch_size=batch_size if training else eval_batch_size,
+                                         truncation=truncation, cause=out_of_memory)
+        raise OutOfMemoryError(message, step=failed, partial=finish("out_of_memory"))
     return finish("finished")
+
+
+def _check_lr(lr: Any, K: int) -> float | list[float]:  # noqa: N803
+    """Validate ``lr``: one positive rate, or K of them (one per member) as a list of floats."""
+    if isinstance(lr, (np.ndarray, torch.Tensor)):
+        if lr.ndim != 1:
+            raise ValueError(f"`lr` must be a number or a sequence of {K} numbers (one per member), "
+                             f"got {describe(lr)}.")
+        lr = lr.tolist()
+    if isinstance(lr, Sequence) and not isinstance(lr, (str, bytes)):
+        rates = [check_real(f"lr[{i}]", value, minimum=0.0, exclusive_minimum=True) for i, value in enumerate(lr)]
+        if len(rates) != K:
+            raise ValueError(f"`lr` must hold one learning rate per member, {K} (num_models), got {len(rates)}: "
+                             f"{describe(list(lr))}.")
+        return rates
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)):
+        raise TypeError(f"`lr` must be a positive number or a sequence of {K} of them (one per member), "
+                        f"got {describe(lr)}.")
+    return check_real("lr", lr, minimum=0.0, exclusive_minimum=True)
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` says an allocation failed (CUDA, MPS or the CPU allocator)."""
+    if isinstance(error, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    text = str(error)
+    return "out of memory" in text.lower() or "can't allocate memory" in text
+
+
+def _out_of_memory_message(model: RecurrentModel | MLP, task: Task, *, phase: str, step: int, steps: int,
+                           batch_size: int, truncation: Truncation | None, cause: str) -> str:
+    """Word an out-of-memory failure: what ran, at which sizes, and what to shrink.
+
+    ``batch_size`` is the training batch when ``phase`` is "training", the held-out one when it is
+    "evaluation".
+    """
+    K, T = model.num_models, task.max_length  # noqa: N806
+    name = "batch_size" if phase == "training" else "eval_batch_size"
+    smaller = f"a smaller {name} (e.g. {max(1, batch_size // 2)})"
+    if phase == "training":
+        where = f"Out of memory at step {step} of {steps} ({cause})"
+    else:
+        where = f"Out of memory evaluating the held-out batch after step {step} ({cause})"
+    if isinstance(model, MLP):
+        sizes = f"MLP with hidden sizes {list(model.hidden_sizes)}, {K} member(s), {name}={batch_size}"
+        advice = f"Try {smaller}, fewer members or narrower layers."
+    else:
+        sizes = (f"{type(model).__name__} with hidden_size={model.hidden_size}, {K} member(s), on sequences of "
+                 f"T={T} steps, {name}={batch_size}")
+        if phase == "evaluation":
+            advice = (f"Evaluation holds the outputs of the whole sequence and the states of {_EVAL_WINDOW} steps; "
+                      f"try {smaller}.")
+        elif truncation is None or truncation.is_full(T):
+            window = min(_SUGGESTED_WINDOW, max(1, T // 4))
+            advice = (f"Full back-propagation through time keeps every step's state, so memory grows with "
+                      f"T × batch_size × hidden_size × members: pass truncation=({window}, {window}) to "
+                      f"back-propagate {window} steps at a time, or {smaller}.")
+        else:
+            k1, k2 = max(1, truncation.k1 // 2), max(1, truncation.k2 // 2)
+            advice = (f"With truncation=({truncation.k1}, {truncation.k2}) an update holds the states of about "
+                      f"k1 + k2 steps: pass a shorter one, e.g. truncation=({k1}, {k2}), or {smaller}.")
+    return f"{where}: {sizes}. {advice} The partial run is kept in `.partial`."
 
 
 def _chunk(batch: Batch, start: int, end: int) -> Batch | None:
@@ -338,21 +476,29 @@ def _chunk(batch: Batch, start: int, end: int) -> Batch | None:
 
 def _train_batch(model: RecurrentModel, batch: Batch, loss: str | None, truncation: Truncation | None,
                  update: Callable[[int, torch.Tensor, Callable[[], Context]], dict[str, torch.Tensor]], step: int,
-                 tracing: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None]:
+                 tracing: bool, probe_always: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor],
+                                                                  torch.Tensor | None]:
     """Run the updates of one batch; return the loss (K,), the mean measurements and, if tracing, the
     profile ‖∂L/∂h_t‖ (K, T).
 
     Each window runs forward from the detached state entering its first back-propagated step; the
-    states entering later windows are kept (detached) as the windows pass them.
+    states entering later windows are kept (detached copies, (K, B, H) each) as the windows pass them.
+    The windows' probes measure ∂L/∂h_t when tracing or when ``probe_always`` (remedies read it).
+    Where the windows' reaches do not overlap (full BPTT, k2 ≤ k1) each window's profile is taken
+    from its own probes; where they do, ∂L/∂h_t is summed over the windows into a (K, B, T, H) buffer
+    first.
     """
     K, T, B, H = model.num_models, batch.length, batch.batch_size, model.hidden_size  # noqa: N806
     windows = truncation.windows(T) if truncation is not None else [Window(0, 0, T)]
     inputs = batch.inputs if batch.inputs.dim() == 4 else batch.inputs.expand(K, *batch.inputs.shape)
     entering: dict[int, tuple[torch.Tensor, ...]] = {0: model.initial_state(B)}
     needed = {w.grad_start for w in windows} | {w.chunk_start for w in windows} | {T}
-    state_grads = model.W_rec.new_zeros(K, B, T, H) if tracing else None
-    loss_sum = torch.zeros(K, dtype=torch.float64)
-    weight_sum = torch.zeros(K, dtype=torch.float64)
+    overlapping = any(later.grad_start < earlier.end for earlier, later in zip(windows, windows[1:]))
+    device = model.W_rec.device
+    profile = torch.zeros(K, T, dtype=model.W_rec.dtype, device=device) if tracing else None
+    state_grads = model.W_rec.new_zeros(K, B, T, H) if tracing and overlapping else None
+    loss_sum = torch.zeros(K, dtype=torch.float64, device=device)
+    weight_sum = torch.zeros(K, dtype=torch.float64, device=device)
     measured_sum: dict[str, torch.Tensor] = {}
     updates = 0
     for window in windows:
@@ -369,10 +515,11 @@ def _train_batch(model: RecurrentModel, batch: Batch, loss: str | None, truncati
             with torch.no_grad():
                 trajectory = model(inputs[..., g:e, :], start_state)
         else:
-            trajectory = model(inputs[..., g:e, :], start_state, probe=True)
+            trajectory = model(inputs[..., g:e, :], start_state, probe=tracing or probe_always)
         for t in needed:
             if g < t <= e and t not in entering:
-                entering[t] = model.state_at(trajectory, t - 1 - g)
+                # A copy: a view would keep the window's whole state buffer alive until the batch ends.
+                entering[t] = tuple(s.clone() for s in model.state_at(trajectory, t - 1 - g))
         if part is None:
             continue
         outputs = trajectory.outputs
@@ -383,16 +530,21 @@ def _train_batch(model: RecurrentModel, batch: Batch, loss: str | None, truncati
                 outputs = outputs[:, :, c - g:]
         losses = member_loss(outputs, part, kind=loss)
         measured = update(step, losses, partial(_context, model, inputs[..., g:e, :], start_state, trajectory))
-        if state_grads is not None and trajectory.probes.grad is not None:
-            state_grads[:, :, g:e] += trajectory.probes.grad[0]
+        grads = trajectory.probes.grad if trajectory.probes is not None else None
+        if state_grads is not None and grads is not None:
+            state_grads[:, :, g:e] += grads[0]
+        elif profile is not None and grads is not None:
+            profile[:, g:e] = profile_from_grads(grads[0])
         weight = part.mask.flatten(1).sum(1).double()
         loss_sum += losses.detach().double() * weight
         weight_sum += weight
         for key, value in measured.items():
             measured_sum[key] = measured_sum.get(key, 0) + value
         updates += 1
+        del trajectory, grads, outputs, losses  # free this window's buffers before the next one's forward
     measured = {key: value / max(updates, 1) for key, value in measured_sum.items()}
-    profile = profile_from_grads(state_grads) if state_grads is not None else None
+    if state_grads is not None:
+        profile = profile_from_grads(state_grads)
     return loss_sum / weight_sum, measured, profile
 
 
@@ -462,12 +614,13 @@ class _EpochSampler:
 
     def __call__(self) -> Batch:
         if self.position >= self.size:
-            self.order = torch.stack([torch.randperm(self.size, generator=g) for g in self.generators])
+            # On the CPU, where the generators and the dataset are; the batch moves to the model's device.
+            self.order = torch.stack([torch.randperm(self.size, generator=g, device="cpu") for g in self.generators])
             self.position = 0
         picked = self.order[:, self.position : self.position + self.batch_size]
         self.position += picked.shape[1]
         self.seen += picked.shape[1]
-        members = torch.arange(picked.shape[0])[:, None]
+        members = torch.arange(picked.shape[0], device=picked.device)[:, None]
         data = self.data
         return Batch(inputs=data.inputs[members, picked], targets=data.targets[members, picked],
                      mask=data.mask[members, picked], loss=data.loss)
@@ -485,7 +638,31 @@ def _context(model: RecurrentModel, inputs: torch.Tensor, start_state: tuple[tor
 def _stack(values: list[torch.Tensor], K: int) -> np.ndarray:  # noqa: N803
     if not values:
         return np.zeros((0, K))
-    return torch.stack(values).numpy()
+    return torch.stack(values).cpu().numpy()
+
+
+def _evaluation_outputs(model: RecurrentModel | MLP, inputs: torch.Tensor) -> torch.Tensor:
+    """Run ``model`` forward without gradient; a recurrent one in windows of ``_EVAL_WINDOW`` steps.
+
+    The state is carried from window to window, so the outputs are those of one pass over the whole
+    sequence, while the states (K, B, T, H) of only one window are held at a time.
+    """
+    steps = inputs.shape[-2]
+    if isinstance(model, MLP) or steps <= _EVAL_WINDOW:
+        return model(inputs).outputs
+    state, outputs = None, []
+    for start in range(0, steps, _EVAL_WINDOW):
+        trajectory = model(inputs[..., start:start + _EVAL_WINDOW, :], state)
+        state = trajectory.final_state
+        outputs.append(trajectory.outputs)
+    return outputs[-1] if model.readout == "last" else torch.cat(outputs, dim=2)
+
+
+def _scale_steps(params: list[torch.Tensor], before: list[torch.Tensor], scales: list[torch.Tensor]) -> None:
+    """Scale each member's change of its parameters by its learning rate: θ ← θ_old + lr_k (θ − θ_old)."""
+    with torch.no_grad():
+        for p, old, scale in zip(params, before, scales):
+            p.sub_(old).mul_(scale).add_(old)
 
 
 def _zero_member_grads(params: list[torch.Tensor], members: torch.Tensor) -> None:

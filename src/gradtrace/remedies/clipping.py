@@ -24,7 +24,9 @@ def _per_member(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 def _count_init(model) -> torch.Tensor:
-    return torch.zeros(model.num_models, dtype=torch.int64)
+    # On the parameters' device: the firings (K,) it counts are computed there.
+    device = next(model.parameters()).device
+    return torch.zeros(model.num_models, dtype=torch.int64, device=device)
 
 
 def clip_by_global_norm(max_norm: float) -> GradientTransform:

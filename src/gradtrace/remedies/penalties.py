@@ -83,7 +83,7 @@ def pascanu_omega(
     if reduction == "mean":
         count = keep.sum((1, 2)).clamp_min(1).double()
     else:
-        count = torch.full((g.shape[0],), float(g.shape[1]), dtype=torch.float64)
+        count = torch.full((g.shape[0],), float(g.shape[1]), dtype=torch.float64, device=g.device)
     omega = terms.sum((1, 2)) / count
     # dΩ_t/dW = 2 (r_t − 1) / ‖g_t‖ · u_tᵀ v_t / ‖v_t‖ ; a step with v_t = 0 contributes nothing.
     coefficient = torch.where(keep & (v_norm > 0), 2 * (ratio - 1) / (g_norm.clamp_min(tiny) * v_norm.clamp_min(tiny)),
@@ -178,7 +178,8 @@ def weight_penalty(l2: float) -> GradientTransform:
                 term = 0.5 * l2 * w.detach().flatten(1).double().square().sum(1)
                 penalty = term if penalty is None else penalty + term
         if penalty is None:
-            penalty = torch.zeros(context.model.num_models, dtype=torch.float64)
+            device = next(iter(grads.values())).device if grads else None
+            penalty = torch.zeros(context.model.num_models, dtype=torch.float64, device=device)
         return updated, state, {"weight_penalty/penalty": penalty}
 
     return GradientTransform("weight_penalty", init, update, {"l2": l2})

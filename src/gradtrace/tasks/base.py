@@ -98,15 +98,20 @@ def _last_step_view(outputs: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, 
 
 
 def aligned(outputs: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Return (outputs (K, B, T', O), targets, mask) with outputs per step, whatever the readout."""
+    """Return (outputs (K, B, T', O), targets, mask) with outputs per step, whatever the readout.
+
+    Targets and mask come on the outputs' device (tasks sample on the CPU; a model may run elsewhere).
+    """
     per_step = outputs.dim() == 4
     if not per_step and outputs.dim() != 3:
         raise ValueError(f"`outputs` must have shape (K, B, T, O) or (K, B, O), got {tuple(outputs.shape)}.")
     if per_step:
         if outputs.shape[-2] != batch.length:
             raise ValueError(f"`outputs` has {outputs.shape[-2]} steps but the batch has {batch.length}.")
-        return outputs, batch.targets, batch.mask
-    return _last_step_view(outputs, batch)
+        targets, mask = batch.targets, batch.mask
+    else:
+        outputs, targets, mask = _last_step_view(outputs, batch)
+    return outputs, targets.to(outputs.device), mask.to(outputs.device)
 
 
 def member_loss(outputs: torch.Tensor, batch: Batch, *, kind: str | None = None) -> torch.Tensor:
