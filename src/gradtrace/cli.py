@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -94,6 +95,8 @@ def run(
     threads: Annotated[int, typer.Option(
         help="Torch intra-op threads. The built-in networks are small: one thread is as fast as two on an idle "
              "machine and many times faster on a busy one.")] = 1,
+    workers: Annotated[int | None, typer.Option(
+        help="Processes that run a study's runs side by side; default: one per CPU core.")] = None,
 ) -> None:
     """Run a study (default: through-time, long-range, through-depth and the quick form of remedies) and write its
     HTML report."""
@@ -101,6 +104,9 @@ def run(
         if threads < 1:
             raise ValueError(f"`--threads` must be at least 1, got {threads}.")
         torch.set_num_threads(threads)
+        if workers is not None and workers < 1:
+            raise ValueError(f"`--workers` must be at least 1, got {workers}.")
+        processes = workers or _cores()
         names = list(DEFAULT_STUDY) if study is None else [study]
         studies = [get_study(name) for name in names]
         if seeds is not None and seeds < 1:
@@ -113,7 +119,7 @@ def run(
             for item in studies:
                 # The default run takes some studies in their quick form; an explicit study runs as asked.
                 short = quick or (study is None and item.name in DEFAULT_QUICK)
-                run_study(item, store, quick=short, seeds=seeds, progress=reporter)
+                run_study(item, store, quick=short, seeds=seeds, progress=reporter, workers=processes)
         path = write_report(store)
     except RunInterrupted as error:
         console.print(f"[yellow]Interrupted.[/yellow] {escape(str(error))}")
@@ -132,6 +138,14 @@ def run(
         _fail(str(error), 1)
     _summarize(store, names)
     _print_path(path)
+
+
+def _cores() -> int:
+    """Return the CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _summarize(store: Store, names: list[str]) -> None:

@@ -168,3 +168,38 @@ def test_progress_events_arrive_in_order(tmp_path):
         ("step", 0),
         ("done", "c"),
     ]
+
+
+def test_workers_give_the_same_runs_as_one_process(tmp_path):
+    from gradtrace.studies import ThroughTime
+    from gradtrace.studies.through_time import QUICK
+
+    stores = [Store(tmp_path / f"workers{w}") for w in (1, 2)]
+    results = [run_study(ThroughTime(QUICK), store, seeds=2, workers=w) for w, store in zip((1, 2), stores)]
+    assert sorted(results[0].ran) == sorted(results[1].ran) == ["rho=0.5", "rho=1.5"]
+    for name in results[0].ran:
+        one, two = (store.get("through-time", name) for store in stores)
+        assert one.arrays.keys() == two.arrays.keys()
+        for key in one.arrays:
+            np.testing.assert_array_equal(one.arrays[key], two.arrays[key], err_msg=key)
+
+
+def test_a_failing_run_in_a_worker_raises_in_the_caller_and_keeps_the_others(tmp_path):
+    def fail(callback):
+        raise ValueError("this run cannot start")
+
+    class Broken(Study):
+        name, title, description = "broken", "Broken", "One run fails."
+
+        def plan(self, *, quick, seeds):
+            fine = Outcome({"x": np.zeros(1)}, {}, {})
+            return [RunSpec("ok", 1, lambda callback: fine), RunSpec("bad", 1, fail)]
+
+    store = Store(tmp_path)
+    with pytest.raises(ValueError, match="this run cannot start"):
+        run_study(Broken(), store, seeds=1, workers=2)
+
+
+def test_workers_below_one_are_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"`workers` must be at least 1, got 0"):
+        run_study(Toy(), Store(tmp_path), workers=0)
