@@ -24,9 +24,9 @@ def _smoke_sized_quick_forms():
     tiny = remedies.RemediesConfig(adding_length=8, temporal_order_length=10, hidden_size=4, steps=4,
                                    batch_size=4, eval_batch_size=8, reservoir_size=8, esn_train_sequences=16)
     shallow = through_depth.ThroughDepthConfig(
-        activations=("sigmoid", "relu"), variants=("plain", "batch_norm", "residual"), depth=4, width=4, sweep_depths=(2, 4),
-        sweep=(("sigmoid", "plain"),), steps=3, batch_size=4, probe_batch_size=8, eval_batch_size=8,
-        trace_snapshots=2)
+        activations=("sigmoid", "relu"), variants=("plain", "batch_norm", "residual"), depth=4, width=4,
+        sweep_depths=(2, 4), sweep=(("sigmoid", "plain"),), steps=3, batch_size=4, probe_batch_size=8,
+        eval_batch_size=8, trace_snapshots=2)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(remedies, "QUICK", tiny)
         patch.setattr(through_depth, "QUICK", shallow)

@@ -8,9 +8,9 @@ from gradtrace.studies.bengio1994 import Bengio1994, Bengio1994Config
 from gradtrace.studies.descent import Descent, DescentConfig
 from gradtrace.studies.dying_relu import DyingRelu, DyingReluConfig
 from gradtrace.studies.dynamics import Dynamics, DynamicsConfig
+from gradtrace.studies.exploding import Exploding, ExplodingConfig
 from gradtrace.studies.forecast import ForecastConfig, ForecastStudy
 from gradtrace.studies.glorot2010 import Glorot2010, Glorot2010Config
-from gradtrace.studies.exploding import Exploding, ExplodingConfig
 from gradtrace.studies.hochreiter1997 import Hochreiter1997, Hochreiter1997Config
 from gradtrace.studies.jaeger2001 import Jaeger2001, Jaeger2001Config
 from gradtrace.studies.le2015 import Le2015, Le2015Config

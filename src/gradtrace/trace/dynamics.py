@@ -63,12 +63,12 @@ def autonomous_trajectory(
         >>> states.tolist()
         [[0.5, -1.0], [0.25, -0.5], [0.125, -0.25]]
     """
-    W_rec, phi, bias, state, _, batch = _prepare(W_rec, activation, bias, initial_state, seed, tangent=False)
+    W_rec, phi, bias, start, _, batch = _prepare(W_rec, activation, bias, initial_state, seed, tangent=False)
     steps = check_int("steps", steps, minimum=1)
     warmup = check_int("warmup", warmup, minimum=0)
     states = []
     with torch.no_grad():
-        for t, (state, _) in enumerate(_iterate(W_rec, phi, bias, state, None), start=1):
+        for t, (state, _) in enumerate(_iterate(W_rec, phi, bias, start, None), start=1):
             if t > warmup:
                 states.append(state)
             if t == warmup + steps:
