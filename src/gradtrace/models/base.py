@@ -25,7 +25,7 @@ from torch.nn.modules import module as torch_module
 from gradtrace.errors import check_choice, check_int, describe
 from gradtrace.models.conversion import check_torch_rnn, output_head
 
-__all__ = ["READOUTS", "RecurrentModel", "Trajectory"]
+__all__ = ["READOUTS", "RecurrentModel", "Trajectory", "member_copy"]
 
 READOUTS = ("all", "last")
 
@@ -389,14 +389,7 @@ class RecurrentModel(nn.Module):
 
     def member(self, k: int) -> RecurrentModel:
         """Return a copy of member ``k`` as a model of its own (an ensemble of one)."""
-        check_int("k", k, minimum=0, maximum=self.num_models - 1)
-        single = copy.deepcopy(self)
-        single.num_models = 1
-        single.seed = self.seed + k
-        with torch.no_grad():
-            for name, param in self.named_parameters():
-                setattr(single, name, nn.Parameter(param.detach()[k : k + 1].clone()))
-        return single
+        return member_copy(self, k)
 
     # ----------------------------------------------------------------------------------------
     # Conversion from and to torch.nn
@@ -464,6 +457,24 @@ class RecurrentModel(nn.Module):
     def extra_repr(self) -> str:
         return (f"input_size={self.input_size}, hidden_size={self.hidden_size}, "
                 f"output_size={self.output_size}, num_models={self.num_models}, readout={self.readout!r}")
+
+
+def member_copy(model: nn.Module, k: int, *, buffers: tuple[str, ...] = ()) -> nn.Module:
+    """Return a copy of member ``k`` of an ensemble ``model`` as an ensemble of one.
+
+    Every parameter, and the named ``buffers``, carry the member axis K first and are sliced to
+    ``[k : k + 1]``; the copy's seed is ``model.seed + k``, the seed it would have been built with alone.
+    """
+    check_int("k", k, minimum=0, maximum=model.num_models - 1)
+    single = copy.deepcopy(model)
+    single.num_models = 1
+    single.seed = model.seed + k
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            setattr(single, name, nn.Parameter(param.detach()[k : k + 1].clone()))
+        for name in buffers:
+            setattr(single, name, getattr(model, name).detach()[k : k + 1].clone())
+    return single
 
 
 def _has_hooks(module: nn.Module) -> bool:

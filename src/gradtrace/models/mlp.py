@@ -8,7 +8,6 @@ autograd graph, and a zero probe added to it makes ``probe.grad`` the total deri
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from torch import nn
 from gradtrace.activations import ACTIVATIONS, LEAKY_RELU_SLOPE, PRELU_INITIAL_SLOPE, get_activation, prelu
 from gradtrace.errors import check_choice, check_int, describe
 from gradtrace.init import GAINS, kaiming_normal_, kaiming_uniform_, orthogonal_, xavier_normal_, xavier_uniform_
+from gradtrace.models.base import member_copy
 
 __all__ = ["MLP", "MLP_INITIALIZATIONS", "LayerTrajectory"]
 
@@ -304,17 +304,8 @@ class MLP(nn.Module):
     # Members and torch.nn
     # ----------------------------------------------------------------------------------------
     def member(self, k: int) -> MLP:
-        """Return a copy of member ``k`` as a model of its own (an ensemble of one)."""
-        check_int("k", k, minimum=0, maximum=self.num_models - 1)
-        single = copy.deepcopy(self)
-        single.num_models = 1
-        single.seed = self.seed + k
-        with torch.no_grad():
-            for name, param in self.named_parameters():
-                setattr(single, name, nn.Parameter(param.detach()[k : k + 1].clone()))
-            for name, buffer in self.named_buffers():
-                setattr(single, name, buffer.detach()[k : k + 1].clone())
-        return single
+        """Return a copy of member ``k`` as a model of its own (an ensemble of one), running statistics included."""
+        return member_copy(self, k, buffers=tuple(name for name, _ in self.named_buffers()))
 
     def to_torch(self, member: int = 0) -> nn.Sequential:
         """Return member ``member`` as a ``torch.nn.Sequential`` of Linear, BatchNorm1d and activation modules.
