@@ -80,20 +80,12 @@ def test_empty_store_draws_nothing(tmp_path):
     assert approximation_figures(Store(tmp_path)) == ([], [])
 
 
-def test_interrupted_run_keeps_its_partial_arrays(tmp_path):
-    class Interrupt:
-        def study_started(self, study, total_runs, skipped): ...
-        def run_started(self, name, steps): ...
-        def run_finished(self, name, seconds): ...
-
-        def run_step(self, step, metrics):
-            if step == 3:
-                raise KeyboardInterrupt
+def test_interrupted_run_keeps_its_partial_arrays(tmp_path, interrupt_at):
 
     store = Store(tmp_path)
     config = ApproximationConfig(problems=("xor-sigmoid",), xor_steps=20)
     with pytest.raises(RunInterrupted, match="interrupted during run 'xor-sigmoid'"):
-        run_study(Approximation(config), store, seeds=2, progress=Interrupt())
+        run_study(Approximation(config), store, seeds=2, progress=interrupt_at(step=3))
     record = store.get("approximation", "xor-sigmoid")
     assert record.status == "interrupted"
     assert record.arrays["task/loss"].shape[1] == 2

@@ -197,28 +197,8 @@ def test_a_custom_long_range_config_runs_only_what_it_names(tmp_path):
     assert record.arrays["task/success"].shape[1] == 1
 
 
-class _InterruptAt:
-    """A progress reporter that presses Ctrl-C at ``step`` of the ``run``-th run."""
-
-    def __init__(self, run, step):
-        self.run, self.step, self.started = run, step, 0
-
-    def study_started(self, study, total_runs, skipped):
-        pass
-
-    def run_started(self, name, steps):
-        self.started += 1
-
-    def run_step(self, step, metrics):
-        if self.started == self.run and step == self.step:
-            raise KeyboardInterrupt
-
-    def run_finished(self, name, seconds):
-        pass
-
-
 @pytest.mark.parametrize("study_name", ["through-time", "long-range"])
-def test_ctrl_c_during_training_stores_the_partial_run_and_resume_finishes_it(tmp_path, study_name):
+def test_ctrl_c_during_training_stores_the_partial_run_and_resume_finishes_it(tmp_path, study_name, interrupt_at):
     study = {
         "through-time": ThroughTime(
             ThroughTimeConfig(
@@ -238,7 +218,7 @@ def test_ctrl_c_during_training_stores_the_partial_run_and_resume_finishes_it(tm
     }[study_name]
     store = Store(tmp_path)
     with pytest.raises(RunInterrupted, match="1 of 2 runs are finished"):
-        run_study(study, store, seeds=1, progress=_InterruptAt(run=2, step=1))
+        run_study(study, store, seeds=1, progress=interrupt_at(step=1, run=2))
     first, second = store.names(study_name)
     assert store.finished(study_name) == {first}
     partial = store.get(study_name, second)

@@ -91,20 +91,12 @@ def test_empty_store_draws_nothing(tmp_path):
     assert forecast_figures(Store(tmp_path)) == ([], [])
 
 
-def test_interrupted_run_keeps_its_partial_arrays(tmp_path):
-    class Interrupt:
-        def study_started(self, study, total_runs, skipped): ...
-        def run_started(self, name, steps): ...
-        def run_finished(self, name, seconds): ...
-
-        def run_step(self, step, metrics):
-            if step == 2:
-                raise KeyboardInterrupt
+def test_interrupted_run_keeps_its_partial_arrays(tmp_path, interrupt_at):
 
     store = Store(tmp_path)
     config = ForecastConfig(series=("price",), models=("lstm",), length=200, hidden_size=4, steps=10)
     with pytest.raises(RunInterrupted, match="interrupted during run 'price-lstm'"):
-        run_study(ForecastStudy(config), store, seeds=2, progress=Interrupt())
+        run_study(ForecastStudy(config), store, seeds=2, progress=interrupt_at(step=2))
     record = store.get("forecast", "price-lstm")
     assert record.status == "interrupted" and record.arrays["task/loss"].shape[1] == 2
 

@@ -108,30 +108,10 @@ def test_an_empty_store_draws_nothing(tmp_path):
     assert through_depth_headline(Store(tmp_path)) is None
 
 
-class _InterruptAt:
-    """A progress reporter that presses Ctrl-C at ``step`` of the first run."""
-
-    def __init__(self, step):
-        self.step = step
-
-    def study_started(self, study, total_runs, skipped):
-        pass
-
-    def run_started(self, name, steps):
-        pass
-
-    def run_step(self, step, metrics):
-        if step == self.step:
-            raise KeyboardInterrupt
-
-    def run_finished(self, name, seconds):
-        pass
-
-
-def test_ctrl_c_keeps_the_trace_at_initialization(tmp_path):
+def test_ctrl_c_keeps_the_trace_at_initialization(tmp_path, interrupt_at):
     store = Store(tmp_path)
     with pytest.raises(RunInterrupted, match="0 of 8 runs are finished"):
-        run_study(ThroughDepth(SMALL), store, seeds=1, progress=_InterruptAt(step=2))
+        run_study(ThroughDepth(SMALL), store, seeds=1, progress=interrupt_at(step=2))
     partial = store.get("through-depth", "sigmoid-plain")
     assert partial.status == "interrupted" and partial.summary == {}
     assert partial.arrays["init/grad_norms"].shape == (1, DEPTH)
