@@ -146,16 +146,16 @@ def test_user_input_in_messages_is_not_read_as_markup(tmp_path, monkeypatch, arg
 
 
 def test_ctrl_c_exits_130_and_reports_what_finished(tmp_path, monkeypatch):
-    import gradtrace.cli as cli
+    import gradtrace.studies as studies  # the command imports run_study from here when it runs
 
-    real_run_study = cli.run_study
+    real_run_study = studies.run_study
 
     def interrupted_at_long_range(study, store, **options):
         if study.name == "long-range":
             raise RunInterrupted("Study 'long-range' interrupted during run 'elman-T5'.")
         return real_run_study(study, store, **options)
 
-    monkeypatch.setattr(cli, "run_study", interrupted_at_long_range)
+    monkeypatch.setattr(studies, "run_study", interrupted_at_long_range)
     out = tmp_path / "runs"
     result = _invoke("run", "--quick", "--seeds", 1, "--out", out)
     assert result.exit_code == 130
@@ -166,12 +166,12 @@ def test_ctrl_c_exits_130_and_reports_what_finished(tmp_path, monkeypatch):
 
 
 def test_ctrl_c_before_any_run_exits_130(tmp_path, monkeypatch):
-    import gradtrace.cli as cli
+    import gradtrace.studies as studies
 
     def ctrl_c(*args, **options):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "run_study", ctrl_c)
+    monkeypatch.setattr(studies, "run_study", ctrl_c)
     result = _invoke("run", "through-time", "--out", tmp_path / "runs")
     assert result.exit_code == 130
     assert "before any run finished" in result.stderr

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gradtrace.activations import get_activation
-from gradtrace.trace.dynamics import autonomous_trajectory, largest_lyapunov_exponent
+from gradtrace.instruments.dynamics import autonomous_trajectory, largest_lyapunov_exponent
 
 F64 = torch.float64
 

@@ -7,9 +7,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gradtrace.instruments import HORIZON_THRESHOLD, decay_rate, horizon, profile_from_grads, trace
 from gradtrace.models import LSTM, ElmanRNN
 from gradtrace.tasks import Adding, member_loss
-from gradtrace.trace import HORIZON_THRESHOLD, decay_rate, horizon, profile_from_grads, trace
 
 F64 = torch.float64
 

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
+from gradtrace.instruments import dead_fraction, saturated_fraction, trace, trace_depth
 from gradtrace.models import MLP
 from gradtrace.tasks import Batch, member_loss
-from gradtrace.trace import dead_fraction, saturated_fraction, trace, trace_depth
 
 F64 = torch.float64
 

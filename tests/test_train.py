@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from gradtrace.errors import NonFiniteError, RunInterrupted
+from gradtrace.instruments import trace
 from gradtrace.models import LSTM, ElmanRNN
 from gradtrace.tasks import Adding, CopyMemory
-from gradtrace.trace import trace
 from gradtrace.train import Run, fit
 
 F64 = torch.float64

@@ -9,6 +9,7 @@ from torch.overrides import TorchFunctionMode
 
 from gradtrace import train
 from gradtrace.errors import GradtraceError, OutOfMemoryError
+from gradtrace.instruments import profile_from_grads
 from gradtrace.models import LSTM, MLP, ElmanRNN
 from gradtrace.remedies import (
     GradientTransform,
@@ -22,7 +23,6 @@ from gradtrace.remedies import (
 )
 from gradtrace.remedies.base import Context
 from gradtrace.tasks import Adding, Circles, CopyMemory, member_loss
-from gradtrace.trace import profile_from_grads
 from gradtrace.train import fit
 
 F64 = torch.float64

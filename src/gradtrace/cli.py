@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-import torch
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -16,11 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from gradtrace.errors import GradtraceError, RunInterrupted
-from gradtrace.models import MODELS
-from gradtrace.report import write_report
-from gradtrace.store import Store
-from gradtrace.studies import DEFAULT_QUICK, DEFAULT_STUDY, STUDIES, get_study, run_study
-from gradtrace.tasks import TASKS
+
+# The library (torch, matplotlib, the studies, the report) is imported inside each command, when it
+# needs it: `gradtrace --help` and a mistyped option answer at once.
 
 __all__ = ["app", "main"]
 
@@ -100,6 +97,12 @@ def run(
 ) -> None:
     """Run a study (default: through-time, long-range, through-depth and the quick form of remedies) and write its
     HTML report."""
+    import torch
+
+    from gradtrace.report import write_report
+    from gradtrace.store import Store
+    from gradtrace.studies import DEFAULT_QUICK, DEFAULT_STUDY, get_study, run_study
+
     try:
         if threads < 1:
             raise ValueError(f"`--threads` must be at least 1, got {threads}.")
@@ -148,7 +151,9 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _summarize(store: Store, names: list[str]) -> None:
+def _summarize(store, names: list[str]) -> None:
+    from gradtrace.studies import STUDIES
+
     for name in names:
         records = [r for r in (store.get(name, run) for run in store.names(name)) if r.summary]
         if not records:
@@ -187,6 +192,10 @@ def _fmt(value: float) -> str:
 @app.command("list")
 def list_() -> None:
     """List the built-in studies, tasks and models."""
+    from gradtrace.models import MODELS
+    from gradtrace.studies import DEFAULT_QUICK, DEFAULT_STUDY, STUDIES
+    from gradtrace.tasks import TASKS
+
     table = Table(title="Studies (gradtrace run STUDY)")
     table.add_column("name")
     table.add_column("what it shows")
@@ -201,6 +210,8 @@ def list_() -> None:
 @app.command()
 def report(folder: Annotated[Path, typer.Argument(help="A run folder written by `gradtrace run`.")]) -> None:
     """Write (again) the HTML report of a run folder and print its path."""
+    from gradtrace.report import write_report
+
     try:
         if not folder.is_dir():
             raise ValueError(f"`FOLDER` must be an existing run folder, got {str(folder)!r} (no such folder).")

@@ -21,11 +21,11 @@ from gradtrace.errors import (
     check_real,
     describe,
 )
+from gradtrace.instruments import layer_profile, profile_from_grads
 from gradtrace.models.base import RecurrentModel, Trajectory
 from gradtrace.models.mlp import MLP
 from gradtrace.remedies import Context, GradientTransform, Truncation, Window, as_transform, as_truncation
 from gradtrace.tasks.base import LOSS_KINDS, Batch, Task, member_loss
-from gradtrace.trace import layer_profile, profile_from_grads
 
 __all__ = ["NONFINITE_POLICIES", "OPTIMIZERS", "Run", "fit"]
 

@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
+from gradtrace.instruments import trace
 from gradtrace.models import ESN, MODELS, make_model
 from gradtrace.models import esn as esn_module
 from gradtrace.models.esn import SingularReadoutError
 from gradtrace.tasks import Batch, MackeyGlass, mackey_glass, member_loss, nrmse
-from gradtrace.trace import trace
 from gradtrace.train import fit
 
 F64 = torch.float64

@@ -9,11 +9,11 @@ import torch
 
 from gradtrace import activations
 from gradtrace.activations import Activation
+from gradtrace.instruments import trace
 from gradtrace.models import ESN, GRU, LSTM, ElmanRNN
 from gradtrace.models.bptt import FAST_ELMAN_ACTIVATIONS
 from gradtrace.remedies import clip_by_global_norm, pascanu_penalty
 from gradtrace.tasks import Adding, CopyMemory
-from gradtrace.trace import trace
 from gradtrace.train import fit
 
 B, T, IN, H, OUT = 3, 7, 2, 5, 2

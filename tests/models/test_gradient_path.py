@@ -4,9 +4,9 @@ Jacobian, against oracles built on the defining equations with one autograd call
 import pytest
 import torch
 
+from gradtrace.instruments import trace
 from gradtrace.models import GRU, LSTM, ElmanRNN
 from gradtrace.tasks import Batch, member_loss
-from gradtrace.trace import trace
 
 B, T, IN, H, OUT, K = 3, 7, 2, 5, 2, 2
 F64 = torch.float64

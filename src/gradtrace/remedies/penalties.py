@@ -10,9 +10,9 @@ import torch
 
 from gradtrace.activations import get_activation
 from gradtrace.errors import check_choice, check_real, describe
+from gradtrace.instruments import HORIZON_THRESHOLD
 from gradtrace.models.base import RecurrentModel
 from gradtrace.remedies.base import Context, GradientTransform, Grads
-from gradtrace.trace import HORIZON_THRESHOLD
 
 __all__ = ["OMEGA_REDUCTIONS", "pascanu_omega", "pascanu_penalty", "weight_penalty"]
 

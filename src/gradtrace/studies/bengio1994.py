@@ -15,11 +15,11 @@ import numpy as np
 
 from gradtrace.errors import RunInterrupted, check_int, check_real
 from gradtrace.init import spectral_radius
+from gradtrace.instruments import trace
 from gradtrace.models import ElmanRNN
 from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
 from gradtrace.studies.stats import wilson_interval
 from gradtrace.tasks import Latch
-from gradtrace.trace import trace
 from gradtrace.train import fit
 
 __all__ = ["Bengio1994", "Bengio1994Config"]

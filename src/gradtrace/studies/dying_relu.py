@@ -4,7 +4,7 @@ A ReLU unit whose pre-activation is negative on every input outputs 0 and has de
 incoming weights and bias get no gradient, so gradient descent cannot bring it back, unless the
 layers below it change its input enough to switch it on again. Leaky ReLU and PReLU keep a slope on
 the negative side, and GELU's derivative vanishes only at one point and far out on the negative tail,
-so by the trace's definition (:func:`gradtrace.trace.dead_fraction`: φ′ ≈ 0 on every example) their
+so by the trace's definition (:func:`gradtrace.instruments.dead_fraction`: φ′ ≈ 0 on every example) their
 units are never dead. They can still be *inactive*, negative on every example, and then they pass
 back only that small slope. This study measures both, over training, to see whether such units do
 come back.
@@ -18,11 +18,11 @@ import numpy as np
 import torch
 
 from gradtrace.errors import RunInterrupted, check_int, check_real
+from gradtrace.instruments import dead_fraction
 from gradtrace.models import MLP
 from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
 from gradtrace.studies.stats import nan_quantiles
 from gradtrace.tasks import Batch, Circles
-from gradtrace.trace import dead_fraction
 from gradtrace.train import fit
 
 __all__ = ["CONDITIONS", "COMPARED_ACTIVATIONS", "DyingRelu", "DyingReluConfig", "UnitMonitor"]

@@ -19,8 +19,8 @@ import torch
 
 from gradtrace.errors import check_int, check_real
 from gradtrace.init import spectral_radius
+from gradtrace.instruments.dynamics import autonomous_trajectory, largest_lyapunov_exponent
 from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
-from gradtrace.trace.dynamics import autonomous_trajectory, largest_lyapunov_exponent
 
 __all__ = [
     "REGIMES",

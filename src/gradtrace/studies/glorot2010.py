@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 from gradtrace.errors import check_choice, check_int
+from gradtrace.instruments import trace_depth
 from gradtrace.models import MLP
 from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
 from gradtrace.studies.published import Citation, PublishedResult
 from gradtrace.tasks import Batch, member_loss
-from gradtrace.trace import trace_depth
 
 __all__ = ["INITS", "INPUT_KINDS", "PUBLISHED", "QUARTER_CIRCLE_MEAN", "Glorot2010", "Glorot2010Config"]
 

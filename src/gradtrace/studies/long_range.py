@@ -8,11 +8,11 @@ import numpy as np
 
 from gradtrace.errors import RunInterrupted
 from gradtrace.init import lstm_forget_bias_
+from gradtrace.instruments import trace
 from gradtrace.models import make_model
 from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
 from gradtrace.studies.stats import wilson_interval
 from gradtrace.tasks import Adding
-from gradtrace.trace import trace
 from gradtrace.train import fit
 
 __all__ = ["LongRange", "LongRangeConfig"]

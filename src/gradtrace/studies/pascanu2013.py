@@ -13,13 +13,13 @@ import numpy as np
 
 from gradtrace.errors import RunInterrupted, check_choice, check_int, check_real
 from gradtrace.init import initialize, spectral_radius
+from gradtrace.instruments import trace
 from gradtrace.models import ElmanRNN
 from gradtrace.remedies import GradientTransform, chain, clip_by_global_norm, pascanu_penalty
 from gradtrace.remedies.penalties import OMEGA_REDUCTIONS
 from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
 from gradtrace.studies.stats import wilson_interval
 from gradtrace.tasks import TemporalOrder
-from gradtrace.trace import trace
 from gradtrace.train import fit
 
 __all__ = ["ALGORITHMS", "INITS", "Pascanu2013", "Pascanu2013Config", "make_model", "make_remedies"]

@@ -9,12 +9,12 @@ import torch
 
 from gradtrace.errors import RunInterrupted
 from gradtrace.init import initialize
+from gradtrace.instruments import trace
 from gradtrace.models import ESN, GRU, LSTM, ElmanRNN, RecurrentModel
 from gradtrace.remedies import chain, clip_by_global_norm, pascanu_penalty
 from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
 from gradtrace.studies.stats import wilson_interval
 from gradtrace.tasks import Adding, Batch, Task, TemporalOrder
-from gradtrace.trace import trace
 from gradtrace.train import fit
 
 __all__ = ["REMEDY_SETUPS", "Remedies", "RemediesConfig", "fit_esn_readout"]

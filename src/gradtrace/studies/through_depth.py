@@ -20,10 +20,10 @@ import torch
 
 from gradtrace.activations import ACTIVATIONS
 from gradtrace.errors import RunInterrupted, check_choice, check_int, check_real
+from gradtrace.instruments import DepthTrace, trace_depth
 from gradtrace.models import MLP
 from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
 from gradtrace.tasks import Circles
-from gradtrace.trace import DepthTrace, trace_depth
 from gradtrace.train import OPTIMIZERS, fit
 
 __all__ = ["SENSIBLE_INIT", "VARIANTS", "ThroughDepth", "ThroughDepthConfig"]

@@ -8,10 +8,10 @@ import numpy as np
 
 from gradtrace.errors import RunInterrupted
 from gradtrace.init import scale_to_spectral_radius_
+from gradtrace.instruments import Trace, trace
 from gradtrace.models import ElmanRNN
 from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
 from gradtrace.tasks import Adding
-from gradtrace.trace import Trace, trace
 from gradtrace.train import fit
 
 __all__ = ["ThroughTime", "ThroughTimeConfig"]

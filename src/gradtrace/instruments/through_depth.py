@@ -12,9 +12,9 @@ import torch
 
 from gradtrace.activations import ACTIVATIONS
 from gradtrace.errors import check_int
+from gradtrace.instruments.through_time import decay_rate, horizon, parameter_grad_norms
 from gradtrace.models.mlp import MLP, LayerTrajectory
 from gradtrace.tasks.base import Batch, member_loss
-from gradtrace.trace.through_time import decay_rate, horizon, parameter_grad_norms
 
 __all__ = [
     "DEAD_THRESHOLD",

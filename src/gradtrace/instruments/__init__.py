@@ -5,11 +5,8 @@ Everything here computes and returns numbers under stable keys; nothing stores o
 
 from __future__ import annotations
 
-from gradtrace.models.base import RecurrentModel
-from gradtrace.models.mlp import MLP
-from gradtrace.tasks.base import Batch
-from gradtrace.trace.dynamics import autonomous_trajectory, largest_lyapunov_exponent
-from gradtrace.trace.through_depth import (
+from gradtrace.instruments.dynamics import autonomous_trajectory, largest_lyapunov_exponent
+from gradtrace.instruments.through_depth import (
     DEAD_THRESHOLD,
     SATURATION_THRESHOLD,
     DepthTrace,
@@ -19,7 +16,7 @@ from gradtrace.trace.through_depth import (
     saturated_fraction,
     trace_depth,
 )
-from gradtrace.trace.through_time import (
+from gradtrace.instruments.through_time import (
     HORIZON_THRESHOLD,
     Trace,
     decay_rate,
@@ -27,7 +24,10 @@ from gradtrace.trace.through_time import (
     parameter_grad_norms,
     profile_from_grads,
 )
-from gradtrace.trace.through_time import trace as trace_time
+from gradtrace.instruments.through_time import trace as trace_time
+from gradtrace.models.base import RecurrentModel
+from gradtrace.models.mlp import MLP
+from gradtrace.tasks.base import Batch
 
 __all__ = [
     "DEAD_THRESHOLD",
