@@ -9,12 +9,9 @@ from hypothesis import strategies as st
 
 from gradtrace.init import (
     GAINS,
-    INITIALIZATIONS,
     identity_,
-    initialize,
     kaiming_normal_,
     kaiming_uniform_,
-    lstm_forget_bias_,
     normal_,
     orthogonal_,
     scale_to_spectral_radius_,
@@ -25,6 +22,7 @@ from gradtrace.init import (
     xavier_uniform_,
 )
 from gradtrace.models import GRU, LSTM, ElmanRNN
+from gradtrace.models.initialization import INITIALIZATIONS, initialize, lstm_forget_bias_
 
 F64 = torch.float64
 
