@@ -162,8 +162,7 @@ def _check_rate(name: str, value: Any) -> float:
     if rate <= 0:
         raise ValueError(f"`{name}` must be greater than 0.0, got {rate} ({valid}).")
     if rate > MAX_LR:
-        raise ValueError(f"`{name}` must be at most {MAX_LR:g}, got {rate:g} ({valid}; a larger rate moves every "
-                         "weight by more than a million in one step).")
+        raise ValueError(f"`{name}` must be at most {MAX_LR:g}, got {rate:g} ({valid}).")
     return rate
 
 
