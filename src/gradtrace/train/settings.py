@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,9 +13,7 @@ import torch
 from gradtrace.errors import check_choice, check_int, describe
 from gradtrace.remedies import GradientTransform, Truncation, as_transform, as_truncation
 from gradtrace.tasks.base import LOSS_KINDS, Task
-
-if TYPE_CHECKING:
-    from gradtrace.train.paths import GradientPath
+from gradtrace.train.paths import GradientPath
 
 __all__ = ["EVAL_SEED_OFFSET", "MAX_LR", "NONFINITE_POLICIES", "OPTIMIZERS", "Settings"]
 
@@ -47,7 +45,8 @@ _EVALUATIONS = 20
 class Settings:
     """How :func:`~gradtrace.train.fit` trains, every value checked (see :meth:`check`).
 
-    The defaults are fit's; each says why it is the default.
+    Each default is fit's and says why; the schedules default to every step here, as fit's None is
+    resolved by :meth:`check`.
     """
 
     steps: int
@@ -67,7 +66,10 @@ class Settings:
     transform: GradientTransform | None = None
     #: None is full back-propagation through time.
     truncation: Truncation | None = None
+    #: Every step; fit passes None for about 50 snapshots, enough to watch the profile change over
+    #: training without the cost of tracing every step.
     trace_every: int = 1
+    #: Every step; fit passes None for about 20 evaluations, enough for a learning curve.
     eval_every: int = 1
     #: Enough held-out sequences that a success rate is not decided by a handful of them.
     eval_batch_size: int = 256
