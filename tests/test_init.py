@@ -1,6 +1,8 @@
 """Initializations: spectral readings against torch.linalg, draws against their formulas and the seed contract."""
 
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -9,12 +11,9 @@ from hypothesis import strategies as st
 
 from gradtrace.init import (
     GAINS,
-    INITIALIZATIONS,
     identity_,
-    initialize,
     kaiming_normal_,
     kaiming_uniform_,
-    lstm_forget_bias_,
     normal_,
     orthogonal_,
     scale_to_spectral_radius_,
@@ -25,6 +24,7 @@ from gradtrace.init import (
     xavier_uniform_,
 )
 from gradtrace.models import GRU, LSTM, ElmanRNN
+from gradtrace.models.initialization import INITIALIZATIONS, initialize, lstm_forget_bias_
 
 F64 = torch.float64
 
@@ -526,3 +526,10 @@ def test_the_ensemble_contract_holds_for_any_seed(seed, members, scheme):
     k = members - 1
     single = initialize(_model("gru", seed=seed + k, hidden_size=3), scheme, **options)
     assert all(torch.equal(getattr(ensemble, n)[k], p[0]) for n, p in single.named_parameters())
+
+
+def test_the_tensor_fills_import_no_model():
+    """Imports flow one way: gradtrace.init sits below the models, the named schemes above them."""
+    code = "import sys, gradtrace.init; print(sorted(m for m in sys.modules if m.startswith('gradtrace.models')))"
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert shown.strip() == "[]"

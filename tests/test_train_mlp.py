@@ -60,11 +60,11 @@ def test_a_fixed_dataset_is_passed_over_once_per_epoch(batch_size):
 
 def test_the_epoch_sampler_draws_each_example_exactly_once_per_epoch():
     from gradtrace.tasks import Batch
-    from gradtrace.train import _EpochSampler
+    from gradtrace.train.sampling import EpochSampler
 
     inputs = torch.arange(10.0).view(1, 10, 1, 1).expand(2, 10, 1, 1).contiguous()
     data = Batch(inputs, inputs.clone(), torch.ones(2, 10, 1, dtype=torch.bool))
-    sampler = _EpochSampler(data, 4, [torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)])
+    sampler = EpochSampler(data, 4, [torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)])
     batches = [sampler() for _ in range(3)]
     assert [b.batch_size for b in batches] == [4, 4, 2]
     for k in range(2):

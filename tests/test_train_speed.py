@@ -7,7 +7,6 @@ import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
-from gradtrace import train
 from gradtrace.errors import GradtraceError, OutOfMemoryError
 from gradtrace.instruments import profile_from_grads
 from gradtrace.models import LSTM, MLP, ElmanRNN
@@ -23,7 +22,8 @@ from gradtrace.remedies import (
 )
 from gradtrace.remedies.base import Context
 from gradtrace.tasks import Adding, Circles, CopyMemory, member_loss
-from gradtrace.train import fit
+from gradtrace.train import fit, paths
+from gradtrace.train.updater import member_grad_norms
 
 F64 = torch.float64
 T, H, K = 6, 4, 3
@@ -184,7 +184,7 @@ def test_gradient_norms_and_remedies_stay_on_the_parameters_device():
     params = list(model.parameters())
     for p in params:
         p.grad = torch.zeros_like(p)
-    norm, finite = train._per_member_grad_norms(params, 2)
+    norm, finite = member_grad_norms(params, 2)
     assert norm.device.type == finite.device.type == "meta"
     B, steps = 3, 5  # noqa: N806
     context = Context(model=model, params={n: p.detach() for n, p in model.named_parameters()},
@@ -321,7 +321,7 @@ def test_evaluating_in_windows_gives_the_one_pass_outputs(task, readout, monkeyp
         return fit(model, task, steps=2, eval_every=1, **SMALL).history
 
     whole = run()
-    monkeypatch.setattr(train, "_EVAL_WINDOW", 4)
+    monkeypatch.setattr(paths, "EVAL_WINDOW", 4)
     windowed = run()
     for key in ("task/loss", "task/accuracy"):
         np.testing.assert_allclose(windowed[key], whole[key], rtol=1e-12, err_msg=key)

@@ -51,7 +51,7 @@ _EXPORTS: dict[str, str] = {
     "XOR": "gradtrace.tasks",
     "make_task": "gradtrace.tasks",
     # initialization
-    "initialize": "gradtrace.init",
+    "initialize": "gradtrace.models.initialization",
     "spectral_radius": "gradtrace.init",
     "scale_to_spectral_radius_": "gradtrace.init",
     # studies and their store
@@ -90,9 +90,10 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and editors; at run time the names load on first use
     from gradtrace import errors, instruments, models, remedies, studies, tasks
     from gradtrace.errors import GradtraceError, NonFiniteError, OutOfMemoryError, RunInterrupted, StoreError
-    from gradtrace.init import initialize, scale_to_spectral_radius_, spectral_radius
+    from gradtrace.init import scale_to_spectral_radius_, spectral_radius
     from gradtrace.instruments import DepthTrace, Trace, trace
     from gradtrace.models import ESN, GRU, LSTM, MLP, ElmanRNN, make_model
+    from gradtrace.models.initialization import initialize
     from gradtrace.store import Store
     from gradtrace.studies import Study, get_study, run_study
     from gradtrace.tasks import (

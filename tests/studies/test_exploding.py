@@ -32,6 +32,8 @@ def test_unclipped_members_diverge_and_clipped_ones_do_not(store):
         assert clipped.summary["fired_fraction"] > 0
         assert np.isfinite(clipped.summary["task/loss"])
         assert clipped.arrays["clip/fired"].shape == (SMALL.steps, 3)
+    # The study records with on_nonfinite="record", which never skips an update.
+    assert unclipped.summary["skipped_steps"] == 0 and unclipped.arrays["skipped_steps"].tolist() == [0, 0, 0]
 
 
 def test_figures_and_table(store):
@@ -41,6 +43,17 @@ def test_figures_and_table(store):
     rows = {row[1]: row for row in tables[0].rows}
     assert rows["no clipping"][2].split("/")[0] != "0"
     assert rows["clip by global norm"][2] == "0/3"
+
+
+def test_the_table_shows_skipped_steps_where_it_shows_diverged_members(store, tmp_path):
+    copy = Store(tmp_path)
+    for name in store.names("exploding"):
+        run = store.get("exploding", name)
+        skipped = 4 if name == "rho3-none" else 0
+        copy.put("exploding", name, run.arrays, config=run.config, summary={**run.summary, "skipped_steps": skipped})
+    rows = {row[1]: row for row in exploding_figures(copy)[1][0].rows}
+    assert rows["no clipping"][2].endswith("; 4 step(s) skipped")
+    assert "skipped" not in rows["clip by global norm"][2]
 
 
 def test_unknown_clip_is_refused():

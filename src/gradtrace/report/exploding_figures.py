@@ -55,6 +55,9 @@ def exploding_figures(store: Store) -> tuple[list[Figure], list[Table]]:
                 continue
             s = run.summary
             first = f" (first at step {s['first_divergence']})" if s["diverged"] else ""
+            # Stores written before skipped steps were counted have no such key.
+            if s.get("skipped_steps", 0):
+                first += f"; {s['skipped_steps']} step(s) skipped"
             loss = s["task/loss"]
             rows.append([
                 f"{radius:g}", _CLIP_STYLE.get(clip, (None, clip))[1], f"{s['diverged']}/{s['seeds']}{first}",

@@ -108,6 +108,9 @@ def _executor(config: ExplodingConfig, radius: float, clip: str, seeds: int):
             "seeds": seeds,
             "diverged": int(diverged.sum()),
             "first_divergence": int(run.diverged_at[diverged].min()) if diverged.any() else -1,
+            # Updates dropped for a NaN or infinity under on_nonfinite="skip", summed over members: a
+            # member can fail every step without ever counting as diverged.
+            "skipped_steps": int(run.skipped_steps.sum()),
             "max_grad_norm": float(np.nanmax(np.where(np.isfinite(run.history["grad/norm"]),
                                                       run.history["grad/norm"], np.nan))),
             "fired_fraction": float(np.nanmean(fired)) if fired is not None else 0.0,
@@ -128,6 +131,7 @@ def _arrays(run) -> dict[str, np.ndarray]:
         "eval/step": run.history["eval/step"],
         "task/loss": run.history["task/loss"],
         "diverged_at": run.diverged_at,
+        "skipped_steps": run.skipped_steps,
     }
     for key, value in run.history.items():
         if key.endswith("/fired"):

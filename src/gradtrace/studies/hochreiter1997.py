@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from gradtrace.errors import RunInterrupted, check_choice, check_int, check_real
-from gradtrace.init import initialize
 from gradtrace.models import LSTM, ElmanRNN
+from gradtrace.models.initialization import initialize
 from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
 from gradtrace.studies.stats import nan_quantiles, wilson_interval
 from gradtrace.tasks import Adding

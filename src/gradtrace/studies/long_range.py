@@ -7,9 +7,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from gradtrace.errors import RunInterrupted
-from gradtrace.init import lstm_forget_bias_
 from gradtrace.instruments import trace
 from gradtrace.models import make_model
+from gradtrace.models.initialization import lstm_forget_bias_
 from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
 from gradtrace.studies.stats import wilson_interval
 from gradtrace.tasks import Adding

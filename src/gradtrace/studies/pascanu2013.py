@@ -12,9 +12,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from gradtrace.errors import RunInterrupted, check_choice, check_int, check_real
-from gradtrace.init import initialize, spectral_radius
+from gradtrace.init import spectral_radius
 from gradtrace.instruments import trace
 from gradtrace.models import ElmanRNN
+from gradtrace.models.initialization import initialize
 from gradtrace.remedies import GradientTransform, chain, clip_by_global_norm, pascanu_penalty
 from gradtrace.remedies.penalties import OMEGA_REDUCTIONS
 from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study

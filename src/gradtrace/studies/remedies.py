@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 from gradtrace.errors import RunInterrupted
-from gradtrace.init import initialize
 from gradtrace.instruments import trace
 from gradtrace.models import ESN, GRU, LSTM, ElmanRNN, RecurrentModel
+from gradtrace.models.initialization import initialize
 from gradtrace.remedies import chain, clip_by_global_norm, pascanu_penalty
 from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
 from gradtrace.studies.stats import wilson_interval
