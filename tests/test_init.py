@@ -533,3 +533,13 @@ def test_the_tensor_fills_import_no_model():
     code = "import sys, gradtrace.init; print(sorted(m for m in sys.modules if m.startswith('gradtrace.models')))"
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert shown.strip() == "[]"
+
+
+def test_the_moved_schemes_still_answer_at_their_old_address():
+    from gradtrace.init import INITIALIZATIONS, initialize, lstm_forget_bias_
+    from gradtrace.models import initialization
+
+    assert (initialize, INITIALIZATIONS, lstm_forget_bias_) == (
+        initialization.initialize, initialization.INITIALIZATIONS, initialization.lstm_forget_bias_)
+    with pytest.raises(ImportError, match="'not_a_scheme'"):
+        from gradtrace.init import not_a_scheme  # noqa: F401

@@ -471,3 +471,17 @@ def normal_(weight: torch.Tensor, std: float, *, generator: Generators = None,
     std = check_real("std", std, minimum=0.0, exclusive_minimum=True)
     generators = _generators(weight, generator, seed)
     return _fill_(weight, 1, generators, lambda g, shape: _normal(g, shape, std))
+
+
+# The named whole-model schemes moved above the models (gradtrace.models.initialization), so this
+# module, which the models import, imports none of them. Their old address still answers: the lookup
+# happens on first use, after both modules exist, and never while the models are being imported.
+_MOVED = ("INITIALIZATIONS", "initialize", "lstm_forget_bias_")
+
+
+def __getattr__(name: str):
+    if name in _MOVED:
+        from gradtrace.models import initialization
+
+        return getattr(initialization, name)
+    raise AttributeError(f"module 'gradtrace.init' has no attribute {name!r}")
