@@ -166,7 +166,7 @@ def test_a_root_that_is_a_file_or_under_one_or_empty_is_refused(tmp_path):
         Store(existing)
     with pytest.raises(ValueError, match=r"got '.*file.txt/runs', and '.*file.txt' is a file"):
         Store(existing / "runs")
-    with pytest.raises(ValueError, match=r"`root` must be a folder for the run store, got ''"):
+    with pytest.raises(ValueError, match=r"`root` must be a folder for the run store, got ''; to use the current"):
         Store("")
     assert existing.read_text() == "keep me"
 
@@ -174,6 +174,19 @@ def test_a_root_that_is_a_file_or_under_one_or_empty_is_refused(tmp_path):
 def test_a_root_that_cannot_be_created_raises_store_error():
     with pytest.raises(StoreError, match=r"Cannot create the run store folder /proc/gradtrace-test/runs: "):
         Store("/proc/gradtrace-test/runs")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_root_in_a_read_only_folder_is_refused(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(ValueError, match=r"`root` must be a folder you can write to, got '.*locked/runs', and "
+                                             r"'.*locked' is not writable"):
+            Store(locked / "runs")
+    finally:
+        locked.chmod(0o700)
 
 
 def test_without_hides_runs_from_a_view_only(tmp_path):

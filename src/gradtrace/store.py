@@ -40,7 +40,7 @@ import numpy as np
 
 from gradtrace.errors import StoreError
 
-__all__ = ["RunRecord", "Store", "describe_holder"]
+__all__ = ["RunRecord", "Store", "check_folder", "describe_holder"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -122,8 +122,7 @@ class Store:
     """
 
     def __init__(self, root: str | os.PathLike, *, create: bool = True):
-        _check_folder(root)
-        self.root = Path(root)
+        self.root = check_folder(root, writable=create)
         self.catalog = self.root / "catalog.sqlite"
         self._hidden: frozenset[tuple[str, str]] = frozenset()
         self._lock_depth = 0
@@ -372,22 +371,37 @@ class Store:
             os.close(handle)
 
 
-def _check_folder(root: str | os.PathLike) -> None:
-    """Raise ValueError if ``root`` is empty, or it or a folder above it is an existing file."""
-    if not str(root).strip():
-        # Path("") is the current folder: an empty argument is a mistake, not a wish to write here.
-        raise ValueError(f"`root` must be a folder for the run store, got {str(root)!r}.")
-    root = Path(root)
-    for folder in (root, *root.parents):
+def check_folder(path: str | os.PathLike, *, name: str = "root", writable: bool = True) -> Path:
+    """Return ``path`` as a Path if it can be (or become) a run store folder, touching nothing on disk.
+
+    Args:
+        path: the folder; it need not exist yet.
+        name: the argument to name in errors (``"--out"`` for the command line).
+        writable: also require that the folder, or the nearest existing folder above it, be writable.
+
+    Raises:
+        ValueError: if ``path`` is empty (which would mean the current folder), is a file or lies under
+            one, or cannot be written.
+    """
+    if not str(path).strip():
+        raise ValueError(f"`{name}` must be a folder for the run store, got {str(path)!r}; to use the current "
+                         "folder, give '.'.")
+    folder = Path(path)
+    for above in (folder, *folder.parents):
         try:
-            exists, is_dir = folder.exists(), folder.is_dir()
+            exists, is_dir = above.exists(), above.is_dir()
         except OSError:  # unreadable: creating the folder will say what is wrong
-            return
-        if exists:
-            if not is_dir:
-                where = "which is a file" if folder == root else f"and {str(folder)!r} is a file"
-                raise ValueError(f"`root` must be a folder for the run store, got {str(root)!r}, {where}.")
-            return
+            break
+        if not exists:
+            continue
+        if not is_dir:
+            where = "which is a file" if above == folder else f"and {str(above)!r} is a file"
+            raise ValueError(f"`{name}` must be a folder for the run store, got {str(path)!r}, {where}.")
+        if writable and not os.access(above, os.W_OK | os.X_OK):
+            raise ValueError(f"`{name}` must be a folder you can write to, got {str(path)!r}, and {str(above)!r} "
+                             "is not writable.")
+        break
+    return folder
 
 
 def _read(path: Path, digest: str | None, size: int | None) -> tuple[bytes, str | None]:
