@@ -75,9 +75,14 @@ def _print_path(path: Path) -> None:
     output.print(str(path), markup=False, highlight=False, soft_wrap=True)
 
 
+def _warn(message: str) -> None:
+    console.print(f"[yellow]{escape(message)}[/yellow]", highlight=False, soft_wrap=True)
+
+
 def _fail(message: str, code: int) -> None:
-    # Messages quote user input (a study name, a folder): escaped so rich reads no markup in it.
-    console.print(f"[bold red]Error:[/bold red] {escape(message)}", highlight=False)
+    # Messages quote user input (a study name, a folder): escaped so rich reads no markup in it. One line, not
+    # wrapped at the console width, which would break a path in two.
+    console.print(f"[bold red]Error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -133,8 +138,7 @@ def run(
                 reporter = RichProgress(progress)
                 for item, short in plans:
                     for name, problem in store.damaged(item.name).items():
-                        console.print(f"[yellow]{escape(item.name)}: run {escape(repr(name))} is damaged "
-                                      f"({escape(problem)}); running it again.[/yellow]", highlight=False)
+                        _warn(f"{item.name}: run {name!r} is damaged ({problem}); running it again.")
                     run_study(item, store, quick=short, seeds=seeds, progress=reporter, workers=processes)
         path = write_report(store)
         damaged = _warn_damaged(store)
@@ -176,8 +180,8 @@ def _warn_damaged(store) -> dict[str, dict[str, str]]:
     damaged = {name: store.damaged(name) for name in store.studies()}
     for name, runs in damaged.items():
         for run, problem in runs.items():
-            console.print(f"[yellow]Damaged, not in the report: {escape(name)}/{escape(run)}: {escape(problem)}. "
-                          "Run the study again with the same --out to redo it.[/yellow]", highlight=False)
+            _warn(f"Damaged, not in the report: {name}/{run}: {problem}. Run the study again with the same --out "
+                  "to redo it.")
     return damaged
 
 
