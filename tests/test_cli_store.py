@@ -235,3 +235,54 @@ def test_other_seeds_than_a_live_writer_recorded_exit_2_naming_both(tmp_path):
     assert (f"which runs study '{STUDY}' with quick=True, seeds=2; running it with quick=True, seeds=5 would mix them"
             in _message(result))
     assert Store(out).studies() == []
+
+
+_SLOW_RUN = """
+import sys, time
+from gradtrace.store import Store
+from gradtrace.cli import main
+
+put = Store.put
+
+
+def slow_put(self, *args, **kwargs):  # keeps the writer busy while the test starts a second one
+    time.sleep(60)
+    return put(self, *args, **kwargs)
+
+
+Store.put = slow_put
+sys.argv = ["gradtrace", *sys.argv[1:]]
+main()
+"""
+
+
+def test_two_gradtrace_run_processes_one_writes_the_other_is_refused(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "runs"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    arguments = ["run", STUDY, "--quick", "--out", str(out)]
+    command = [sys.executable, "-c", "from gradtrace.cli import main; main()", *arguments]
+    first = subprocess.Popen([sys.executable, "-c", _SLOW_RUN, *arguments, "--seeds", "1", "--workers", "1"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "writer.lock").is_file() or not (out / "writer.lock").read_text():
+            assert first.poll() is None and time.monotonic() < deadline, "the first writer did not start"
+            time.sleep(0.1)
+        other_seeds = subprocess.run([*command, "--seeds", "2"], env=env, capture_output=True, text=True)
+        same_seeds = subprocess.run([*command, "--seeds", "1"], env=env, capture_output=True, text=True)
+    finally:
+        first.kill()
+        first.wait()
+    assert other_seeds.returncode == 2, other_seeds.stderr
+    assert (f"is being written by another process (PID {first.pid} on host" in other_seeds.stderr
+            and f"which runs study '{STUDY}' with quick=True, seeds=1; running it with quick=True, seeds=2 would mix "
+            "them" in other_seeds.stderr)
+    assert same_seeds.returncode == 1, same_seeds.stderr
+    assert f"is being written by another process: PID {first.pid} on host" in same_seeds.stderr
+    assert f"(`gradtrace run {STUDY} --quick --out {out} --seeds 1 --workers 1`)" in same_seeds.stderr
+    assert "Traceback" not in other_seeds.stderr + same_seeds.stderr
+    assert Store(out).studies() == []  # the refused writers did no work

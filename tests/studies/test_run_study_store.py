@@ -158,3 +158,37 @@ def test_workers_die_with_their_parent_on_kill_9(tmp_path):
     assert not [pid for pid in workers if _alive(pid)]
     # With its writer and workers gone, the store is free again.
     assert Store(tmp_path / "runs").lock_holder() is None
+
+
+_FORKING_PARENT = textwrap.dedent("""
+    import os, sys, time
+    import gradtrace.studies.base as base
+
+    parent = os.getpid()
+    child = os.fork()
+    if child == 0:
+        sys.platform = "darwin"  # no prctl there: the polling thread must do it
+        base._die_with_parent(parent)
+        time.sleep(120)
+        os._exit(0)
+    print(child, flush=True)
+    time.sleep(120)
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_without_prctl_a_thread_ends_the_worker_when_its_parent_dies(tmp_path):
+    parent = subprocess.Popen([sys.executable, "-c", _FORKING_PARENT], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        child = int(parent.stdout.readline())
+        time.sleep(0.2)
+        assert _alive(child)
+    finally:
+        parent.kill()
+        parent.wait()
+        parent.stdout.close()
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child)
