@@ -108,8 +108,12 @@ class Store:
         root: the store folder.
         create: create the folder and catalog if missing; False raises StoreError instead.
 
+    Writers hold :meth:`write_lock` (``run_study`` does); readers need no lock. Every run's arrays
+    file is checked against the size and SHA-256 its catalog row recorded (:meth:`damaged`).
+
     Raises:
-        ValueError: if ``root`` (or a folder above it) is a file.
+        ValueError: if ``root`` is empty, is a file or lies under one, or (with ``create``) cannot be
+            written (see :func:`check_folder`).
         StoreError: if the folder cannot be created, its catalog is damaged, or its catalog lists
             no runs while its arrays folder holds some (an emptied catalog).
 
@@ -136,6 +140,7 @@ class Store:
                 raise StoreError(f"Cannot create the run store folder {self.root}: {error.strerror}.") from error
         with self._connect() as db:
             db.executescript(_SCHEMA)
+            # A damaged page is otherwise found only by the query that reads it, perhaps mid-study.
             problems = [row[0] for row in db.execute("PRAGMA quick_check")]
             if problems != ["ok"]:
                 raise sqlite3.DatabaseError(f"integrity check failed: {problems[0].splitlines()[-1]}")

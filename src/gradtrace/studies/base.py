@@ -150,7 +150,11 @@ def run_study(study: Study, store: Store, *, quick: bool = False, seeds: int | N
     runs as fast as two; so with ``workers`` > 1 they run side by side in that many forked worker
     processes, each on one torch thread, and the parent writes each outcome to the store as it
     arrives. Every run seeds itself, so the results are the same either way. Workers need the
-    ``fork`` start method (Linux); elsewhere the runs go one after another.
+    ``fork`` start method (Linux); elsewhere the runs go one after another. A worker ends with its
+    parent, even when the parent is killed outright (``kill -9``).
+
+    The store's write lock is held throughout, and the options are checked against the store before
+    any run starts; a finished run whose arrays are damaged on disk is run again (``redone``).
 
     Args:
         study: the study.
