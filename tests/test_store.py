@@ -148,7 +148,7 @@ def test_opening_a_missing_folder_creates_it_unless_create_is_false(tmp_path):
 
 def test_a_corrupt_catalog_raises_store_error(tmp_path):
     (tmp_path / "catalog.sqlite").write_bytes(b"this is not a database, " * 100)
-    with pytest.raises(StoreError, match="catalog.sqlite is not a readable SQLite database"):
+    with pytest.raises(StoreError, match=r"catalog.sqlite is damaged \(file is not a database\)"):
         Store(tmp_path)
 
 
@@ -170,5 +170,6 @@ def test_unreadable_arrays_raise_store_error(tmp_path, damage):
         path.write_bytes(b"garbage")
     else:
         path.unlink()
-    with pytest.raises(StoreError, match="The arrays of run demo/a at .* are unreadable"):
+    problem = r"has 7 bytes, but \d+ were written" if damage == "corrupt" else "is missing"
+    with pytest.raises(StoreError, match=f"Run demo/a is damaged: its arrays file .*a.npz {problem}"):
         store.get("demo", "a")

@@ -75,9 +75,14 @@ def _print_path(path: Path) -> None:
     output.print(str(path), markup=False, highlight=False, soft_wrap=True)
 
 
+def _warn(message: str) -> None:
+    console.print(f"[yellow]{escape(message)}[/yellow]", highlight=False, soft_wrap=True)
+
+
 def _fail(message: str, code: int) -> None:
-    # Messages quote user input (a study name, a folder): escaped so rich reads no markup in it.
-    console.print(f"[bold red]Error:[/bold red] {escape(message)}", highlight=False)
+    # Messages quote user input (a study name, a folder): escaped so rich reads no markup in it. One line, not
+    # wrapped at the console width, which would break a path in two.
+    console.print(f"[bold red]Error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -85,7 +90,8 @@ def _fail(message: str, code: int) -> None:
 def run(
     study: Annotated[str | None, typer.Argument(
         help="A built-in study (see `gradtrace list`); none runs the default study.")] = None,
-    out: Annotated[Path | None, typer.Option(
+    # A string, not a Path: Path("") is the current folder, and an empty --out must be refused, not read as ".".
+    out: Annotated[str | None, typer.Option(
         help="Output folder (the run store); default runs/<timestamp>. An existing one is resumed.")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Tiny sizes and few steps: a smoke test in seconds.")] = False,
     seeds: Annotated[int | None, typer.Option(help="Seeds (ensemble members) per configuration.")] = None,
@@ -99,31 +105,43 @@ def run(
     HTML report."""
     import torch
 
+    from gradtrace.errors import check_int
     from gradtrace.report import write_report
     from gradtrace.store import Store
-    from gradtrace.studies import DEFAULT_QUICK, DEFAULT_STUDY, get_study, run_study
+    from gradtrace.studies import (
+        DEFAULT_QUICK,
+        DEFAULT_STUDY,
+        MAX_SEEDS,
+        MAX_WORKERS,
+        check_resume,
+        get_study,
+        run_study,
+    )
 
     try:
-        if threads < 1:
-            raise ValueError(f"`--threads` must be at least 1, got {threads}.")
-        torch.set_num_threads(threads)
-        if workers is not None and workers < 1:
-            raise ValueError(f"`--workers` must be at least 1, got {workers}.")
-        processes = workers or _cores()
+        # Every option is checked before anything is written: a refused command leaves no folder behind.
+        threads = check_int("--threads", threads, minimum=1)
+        processes = _cores() if workers is None else check_int("--workers", workers, minimum=1, maximum=MAX_WORKERS)
+        if seeds is not None:
+            check_int("--seeds", seeds, minimum=1, maximum=MAX_SEEDS)
         names = list(DEFAULT_STUDY) if study is None else [study]
-        studies = [get_study(name) for name in names]
-        if seeds is not None and seeds < 1:
-            raise ValueError(f"`--seeds` must be at least 1, got {seeds}.")
-        folder = out or Path("runs") / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        # The default run takes some studies in their quick form; an explicit study runs as asked.
+        plans = [(get_study(name), quick or (study is None and name in DEFAULT_QUICK)) for name in names]
+        folder = _out_folder(out)
+        torch.set_num_threads(threads)
         store = Store(folder)
-        console.print(f"Writing runs to [bold]{escape(str(folder))}[/bold]")
-        with _progress() as progress:
-            reporter = RichProgress(progress)
-            for item in studies:
-                # The default run takes some studies in their quick form; an explicit study runs as asked.
-                short = quick or (study is None and item.name in DEFAULT_QUICK)
-                run_study(item, store, quick=short, seeds=seeds, progress=reporter, workers=processes)
+        for item, short in plans:
+            check_resume(item, store, quick=short, seeds=seeds)
+        with store.write_lock():
+            console.print(f"Writing runs to [bold]{escape(str(folder))}[/bold]")
+            with _progress() as progress:
+                reporter = RichProgress(progress)
+                for item, short in plans:
+                    for name, problem in store.damaged(item.name).items():
+                        _warn(f"{item.name}: run {name!r} is damaged ({problem}); running it again.")
+                    run_study(item, store, quick=short, seeds=seeds, progress=reporter, workers=processes)
         path = write_report(store)
+        damaged = _warn_damaged(store)
     except RunInterrupted as error:
         console.print(f"[yellow]Interrupted.[/yellow] {escape(str(error))}")
         try:
@@ -139,8 +157,32 @@ def run(
         _fail(str(error), 2)
     except GradtraceError as error:
         _fail(str(error), 1)
-    _summarize(store, names)
+    _summarize(store, names, damaged)
     _print_path(path)
+
+
+def _out_folder(out: str | None) -> Path:
+    """Return the run folder ``--out`` names (default runs/<timestamp>), created, or raise ValueError naming it."""
+    from gradtrace.store import check_folder
+
+    if out is None:
+        return Path("runs") / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder = check_folder(out, name="--out")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # what os.access cannot foresee: /proc, a read-only mount, root's limits
+        raise ValueError(f"`--out` must be a folder that can be created, got {out!r}: {error.strerror}.") from None
+    return folder
+
+
+def _warn_damaged(store) -> dict[str, dict[str, str]]:
+    """Print the runs the report left out because their arrays are damaged; return them by study."""
+    damaged = {name: store.damaged(name) for name in store.studies()}
+    for name, runs in damaged.items():
+        for run, problem in runs.items():
+            _warn(f"Damaged, not in the report: {name}/{run}: {problem}. Run the study again with the same --out "
+                  "to redo it.")
+    return damaged
 
 
 def _cores() -> int:
@@ -151,11 +193,12 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _summarize(store, names: list[str]) -> None:
+def _summarize(store, names: list[str], damaged: dict[str, dict[str, str]]) -> None:
     from gradtrace.studies import STUDIES
 
     for name in names:
-        records = [r for r in (store.get(name, run) for run in store.names(name)) if r.summary]
+        runs = [run for run in store.names(name) if run not in damaged.get(name, {})]
+        records = [r for r in (store.get(name, run) for run in runs) if r.summary]
         if not records:
             continue
         columns = STUDIES[name].summary_columns if name in STUDIES else ()
@@ -211,11 +254,17 @@ def list_() -> None:
 def report(folder: Annotated[Path, typer.Argument(help="A run folder written by `gradtrace run`.")]) -> None:
     """Write (again) the HTML report of a run folder and print its path."""
     from gradtrace.report import write_report
+    from gradtrace.store import Store
 
     try:
+        if folder.is_file():
+            raise ValueError(f"`FOLDER` must be a run folder written by `gradtrace run`, got {str(folder)!r}, "
+                             "which is a file.")
         if not folder.is_dir():
             raise ValueError(f"`FOLDER` must be an existing run folder, got {str(folder)!r} (no such folder).")
-        path = write_report(folder)
+        store = Store(folder, create=False)
+        path = write_report(store)
+        _warn_damaged(store)
     except (ValueError, TypeError) as error:
         _fail(str(error), 2)
     except GradtraceError as error:

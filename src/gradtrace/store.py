@@ -2,22 +2,35 @@
 
 Layout of a store folder::
 
-    catalog.sqlite          one row per (study, run name): status, config, summary, timings
+    catalog.sqlite           one row per (study, run name): status, config, summary, timings, and the
+                             size and SHA-256 of the run's arrays file
     arrays/<study>/<run>.npz the run's arrays
+    writer.lock              held (flock) by the one process writing the store; names it
 
 A run's arrays are written to a temporary file and renamed into place before its catalog row is
 committed, so a run is either in the store whole or not at all; a study that was interrupted
-resumes by skipping the runs already finished.
+resumes by skipping the runs already finished. The checksum in the row is checked whenever a run
+is read or a study resumes, so a file damaged on disk is found, named, and run again.
 """
 
 from __future__ import annotations
 
+import copy
+import datetime as _dt
+import fcntl
+import hashlib
+import io
 import json
 import os
+import shlex
+import socket
 import sqlite3
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +40,7 @@ import numpy as np
 
 from gradtrace.errors import StoreError
 
-__all__ = ["RunRecord", "Store"]
+__all__ = ["RunRecord", "Store", "check_folder", "describe_holder"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -38,10 +51,41 @@ CREATE TABLE IF NOT EXISTS runs (
     summary  TEXT NOT NULL,
     seconds  REAL NOT NULL,
     created  REAL NOT NULL,
+    sha256   TEXT,
+    size     INTEGER,
     PRIMARY KEY (study, name)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+# Catalogs written before the checksum columns existed gain them (NULL for their old rows, which are
+# then verified by loading them: the zip format checks a CRC-32 of every array it reads).
+_CHECKSUM_COLUMNS = (("sha256", "TEXT"), ("size", "INTEGER"))
+_SCHEMA_VERSION = 1
+
+# What numpy and zipfile raise on a truncated, bit-flipped or foreign .npz file.
+_UNREADABLE = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
+
+_LOCK_FILE = "writer.lock"
+# A reader that asks who holds the lock takes it for an instant; a writer arriving then retries.
+_LOCK_RETRIES = 10
+_LOCK_RETRY_SECONDS = 0.05
+# Descriptors of the write locks this process holds. A forked child (a study's worker) closes its
+# copies: the lock stays the parent's alone, and a child that outlives its parent cannot keep it.
+_HELD_LOCKS: set[int] = set()
+
+
+def _forget_locks() -> None:
+    for handle in _HELD_LOCKS:
+        try:
+            os.close(handle)  # the parent's descriptor still holds the lock: closing a copy does not release it
+        except OSError:
+            pass
+    _HELD_LOCKS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_locks)
 
 
 @dataclass(frozen=True)
@@ -64,6 +108,15 @@ class Store:
         root: the store folder.
         create: create the folder and catalog if missing; False raises StoreError instead.
 
+    Writers hold :meth:`write_lock` (``run_study`` does); readers need no lock. Every run's arrays
+    file is checked against the size and SHA-256 its catalog row recorded (:meth:`damaged`).
+
+    Raises:
+        ValueError: if ``root`` is empty, is a file or lies under one, or (with ``create``) cannot be
+            written (see :func:`check_folder`).
+        StoreError: if the folder cannot be created, its catalog is damaged, or its catalog lists
+            no runs while its arrays folder holds some (an emptied catalog).
+
     Example:
         >>> import tempfile
         >>> store = Store(tempfile.mkdtemp())
@@ -73,79 +126,169 @@ class Store:
     """
 
     def __init__(self, root: str | os.PathLike, *, create: bool = True):
-        self.root = Path(root)
+        self.root = check_folder(root, writable=create)
         self.catalog = self.root / "catalog.sqlite"
-        if not self.catalog.exists():
+        self._hidden: frozenset[tuple[str, str]] = frozenset()
+        self._lock_depth = 0
+        if not self.catalog.is_file():
             if not create:
-                raise StoreError(f"No gradtrace run store at {self.root}: {self.catalog.name} is missing.")
-            self.root.mkdir(parents=True, exist_ok=True)
-        try:
-            with self._connect() as db:
-                db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as error:
-            raise StoreError(f"The catalog {self.catalog} is not a readable SQLite database: {error}") from error
+                raise StoreError(f"No gradtrace run store at {self.root}: {self.catalog.name} is missing "
+                                 "(a run folder written by `gradtrace run` has one).")
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise StoreError(f"Cannot create the run store folder {self.root}: {error.strerror}.") from error
+        with self._connect() as db:
+            db.executescript(_SCHEMA)
+            # A damaged page is otherwise found only by the query that reads it, perhaps mid-study.
+            problems = [row[0] for row in db.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError(f"integrity check failed: {problems[0].splitlines()[-1]}")
+            _migrate(db)
+            runs = db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        if runs == 0:
+            orphans = sum(1 for _ in (self.root / "arrays").glob("*/*.npz"))
+            if orphans:
+                raise StoreError(
+                    f"The catalog {self.catalog} lists no runs, but {self.root / 'arrays'} holds {orphans} run "
+                    "files: the catalog was emptied or replaced, and running here would silently compute them "
+                    "all again. Restore catalog.sqlite from a backup, or move the folder away (or delete its "
+                    "arrays folder) to start afresh."
+                )
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self.catalog, timeout=30)) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            with db:
-                yield db
+        try:
+            with closing(sqlite3.connect(self.catalog, timeout=30)) as db:
+                db.execute("PRAGMA journal_mode=WAL")
+                with db:
+                    yield db
+        except sqlite3.DatabaseError as error:  # OperationalError too: locked, read-only, unopenable
+            raise self._catalog_error(error) from error
+
+    def _catalog_error(self, error: sqlite3.DatabaseError) -> StoreError:
+        text = str(error)
+        if "locked" in text or "busy" in text:
+            return StoreError(f"The catalog {self.catalog} stayed locked by another process for 30 s ({text}).")
+        if isinstance(error, sqlite3.OperationalError) and ("readonly" in text or "unable to open" in text):
+            return StoreError(f"Cannot write the catalog {self.catalog} ({text}): is the folder writable?")
+        return StoreError(
+            f"The catalog {self.catalog} is damaged ({text}). The runs' arrays in {self.root / 'arrays'} are "
+            "untouched, but they cannot be read or resumed without it: move the folder away and run again to "
+            "start afresh (`sqlite3 catalog.sqlite .recover` may rescue the catalog's rows)."
+        )
 
     def _array_path(self, study: str, name: str) -> Path:
         return self.root / "arrays" / study / f"{name}.npz"
 
     def put(self, study: str, name: str, arrays: dict[str, np.ndarray], *, config: dict[str, Any],
             summary: dict[str, Any], status: str = "finished", seconds: float = 0.0) -> None:
-        """Write one run atomically: its arrays first, then its catalog row."""
-        # Serialize the row before touching the arrays: an unstorable value leaves the old run whole.
-        row = (study, name, status, json.dumps(config, default=_jsonable), json.dumps(summary, default=_jsonable),
-               float(seconds), time.time())
+        """Write one run atomically: its arrays first, then its catalog row with their checksum."""
+        # Serialize everything before touching the disk: an unstorable value leaves the old run whole.
+        config_text = json.dumps(config, default=_jsonable)
+        summary_text = json.dumps(summary, default=_jsonable)
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        data = buffer.getvalue()
         path = self._array_path(study, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
         try:
             with os.fdopen(handle, "wb") as stream:
-                np.savez_compressed(stream, **arrays)
+                stream.write(data)
+                stream.flush()
+                os.fsync(stream.fileno())  # a run can be minutes of work: on disk before its row says so
             os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+        row = (study, name, status, config_text, summary_text, float(seconds), time.time(),
+               hashlib.sha256(data).hexdigest(), len(data))
         with self._connect() as db:
-            db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+            db.execute("INSERT OR REPLACE INTO runs (study, name, status, config, summary, seconds, created, "
+                       "sha256, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
 
     def finished(self, study: str) -> set[str]:
-        """Return the names of the finished runs of ``study`` whose arrays are on disk."""
+        """Return the names of the finished runs of ``study`` whose arrays are on disk and intact."""
         with self._connect() as db:
-            rows = db.execute("SELECT name FROM runs WHERE study = ? AND status = 'finished'", (study,))
-            return {name for (name,) in rows if self._array_path(study, name).exists()}
+            rows = db.execute("SELECT name, sha256, size FROM runs WHERE study = ? AND status = 'finished'",
+                              (study,)).fetchall()
+        return {name for name, digest, size in rows
+                if (study, name) not in self._hidden and self._damage(study, name, digest, size) is None}
+
+    def damaged(self, study: str) -> dict[str, str]:
+        """Return the runs of ``study`` whose arrays file is missing or damaged, each with what is wrong.
+
+        A row with a checksum is checked against it (size, then SHA-256); a row written before the store
+        kept checksums is checked by loading the file.
+        """
+        with self._connect() as db:
+            rows = db.execute("SELECT name, sha256, size FROM runs WHERE study = ? ORDER BY created",
+                              (study,)).fetchall()
+        found = {name: self._damage(study, name, digest, size) for name, digest, size in rows}
+        return {name: problem for name, problem in found.items() if problem is not None}
 
     def names(self, study: str) -> list[str]:
         """Return the run names of ``study`` in the order they were written."""
         with self._connect() as db:
-            rows = db.execute("SELECT name FROM runs WHERE study = ? ORDER BY created", (study,))
-            return [name for (name,) in rows]
+            rows = db.execute("SELECT name FROM runs WHERE study = ? ORDER BY created", (study,)).fetchall()
+        return [name for (name,) in rows if (study, name) not in self._hidden]
 
     def studies(self) -> list[str]:
         """Return the studies that have runs in the store."""
         with self._connect() as db:
             return [s for (s,) in db.execute("SELECT DISTINCT study FROM runs ORDER BY study")]
 
+    def without(self, runs: Iterable[tuple[str, str]]) -> Store:
+        """Return a view of this store that does not list ``runs`` (pairs of study and run name).
+
+        The report draws from such a view to leave damaged runs out; the view shares the folder.
+        """
+        view = copy.copy(self)
+        view._hidden = self._hidden | frozenset(runs)
+        return view
+
     def get(self, study: str, name: str) -> RunRecord:
-        """Read one run; raise StoreError if it is missing or its arrays are unreadable."""
+        """Read one run.
+
+        Raises:
+            StoreError: if the run is not in the catalog, or its arrays file is missing, does not match
+                the checksum the catalog holds, or cannot be read.
+        """
         with self._connect() as db:
-            row = db.execute("SELECT status, config, summary, seconds FROM runs WHERE study = ? AND name = ?",
-                             (study, name)).fetchone()
-        if row is None:
+            row = db.execute("SELECT status, config, summary, seconds, sha256, size FROM runs "
+                             "WHERE study = ? AND name = ?", (study, name)).fetchone()
+        if row is None or (study, name) in self._hidden:
             raise StoreError(f"No run {name!r} of study {study!r} in {self.root}.")
+        status, config, summary, seconds, digest, size = row
         path = self._array_path(study, name)
+        data, problem = _read(path, digest, size)
+        if problem is None:
+            try:
+                with np.load(io.BytesIO(data)) as archive:
+                    arrays = {key: archive[key] for key in archive.files}
+            except _UNREADABLE as error:
+                problem = f"is unreadable ({type(error).__name__}: {error})"
+        if problem is not None:
+            raise StoreError(f"Run {study}/{name} is damaged: its arrays file {path} {problem}. Run the study "
+                             "again with the same output folder to redo this run.")
         try:
-            with np.load(path) as data:
-                arrays = {key: data[key] for key in data.files}
-        except (OSError, ValueError) as error:
-            raise StoreError(f"The arrays of run {study}/{name} at {path} are unreadable: {error}") from error
-        status, config, summary, seconds = row
-        return RunRecord(study, name, status, json.loads(config), json.loads(summary), seconds, arrays)
+            return RunRecord(study, name, status, json.loads(config), json.loads(summary), seconds, arrays)
+        except json.JSONDecodeError as error:
+            raise StoreError(f"The catalog row of run {study}/{name} in {self.catalog} is damaged: {error}.") from error
+
+    def _damage(self, study: str, name: str, digest: str | None, size: int | None) -> str | None:
+        path = self._array_path(study, name)
+        data, problem = _read(path, digest, size)
+        if problem is None and digest is None:
+            # Written before checksums: reading every array makes zipfile check its CRC-32.
+            try:
+                with np.load(io.BytesIO(data)) as archive:
+                    for key in archive.files:
+                        archive[key]
+            except _UNREADABLE as error:
+                problem = f"is unreadable ({type(error).__name__}: {error})"
+        return None if problem is None else f"its arrays file {path} {problem}"
 
     def set_meta(self, key: str, value: Any) -> None:
         """Keep a piece of metadata about the store (JSON-serializable)."""
@@ -156,7 +299,164 @@ class Store:
         """Return the metadata ``key``, or ``default``."""
         with self._connect() as db:
             row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return default if row is None else json.loads(row[0])
+        if row is None:
+            return default
+        try:
+            return json.loads(row[0])
+        except json.JSONDecodeError as error:
+            raise StoreError(f"The metadata {key!r} in {self.catalog} is damaged: {error}.") from error
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Hold the store's write lock: one writing process at a time.
+
+        The lock is an exclusive ``flock`` on ``writer.lock``, which names its holder (PID, host, start,
+        command); the system releases it when the holder exits, however it exits. Nested use by the
+        same :class:`Store` is allowed (``gradtrace run`` holds it around the studies it runs).
+
+        Raises:
+            StoreError: if another process (or another Store object) holds it, naming the holder.
+        """
+        if self._lock_depth:
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+            return
+        path = self.root / _LOCK_FILE
+        try:
+            handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise StoreError(f"Cannot open the lock file {path}: {error.strerror}.") from error
+        try:
+            for attempt in range(_LOCK_RETRIES):
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if attempt == _LOCK_RETRIES - 1:
+                        raise StoreError(_held_message(self.root, _read_holder(handle))) from None
+                    time.sleep(_LOCK_RETRY_SECONDS)
+            record = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
+                      "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else ""}
+            os.ftruncate(handle, 0)
+            os.pwrite(handle, json.dumps(record).encode(), 0)
+        except BaseException:
+            os.close(handle)
+            raise
+        self._lock_depth = 1
+        _HELD_LOCKS.add(handle)
+        owner = os.getpid()
+        try:
+            yield
+        finally:
+            self._lock_depth = 0
+            # A forked child that unwinds this frame no longer owns the descriptor (see _forget_locks).
+            if os.getpid() == owner:
+                _HELD_LOCKS.discard(handle)
+                os.ftruncate(handle, 0)  # a stale name would mislead whoever reads the file next
+                os.close(handle)  # releases the lock
+
+    def lock_holder(self) -> dict[str, Any] | None:
+        """Return who else holds the write lock (``pid``, ``host``, ``started``, ``command``), or None."""
+        if self._lock_depth:
+            return None
+        try:
+            handle = os.open(self.root / _LOCK_FILE, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return _read_holder(handle)
+            return None
+        finally:
+            os.close(handle)
+
+
+def check_folder(path: str | os.PathLike, *, name: str = "root", writable: bool = True) -> Path:
+    """Return ``path`` as a Path if it can be (or become) a run store folder, touching nothing on disk.
+
+    Args:
+        path: the folder; it need not exist yet.
+        name: the argument to name in errors (``"--out"`` for the command line).
+        writable: also require that the folder, or the nearest existing folder above it, be writable.
+
+    Raises:
+        ValueError: if ``path`` is empty (which would mean the current folder), is a file or lies under
+            one, or cannot be written.
+    """
+    if not str(path).strip():
+        raise ValueError(f"`{name}` must be a folder for the run store, got {str(path)!r}; to use the current "
+                         "folder, give '.'.")
+    folder = Path(path)
+    for above in (folder, *folder.parents):
+        try:
+            exists, is_dir = above.exists(), above.is_dir()
+        except OSError:  # unreadable: creating the folder will say what is wrong
+            break
+        if not exists:
+            continue
+        if not is_dir:
+            where = "which is a file" if above == folder else f"and {str(above)!r} is a file"
+            raise ValueError(f"`{name}` must be a folder for the run store, got {str(path)!r}, {where}.")
+        if writable and not os.access(above, os.W_OK | os.X_OK):
+            raise ValueError(f"`{name}` must be a folder you can write to, got {str(path)!r}, and {str(above)!r} "
+                             "is not writable.")
+        break
+    return folder
+
+
+def _read(path: Path, digest: str | None, size: int | None) -> tuple[bytes, str | None]:
+    """Return the bytes of an arrays file and what is wrong with them, worded after "its arrays file X"."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return b"", "is missing"
+    except OSError as error:
+        return b"", f"is unreadable ({error.strerror})"
+    if size is not None and len(data) != size:
+        return data, f"has {len(data)} bytes, but {size} were written"
+    if digest is not None and hashlib.sha256(data).hexdigest() != digest:
+        return data, "does not match the SHA-256 checksum recorded when it was written"
+    return data, None
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    for column, kind in _CHECKSUM_COLUMNS:
+        if column not in columns:
+            db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+    if db.execute("PRAGMA user_version").fetchone()[0] < _SCHEMA_VERSION:
+        db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+
+
+def _read_holder(handle: int) -> dict[str, Any]:
+    try:
+        text = os.pread(handle, 4096, 0).decode("utf-8", errors="replace")
+        holder = json.loads(text)
+    except (OSError, ValueError):
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def describe_holder(holder: dict[str, Any]) -> str:
+    """Word a :meth:`Store.lock_holder` record: ``PID 12 on host 'h', started 2026-01-02 10:00:00 (`cmd`)``."""
+    if not holder.get("pid"):
+        return "a process that has not named itself yet"
+    text = f"PID {holder['pid']} on host {holder.get('host', '?')!r}"
+    if isinstance(holder.get("started"), (int, float)):
+        text += f", started {_dt.datetime.fromtimestamp(holder['started']).strftime('%Y-%m-%d %H:%M:%S')}"
+    if holder.get("command"):
+        text += f" (`{holder['command']}`)"
+    return text
+
+
+def _held_message(root: Path, holder: dict[str, Any]) -> str:
+    return (f"The run store at {root} is being written by another process: {describe_holder(holder)}. "
+            "One writer at a time: wait for it to finish, stop it, or write to another folder.")
 
 
 def _jsonable(value: Any) -> Any:

@@ -97,12 +97,15 @@ def _table_html(table: Table) -> str:
 def write_report(store: Store | str | Path, path: str | Path | None = None) -> Path:
     """Write the HTML report of every study in ``store`` and return its path.
 
+    Runs whose arrays file is missing or damaged are left out of the figures and listed in their
+    study's section (see :meth:`Store.damaged`); running the study again redoes them.
+
     Args:
         store: a :class:`Store` or the folder of one.
         path: where to write; default ``<store>/report.html``.
 
     Raises:
-        StoreError: if the folder holds no run store.
+        StoreError: if the folder holds no run store, or its catalog is damaged.
         ValueError: if the store has no runs to report.
     """
     if not isinstance(store, Store):
@@ -111,18 +114,26 @@ def write_report(store: Store | str | Path, path: str | Path | None = None) -> P
     if not studies:
         raise ValueError(f"The run store at {store.root} has no runs to report yet.")
     path = Path(path) if path is not None else store.root / "report.html"
+    damaged = {name: store.damaged(name) for name in studies}
+    intact = store.without((name, run) for name, runs in damaged.items() for run in runs)
     sections = []
     for name in sorted(studies, key=lambda s: (s not in DRAWERS, list(DRAWERS).index(s) if s in DRAWERS else 0)):
-        meta = store.meta(f"study/{name}", {})
+        meta = intact.meta(f"study/{name}", {})
         planned = meta.get("runs", [])
-        records = [store.get(name, run) for run in store.names(name)]
+        records = [intact.get(name, run) for run in intact.names(name)]
         finished = [r for r in records if r.status == "finished"]
         study = STUDIES[name]() if name in STUDIES else None
         title = study.title if study else name
         parts = [f'<h2 id="{html.escape(name)}">{html.escape(title)}</h2>']
         if study:
             parts.append(f"<p>{html.escape(study.description)}</p>")
-        missing = [r for r in planned if r not in {f.name for f in finished}]
+        if damaged[name]:
+            items = "".join(f"<li>{html.escape(run)}: {html.escape(problem)}</li>"
+                            for run, problem in damaged[name].items())
+            parts.append(f'<div class="note damaged"><p>{len(damaged[name])} run(s) of this study are damaged on '
+                         f"disk and left out of its figures:</p><ul>{items}</ul><p>Run the study again with the "
+                         "same output folder to redo exactly these runs.</p></div>")
+        missing = [r for r in planned if r not in {f.name for f in finished} and r not in damaged[name]]
         if missing:
             parts.append(f'<p class="note">This study is incomplete: {len(finished)} of {len(planned)} runs '
                          f"finished (missing: {html.escape(', '.join(missing))}). Run it again with the same "
@@ -131,8 +142,8 @@ def write_report(store: Store | str | Path, path: str | Path | None = None) -> P
             parts.append('<p class="note">Quick mode: tiny sizes and few steps, for a smoke test; the '
                          "numbers are not meaningful.</p>")
         drawer = DRAWERS.get(name)
-        if drawer is not None:
-            figures, tables = drawer(store)
+        if drawer is not None and records:  # a study whose every run is damaged has nothing to draw
+            figures, tables = drawer(intact)
             parts += [_figure_html(f) for f in figures] + [_table_html(t) for t in tables]
         seconds = sum(r.seconds for r in records)
         parts.append(f'<p class="meta">{len(finished)} runs, {meta.get("seeds", "?")} seeds each, '

@@ -3,7 +3,17 @@
 from gradtrace.errors import check_choice
 from gradtrace.studies.activations import Activations, ActivationsConfig
 from gradtrace.studies.approximation import Approximation, ApproximationConfig
-from gradtrace.studies.base import Outcome, ProgressReporter, RunSpec, Study, StudyResult, run_study
+from gradtrace.studies.base import (
+    MAX_SEEDS,
+    MAX_WORKERS,
+    Outcome,
+    ProgressReporter,
+    RunSpec,
+    Study,
+    StudyResult,
+    check_resume,
+    run_study,
+)
 from gradtrace.studies.bengio1994 import Bengio1994, Bengio1994Config
 from gradtrace.studies.descent import Descent, DescentConfig
 from gradtrace.studies.dying_relu import DyingRelu, DyingReluConfig
@@ -32,6 +42,8 @@ __all__ = [
     "Dynamics",
     "DynamicsConfig",
     "DEFAULT_QUICK",
+    "MAX_SEEDS",
+    "MAX_WORKERS",
     "DEFAULT_STUDY",
     "Bengio1994",
     "Bengio1994Config",
@@ -63,6 +75,7 @@ __all__ = [
     "ThroughDepthConfig",
     "ThroughTime",
     "ThroughTimeConfig",
+    "check_resume",
     "get_study",
     "run_study",
 ]

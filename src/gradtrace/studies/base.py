@@ -2,23 +2,42 @@
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
 import signal
+import sys
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from gradtrace.errors import RunInterrupted, check_int
-from gradtrace.store import Store
+from gradtrace.store import Store, describe_holder
 
-__all__ = ["Outcome", "ProgressReporter", "RunSpec", "Study", "StudyResult", "run_study"]
+__all__ = [
+    "MAX_SEEDS",
+    "MAX_WORKERS",
+    "Outcome",
+    "ProgressReporter",
+    "RunSpec",
+    "Study",
+    "StudyResult",
+    "check_resume",
+    "run_study",
+]
 
 StepCallback = Callable[[int, dict], None]
+
+#: The most worker processes a study runs side by side (far beyond any machine's useful count).
+MAX_WORKERS = 256
+#: The most seeds (ensemble members) per configuration: each is a full network in memory.
+MAX_SEEDS = 1000
 
 
 @dataclass(frozen=True)
@@ -74,12 +93,53 @@ class Study(ABC):
 
 @dataclass(frozen=True)
 class StudyResult:
-    """What :func:`run_study` did: the runs it ran and those it found already finished."""
+    """What :func:`run_study` did: the runs it ran and those it found already finished.
+
+    ``redone`` names the runs it ran again because the store held them damaged (they are in ``ran`` too).
+    """
 
     study: str
     ran: list[str]
     skipped: list[str]
     seconds: float
+    redone: list[str] = field(default_factory=list)
+
+
+def check_resume(study: Study, store: Store, *, quick: bool = False, seeds: int | None = None) -> None:
+    """Raise ``ValueError`` if running ``study`` with these options would mix runs made with others.
+
+    Quick and full runs share names, as do runs with other seeds: the store's runs of the study, or the
+    options recorded by a process writing the study now, must match. A study recorded by a writer that
+    is gone and left no runs is free to start again.
+
+    Args:
+        study: the study.
+        store: the store it would be written to.
+        quick: the ``quick`` asked for.
+        seeds: the seeds asked for; None means the study's default.
+
+    Raises:
+        ValueError: naming the store's options and the ones asked for.
+    """
+    seeds = study.default_seeds if seeds is None else seeds
+    previous = store.meta(f"study/{study.name}") or {}
+    before = (previous.get("quick"), previous.get("seeds"))
+    if not previous or before == (quick, seeds):
+        return
+    asked = f"quick={quick}, seeds={seeds}"
+    if store.names(study.name):
+        raise ValueError(
+            f"The store at {store.root} holds runs of study {study.name!r} made with quick={before[0]}, "
+            f"seeds={before[1]}; resuming with {asked} would mix them. Use the same options or another output "
+            "folder."
+        )
+    holder = store.lock_holder()
+    if holder is not None:
+        raise ValueError(
+            f"The store at {store.root} is being written by another process ({describe_holder(holder)}), which "
+            f"runs study {study.name!r} with quick={before[0]}, seeds={before[1]}; running it with {asked} "
+            "would mix them. Use the same options or another output folder."
+        )
 
 
 def run_study(study: Study, store: Store, *, quick: bool = False, seeds: int | None = None,
@@ -90,7 +150,11 @@ def run_study(study: Study, store: Store, *, quick: bool = False, seeds: int | N
     runs as fast as two; so with ``workers`` > 1 they run side by side in that many forked worker
     processes, each on one torch thread, and the parent writes each outcome to the store as it
     arrives. Every run seeds itself, so the results are the same either way. Workers need the
-    ``fork`` start method (Linux); elsewhere the runs go one after another.
+    ``fork`` start method (Linux); elsewhere the runs go one after another. A worker ends with its
+    parent, even when the parent is killed outright (``kill -9``).
+
+    The store's write lock is held throughout, and the options are checked against the store before
+    any run starts; a finished run whose arrays are damaged on disk is run again (``redone``).
 
     Args:
         study: the study.
@@ -101,27 +165,31 @@ def run_study(study: Study, store: Store, *, quick: bool = False, seeds: int | N
         workers: processes that run the study's runs side by side (1: in this process).
 
     Raises:
-        ValueError: if ``store`` holds finished runs of the study made with other ``quick``/``seeds``.
+        ValueError: if ``store`` holds runs of the study made with other ``quick``/``seeds``, or another
+            process is writing it with other options (see :func:`check_resume`).
+        StoreError: if another process is writing ``store`` (one writer at a time; the message names it).
         RunInterrupted: on Ctrl-C, after writing the interrupted run's partial results (one after
             another; with workers the runs in flight are dropped); the finished runs stay in the
             store and are skipped when the study is run again.
     """
-    workers = check_int("workers", workers, minimum=1, maximum=256)
-    seeds = check_int("seeds", seeds if seeds is not None else study.default_seeds, minimum=1, maximum=1000)
+    workers = check_int("workers", workers, minimum=1, maximum=MAX_WORKERS)
+    seeds = check_int("seeds", seeds if seeds is not None else study.default_seeds, minimum=1, maximum=MAX_SEEDS)
     plan = study.plan(quick=quick, seeds=seeds)
     names = [spec.name for spec in plan]
     if len(set(names)) != len(names):
         raise ValueError(f"Study {study.name!r} plans duplicate run names: {names}.")
+    check_resume(study, store, quick=quick, seeds=seeds)
+    with store.write_lock():
+        # Again under the lock: the store may have changed since the check above.
+        check_resume(study, store, quick=quick, seeds=seeds)
+        return _run_plan(study, store, plan, quick=quick, seeds=seeds, progress=progress, workers=workers)
+
+
+def _run_plan(study: Study, store: Store, plan: list[RunSpec], *, quick: bool, seeds: int,
+              progress: ProgressReporter | None, workers: int) -> StudyResult:
+    names = [spec.name for spec in plan]
     done = store.finished(study.name)
-    previous = store.meta(f"study/{study.name}") or {}
-    before = (previous.get("quick"), previous.get("seeds"))
-    if done and previous and before != (quick, seeds):
-        # Quick and full runs share names: resuming with other options would mix them silently.
-        raise ValueError(
-            f"The store at {store.root} holds finished runs of study {study.name!r} made with "
-            f"quick={before[0]}, seeds={before[1]}; resuming with quick={quick}, seeds={seeds} "
-            "would mix them. Use the same options or another output folder."
-        )
+    redone = [name for name in store.damaged(study.name) if name in names]
     store.set_meta(f"study/{study.name}", {"quick": quick, "seeds": seeds, "runs": names})
     todo = [spec for spec in plan if spec.name not in done]
     skipped = [name for name in names if name in done]
@@ -130,8 +198,9 @@ def run_study(study: Study, store: Store, *, quick: bool = False, seeds: int | N
     started = time.perf_counter()
     ran: list[str] = []
     if workers > 1 and len(todo) > 1 and "fork" in multiprocessing.get_all_start_methods():
-        _run_in_workers(study, store, todo, min(workers, len(todo)), progress, ran, skipped, len(plan), started)
-        return StudyResult(study.name, ran, skipped, time.perf_counter() - started)
+        _run_in_workers(study, store, todo, min(workers, len(todo)), progress, ran, skipped, redone, len(plan),
+                        started)
+        return StudyResult(study.name, ran, skipped, time.perf_counter() - started, redone)
     for spec in todo:
         if progress is not None:
             progress.run_started(spec.name, spec.steps)
@@ -148,7 +217,7 @@ def run_study(study: Study, store: Store, *, quick: bool = False, seeds: int | N
                 f"Study {study.name!r} interrupted during run {spec.name!r}: "
                 f"{len(ran) + len(skipped)} of {len(plan)} runs are finished and kept in {store.root}; "
                 "run the same command with the same --out to resume.",
-                partial=StudyResult(study.name, ran, skipped, time.perf_counter() - started),
+                partial=StudyResult(study.name, ran, skipped, time.perf_counter() - started, redone),
             ) from None
         seconds = time.perf_counter() - begun
         store.put(study.name, spec.name, outcome.arrays, config=outcome.config, summary=outcome.summary,
@@ -156,7 +225,7 @@ def run_study(study: Study, store: Store, *, quick: bool = False, seeds: int | N
         ran.append(spec.name)
         if progress is not None:
             progress.run_finished(spec.name, seconds)
-    return StudyResult(study.name, ran, skipped, time.perf_counter() - started)
+    return StudyResult(study.name, ran, skipped, time.perf_counter() - started, redone)
 
 
 # The plan a forked worker runs from: set in the parent just before the fork, so a worker reads the
@@ -164,10 +233,41 @@ def run_study(study: Study, store: Store, *, quick: bool = False, seeds: int | N
 _WORKER_PLAN: list[RunSpec] = []
 
 
-def _start_worker(threads: int) -> None:
+def _start_worker(threads: int, parent: int) -> None:
     # Ctrl-C is the parent's to handle: it stops the pool and keeps what finished.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent)
     torch.set_num_threads(threads)
+
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+_WATCH_SECONDS = 0.5
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this worker as soon as ``parent`` dies, even by ``kill -9`` (which runs no cleanup there).
+
+    Linux delivers SIGKILL to the worker when its parent dies (``prctl(PR_SET_PDEATHSIG)``); elsewhere a
+    daemon thread polls the parent's PID. A parent that died before either was set up is caught by
+    comparing ``os.getppid()`` to the PID the parent passed in: the worker has been adopted by then.
+    """
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+        except (OSError, AttributeError):  # no libc prctl (e.g. musl without it): the thread below
+            armed = False
+    if os.getppid() != parent:
+        os._exit(1)
+    if not armed:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="gradtrace-parent-watch").start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(_WATCH_SECONDS)
+    os._exit(1)
 
 
 def _run_in_worker(index: int) -> tuple[int, Outcome | None, float, BaseException | None]:
@@ -179,12 +279,12 @@ def _run_in_worker(index: int) -> tuple[int, Outcome | None, float, BaseExceptio
 
 
 def _run_in_workers(study: Study, store: Store, todo: list[RunSpec], workers: int,
-                    progress: ProgressReporter | None, ran: list[str], skipped: list[str], planned: int,
-                    started: float) -> None:
+                    progress: ProgressReporter | None, ran: list[str], skipped: list[str], redone: list[str],
+                    planned: int, started: float) -> None:
     """Run ``todo`` in forked workers; store each outcome as it arrives, in the parent."""
     global _WORKER_PLAN
     _WORKER_PLAN = todo
-    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_start_worker, initargs=(1,))
+    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_start_worker, initargs=(1, os.getpid()))
     try:
         for index, outcome, seconds, error in pool.imap_unordered(_run_in_worker, range(len(todo))):
             spec = todo[index]
@@ -200,7 +300,7 @@ def _run_in_workers(study: Study, store: Store, todo: list[RunSpec], workers: in
         raise RunInterrupted(
             f"Study {study.name!r} interrupted: {len(ran) + len(skipped)} of {planned} runs are finished and kept "
             f"in {store.root}; run the same command with the same --out to resume.",
-            partial=StudyResult(study.name, ran, skipped, time.perf_counter() - started),
+            partial=StudyResult(study.name, ran, skipped, time.perf_counter() - started, redone),
         ) from None
     finally:
         pool.terminate()
