@@ -150,6 +150,7 @@ def test_an_emptied_catalog_beside_run_files_is_refused(tmp_path, how):
     else:
         with sqlite3.connect(tmp_path / "catalog.sqlite") as db:
             db.execute("DELETE FROM runs")
+            db.execute("DELETE FROM meta")
         db.close()
     for create in (True, False):
         with pytest.raises(StoreError, match=(
@@ -157,6 +158,17 @@ def test_an_emptied_catalog_beside_run_files_is_refused(tmp_path, how):
                 r"the catalog was emptied or replaced.*Restore catalog.sqlite from a backup, or move the folder")):
             Store(tmp_path, create=create)
     assert sorted(p.name for p in (tmp_path / "arrays" / "demo").iterdir()) == ["a.npz", "b.npz", "c.npz"]
+
+
+def test_a_store_killed_while_writing_its_first_run_opens_and_redoes_it(tmp_path):
+    # The study's plan is in `meta` before its first run; the arrays went in, the row did not.
+    store = Store(tmp_path)
+    store.set_meta("study/demo", {"quick": True, "seeds": 1, "runs": ["a"]})
+    _put(store, "a")
+    with sqlite3.connect(tmp_path / "catalog.sqlite") as db:
+        db.execute("DELETE FROM runs")
+    db.close()
+    assert Store(tmp_path).finished("demo") == set()
 
 
 def test_a_root_that_is_a_file_or_under_one_or_empty_is_refused(tmp_path):

@@ -146,6 +146,9 @@ class Store:
                 raise sqlite3.DatabaseError(f"integrity check failed: {problems[0].splitlines()[-1]}")
             _migrate(db)
             runs = db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+            # A study records its plan in `meta` before its first run, so a store killed while writing
+            # its first run's arrays has meta and one orphan file: that run is simply redone.
+            runs += db.execute("SELECT COUNT(*) FROM meta").fetchone()[0]
         if runs == 0:
             orphans = sum(1 for _ in (self.root / "arrays").glob("*/*.npz"))
             if orphans:
