@@ -205,8 +205,9 @@ def test_an_emptied_catalog_is_refused_instead_of_recomputing_everything(store_c
     for command in (["run", STUDY, "--quick", "--seeds", 1, "--out", store_copy], ["report", store_copy]):
         result = _invoke(*command)
         assert result.exit_code == 1, result.output
-        assert (f"Error: The catalog {catalog} lists no runs, but {store_copy}/arrays holds 2 run files: the catalog "
-                "was emptied or replaced") in _message(result)
+        message = _message(result)
+        assert f"Error: The catalog {catalog} lists no runs, but {store_copy}/arrays holds 2 run files" in message
+        assert "the catalog was emptied or replaced" in message
     assert {p: p.read_bytes() for p in (store_copy / "arrays").rglob("*.npz")} == arrays
 
 

@@ -150,25 +150,35 @@ def test_an_emptied_catalog_beside_run_files_is_refused(tmp_path, how):
     else:
         with sqlite3.connect(tmp_path / "catalog.sqlite") as db:
             db.execute("DELETE FROM runs")
-            db.execute("DELETE FROM meta")
         db.close()
     for create in (True, False):
         with pytest.raises(StoreError, match=(
-                rf"The catalog {tmp_path}/catalog.sqlite lists no runs, but {tmp_path}/arrays holds 3 run files: "
-                r"the catalog was emptied or replaced.*Restore catalog.sqlite from a backup, or move the folder")):
+                rf"The catalog {tmp_path}/catalog.sqlite lists no runs, but {tmp_path}/arrays holds 3 run files "
+                r"it does not list \(e.g. arrays/demo/a.npz\): the catalog was emptied or replaced.*"
+                r"Restore catalog.sqlite from a backup, or move the folder")):
             Store(tmp_path, create=create)
     assert sorted(p.name for p in (tmp_path / "arrays" / "demo").iterdir()) == ["a.npz", "b.npz", "c.npz"]
 
 
-def test_a_store_killed_while_writing_its_first_run_opens_and_redoes_it(tmp_path):
-    # The study's plan is in `meta` before its first run; the arrays went in, the row did not.
+def test_a_store_killed_between_a_runs_arrays_and_its_row_opens_and_redoes_that_run(tmp_path):
     store = Store(tmp_path)
-    store.set_meta("study/demo", {"quick": True, "seeds": 1, "runs": ["a"]})
-    _put(store, "a")
-    with sqlite3.connect(tmp_path / "catalog.sqlite") as db:
-        db.execute("DELETE FROM runs")
+    for name in ("a", "b"):
+        _put(store, name)
+    with sqlite3.connect(tmp_path / "catalog.sqlite") as db:  # b's arrays went in, its row did not
+        db.execute("DELETE FROM runs WHERE name = 'b'")
     db.close()
-    assert Store(tmp_path).finished("demo") == set()
+    assert Store(tmp_path).finished("demo") == {"a"}
+
+
+def test_a_catalog_that_lost_some_rows_is_refused(tmp_path):
+    store = Store(tmp_path)
+    for name in ("a", "b", "c"):
+        _put(store, name)
+    with sqlite3.connect(tmp_path / "catalog.sqlite") as db:
+        db.execute("DELETE FROM runs WHERE name != 'a'")
+    db.close()
+    with pytest.raises(StoreError, match=r"lists 1 run\(s\), but .* holds 2 run files it does not list"):
+        Store(tmp_path)
 
 
 def test_a_root_that_is_a_file_or_under_one_or_empty_is_refused(tmp_path):

@@ -145,19 +145,21 @@ class Store:
             if problems != ["ok"]:
                 raise sqlite3.DatabaseError(f"integrity check failed: {problems[0].splitlines()[-1]}")
             _migrate(db)
-            runs = db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-            # A study records its plan in `meta` before its first run, so a store killed while writing
-            # its first run's arrays has meta and one orphan file: that run is simply redone.
-            runs += db.execute("SELECT COUNT(*) FROM meta").fetchone()[0]
-        if runs == 0:
-            orphans = sum(1 for _ in (self.root / "arrays").glob("*/*.npz"))
-            if orphans:
-                raise StoreError(
-                    f"The catalog {self.catalog} lists no runs, but {self.root / 'arrays'} holds {orphans} run "
-                    "files: the catalog was emptied or replaced, and running here would silently compute them "
-                    "all again. Restore catalog.sqlite from a backup, or move the folder away (or delete its "
-                    "arrays folder) to start afresh."
-                )
+            listed = {(study, name) for study, name in db.execute("SELECT study, name FROM runs")}
+        # Only this store's one writer puts runs, one at a time, arrays first and catalog row second: a
+        # writer killed between the two leaves one file without a row, which a resume simply redoes.
+        # More than one means rows were lost (an emptied or replaced catalog), and running would
+        # silently compute them all again.
+        orphans = [path for path in sorted((self.root / "arrays").glob("*/*.npz"))
+                   if (path.parent.name, path.stem) not in listed]
+        if len(orphans) > 1:
+            what = "lists no runs" if not listed else f"lists {len(listed)} run(s)"
+            raise StoreError(
+                f"The catalog {self.catalog} {what}, but {self.root / 'arrays'} holds {len(orphans)} run "
+                f"files it does not list (e.g. {orphans[0].relative_to(self.root)}): the catalog was emptied "
+                "or replaced, and running here would silently compute them all again. Restore catalog.sqlite "
+                "from a backup, or move the folder away (or delete its arrays folder) to start afresh."
+            )
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
