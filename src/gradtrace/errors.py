@@ -72,7 +72,8 @@ class StoreError(GradtraceError):
 def describe(value: Any) -> str:
     """Return a short, readable description of ``value`` for an error message."""
     shape = getattr(value, "shape", None)
-    if shape is not None and hasattr(value, "dtype"):
+    # A class such as numpy.float32 has `shape` and `dtype` too, as descriptors: describe the class.
+    if shape is not None and hasattr(value, "dtype") and not isinstance(value, type):
         return f"{type(value).__name__} of shape {tuple(shape)} and dtype {value.dtype}"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."

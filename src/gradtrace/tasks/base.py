@@ -131,13 +131,15 @@ def member_loss(outputs: torch.Tensor, batch: Batch, *, kind: str | None = None)
     mask = mask.to(out.dtype)
     if kind == "cross_entropy":
         if batch.loss != "cross_entropy":
-            raise ValueError("kind='cross_entropy' needs class-index targets; this batch has real targets.")
+            raise ValueError("The loss 'cross_entropy' (`loss`) needs class-index targets; this batch has real "
+                             "targets: use 'mse' or 'half_mse'.")
         targets = targets.expand(out.shape[:-1])
         per_step = F.cross_entropy(out.flatten(0, -2), targets.flatten(), reduction="none")
         per_step = per_step.view(out.shape[:-1])
     else:
         if batch.loss == "cross_entropy":
-            raise ValueError(f"kind={kind!r} needs real targets; this batch has class indices.")
+            raise ValueError(f"The loss {kind!r} (`loss`) needs real targets; this batch has class indices: "
+                             "use 'cross_entropy'.")
         per_step = (out - targets.to(out.dtype)).square().mean(-1)
         if kind == "half_mse":
             per_step = 0.5 * per_step
