@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections import Counter
 
 import numpy as np
@@ -27,6 +28,7 @@ import gradtrace as gt
 from gradtrace.activations import ACTIVATIONS
 from gradtrace.errors import MAX_SEED, GradtraceError, NonFiniteError
 from gradtrace.models import MLP_INITIALIZATIONS
+from gradtrace.models.sizes import MAX_DEPTH, MAX_MODELS
 from gradtrace.remedies import clip_by_global_norm, clip_by_value, weight_penalty
 from gradtrace.tasks import ADDING_VARIANTS, FIT_FUNCTIONS, TASKS
 
@@ -39,7 +41,7 @@ FUZZ = settings(deadline=None, derandomize=True, database=None,
 HUGE = 10**12
 # Broken values by kind of argument: drawn by the random cases, and each one tried in turn by the sweeps.
 SIZES = [0, -1, -(2**70), 2.0, 2.5, "4", None, True, HUGE]
-COUNTS_ = [0, -3, 1.0, "2", None, False, HUGE]
+COUNTS_ = [0, -3, 1.0, "2", None, False, HUGE, MAX_MODELS + 1]
 SEEDS = [-1, -(2**70), 2**70, 2**64, MAX_SEED + 1, 1.5, "0", True]
 NAMES = ["tanhh", "", "TANH", 3, None, ["tanh"]]
 DTYPES = [torch.int64, torch.bool, torch.complex64, "float32", float, np.float32, 4]
@@ -74,6 +76,12 @@ class Case:
         return self.arg(name, st.integers(low, high), invalid)
 
 
+def _names(message: str, name: str) -> bool:
+    """Whether ``message`` names the argument ``name`` as a word of its own (`remedies[1]`, `num_models`=2),
+    not inside another (``batch_size`` in ``eval_batch_size``, ``remedies`` in ``gradtrace.remedies``)."""
+    return re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", message) is not None
+
+
 def outcome(area: str, bad: set[str], call, *, check=None, tolerated: set[str] = frozenset(),
             domain: tuple[type[Exception], ...] = ()):
     """Run ``call`` and hold it to the contract; count how it ended under ``area``.
@@ -95,13 +103,13 @@ def outcome(area: str, bad: set[str], call, *, check=None, tolerated: set[str] =
     except ALLOWED as error:
         message = str(error)
         if bad & tolerated:
-            named = any(name in message for name in bad - tolerated)
+            named = any(_names(message, name) for name in bad - tolerated)
             COUNTS[area, f"tolerated {sorted(bad & tolerated)}: {type(error).__name__}"
                    f"{' naming it' if named else ''}"] += 1
             return None
         COUNTS[area, type(error).__name__] += 1
         assert bad, f"{area}: no argument was broken, yet {type(error).__name__}: {message}"
-        assert any(name in message for name in bad), (
+        assert any(_names(message, name) for name in bad), (
             f"{area}: {type(error).__name__} names none of the broken arguments {sorted(bad)}: {message}")
         return None
     except Exception as error:  # noqa: BLE001 — anything else is the finding the fuzzing is for
@@ -231,9 +239,9 @@ MODEL_SWEEP = {
     "esn": {**{("reservoir_size" if k == "hidden_size" else k): v for k, v in RECURRENT_SWEEP.items()},
             "spectral_radius": REALS + [0.0], "leak_rate": REALS + [0.0, 1.5], "input_scaling": REALS,
             "connectivity": REALS + [0.0, 1.01], "bias_scaling": REALS, "ridge": REALS, "washout": [-1, 1.5, None]},
-    "mlp": {"input_size": SIZES, "output_size": SIZES, "depth": SIZES, "width": SIZES, "activation": NAMES,
-            "init": ["he", None, 0], "batch_norm": [1, None], "residual": [1, "yes"], "num_models": COUNTS_,
-            "seed": SEEDS + [MAX_SEED], "dtype": DTYPES},
+    "mlp": {"input_size": SIZES, "output_size": SIZES, "depth": SIZES + [MAX_DEPTH + 1], "width": SIZES,
+            "activation": NAMES, "init": ["he", None, 0], "batch_norm": [1, None], "residual": [1, "yes"],
+            "num_models": COUNTS_, "seed": SEEDS + [MAX_SEED], "dtype": DTYPES},
 }
 
 
@@ -355,10 +363,12 @@ def _fitting_model(data, task, kind: str):
     return draw_model(data, kind, sizes=(task.input_size, task.output_size), readout=readout, break_args=False)[2]()
 
 
-def _corrupt(data, batch, model):
-    """Break the batch in one drawn way; return (the batch, the names its error must hold)."""
-    how = data.draw(st.sampled_from(["nan inputs", "inf targets", "width", "members", "targets width"]),
-                    label="corruption")
+CORRUPTIONS = ["nan inputs", "inf targets", "width", "members", "targets width"]
+
+
+def _corrupt(data, batch, model, how: str | None = None):
+    """Break the batch in one drawn way (or ``how``); return (the batch, the names its error must hold)."""
+    how = how or data.draw(st.sampled_from(CORRUPTIONS), label="corruption")
     x, y, mask = batch.inputs.clone(), batch.targets.clone(), batch.mask
     if how == "nan inputs":
         index = tuple(data.draw(st.integers(0, n - 1), label="index") for n in x.shape)
@@ -590,3 +600,34 @@ def test_a_loss_that_does_not_suit_the_targets_names_loss():
         gt.fit(gt.ElmanRNN(2, 3, 1, seed=0), gt.Adding(5), steps=1, loss="cross_entropy")
     with pytest.raises(ValueError, match=r"The loss 'mse' \(`loss`\) needs real targets"):
         gt.trace(gt.MLP(2, [3], 2, seed=0), gt.Circles().sample(4, seed=0), loss="mse")
+
+
+@pytest.mark.parametrize("how", CORRUPTIONS)
+@pytest.mark.parametrize("kind", ["elman", "lstm", "gru", "esn", "mlp"])
+def test_each_broken_batch(kind, how):
+    task = gt.XOR() if kind == "mlp" else gt.Adding(6)
+    model = (gt.MLP(2, [3], seed=0, num_models=2) if kind == "mlp"
+             else RECURRENT[kind](2, 3, 1, num_models=2, seed=0))
+    batch = task.sample(3, seed=0)
+
+    class Fixed:  # the first choice of every draw: index 0 everywhere, NaN, one extra member
+        @staticmethod
+        def draw(strategy, label=None):
+            return {"index": 0, "value": math.nan, "extra members": 1}[label]
+
+    broken, bad = _corrupt(Fixed, batch, model, how)
+    outcome("trace sweep", bad, lambda: gt.trace(model, broken))
+
+
+@pytest.mark.parametrize("size", [0, -1, 2.0, "3", None, True, HUGE, 2**70])
+@pytest.mark.parametrize("task", ["adding", "temporal_order", "xor", "blobs", "mackey_glass"])
+def test_each_broken_batch_size(task, size):
+    params = {"adding": {"length": 5}, "temporal_order": {"length": 10},
+              "mackey_glass": {"length": 3, "series_length": 50}}.get(task, {})
+    outcome("sample sweep", {"batch_size"}, lambda: gt.make_task(task, **params).sample(size, seed=0))
+
+
+@pytest.mark.parametrize("seed", SEEDS + [None])
+def test_each_broken_sample_seed(seed):
+    # None is valid (torch's global generator); the others are not.
+    outcome("sample sweep", set() if seed is None else {"seed"}, lambda: gt.Adding(5).sample(2, seed=seed))
