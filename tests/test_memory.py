@@ -37,3 +37,11 @@ def test_a_request_above_the_capacity_is_refused_naming_sizes_bytes_and_capacity
 
 def test_the_default_device_is_torchs():
     assert memory_capacity() == memory_capacity(torch.get_default_device())
+
+
+def test_a_cuda_device_is_measured_by_its_total_memory(monkeypatch):
+    # No GPU is needed: the query is replaced, the device is only named.
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (2**20, 80 * 2**30))
+    assert memory_capacity("cuda:0") == (80 * 2**30, "the memory of cuda:0")
+    with pytest.raises(ValueError, match=r"would need 81\.0 GiB, more than the memory of cuda:0 \(80\.0 GiB\)"):
+        check_fits(81 * 2**30, "Tracing", {"batch_size": 8}, device="cuda:0")

@@ -7,6 +7,7 @@ import gradtrace as gt
 from gradtrace.errors import MAX_SEED, check_seed
 from gradtrace.init import orthogonal_, xavier_uniform_
 from gradtrace.instruments import autonomous_trajectory
+from gradtrace.studies.descent import dataset_of
 from gradtrace.tasks import mackey_glass, price_series
 
 HUGE = 2**70
@@ -24,6 +25,7 @@ SEEDED = {
     "mackey_glass": lambda seed: mackey_glass(10, seed=seed),
     "price_series": lambda seed: price_series(10, seed=seed),
     "Forecast": lambda seed: gt.Forecast(seed=seed),
+    "dataset_of": lambda seed: dataset_of(gt.FunctionFit("sin"), 4, 2, seed),
     "autonomous_trajectory": lambda seed: autonomous_trajectory(torch.eye(3)[None].repeat(2, 1, 1), 3, seed=seed),
 }
 
@@ -40,7 +42,7 @@ def test_a_negative_seed_is_refused_naming_seed(name):
         SEEDED[name](-1)
 
 
-@pytest.mark.parametrize("name", ["ElmanRNN", "xavier_uniform_", "autonomous_trajectory"])
+@pytest.mark.parametrize("name", ["ElmanRNN", "xavier_uniform_", "autonomous_trajectory", "dataset_of"])
 def test_the_largest_seed_leaves_room_for_every_member(name):
     # Two members: seeds s and s + 1 must both fit.
     SEEDED[name](MAX_SEED - 1)

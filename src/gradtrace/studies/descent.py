@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from gradtrace.errors import RunInterrupted, check_choice, check_int, check_real
+from gradtrace.errors import RunInterrupted, check_choice, check_int, check_real, check_seed
 from gradtrace.models import MLP
 from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
 from gradtrace.studies.stats import nan_quantiles
@@ -74,6 +74,7 @@ def dataset_of(task: FunctionFit, size: int, num_models: int, seed: int) -> Batc
     Returns:
         A batch with a leading member axis: inputs (K, N, 1, 1), targets (K, N, 1, 1).
     """
+    seed = check_seed(seed, members=num_models)
     return Batch.stack([task.sample(size, generator=torch.Generator().manual_seed(seed + k))
                         for k in range(num_models)])
 
