@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 __all__ = [
+    "MAX_SEED",
     "GradtraceError",
     "NonFiniteError",
     "OutOfMemoryError",
@@ -19,9 +20,14 @@ __all__ = [
     "check_choice",
     "check_int",
     "check_real",
+    "check_seed",
     "check_shape",
     "describe",
 ]
+
+
+#: The largest seed a torch generator is given: seeds are kept to signed 64-bit integers.
+MAX_SEED = 2**63 - 1
 
 
 class GradtraceError(Exception):
@@ -66,7 +72,8 @@ class StoreError(GradtraceError):
 def describe(value: Any) -> str:
     """Return a short, readable description of ``value`` for an error message."""
     shape = getattr(value, "shape", None)
-    if shape is not None and hasattr(value, "dtype"):
+    # A class such as numpy.float32 has `shape` and `dtype` too, as descriptors: describe the class.
+    if shape is not None and hasattr(value, "dtype") and not isinstance(value, type):
         return f"{type(value).__name__} of shape {tuple(shape)} and dtype {value.dtype}"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -121,6 +128,26 @@ def check_real(
     if exclusive_minimum and minimum is not None and value <= minimum:
         raise ValueError(f"`{name}` must be greater than {minimum}, got {value}.")
     _check_range(name, value, minimum, maximum)
+    return value
+
+
+def check_seed(value: Any, *, members: int = 1, name: str = "seed") -> int:
+    """Raise unless ``value`` is a seed every member's generator can take; return it as ``int``.
+
+    Member k of an ensemble draws from a generator seeded ``seed + k``, so the largest seed of K
+    members is ``MAX_SEED - (K - 1)``.
+
+    Example:
+        >>> check_seed(0, members=4)
+        0
+    """
+    top = MAX_SEED - (members - 1)
+    value = check_int(name, value)
+    if not 0 <= value <= top:
+        why = (f"2**63 - 1 less {members - 1}, as member k of {members} draws from `{name}` + k" if members > 1
+               else "2**63 - 1")
+        bound = "at least 0" if value < 0 else f"at most {top}"
+        raise ValueError(f"`{name}` must be {bound}, got {value}; the valid range is [0, {top}] ({why}).")
     return value
 
 

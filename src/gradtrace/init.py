@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from gradtrace.errors import check_choice, check_int, check_real, describe
+from gradtrace.errors import check_choice, check_int, check_real, check_seed, describe
 
 # Only tensor-level functions live here: they sit below the models (the ESN builds its reservoir with
 # them). The named whole-model schemes, `initialize`, sit above the models in
@@ -135,7 +135,7 @@ def _generators(weight: torch.Tensor, generator: Generators, seed: int | None) -
     if generator is not None and seed is not None:
         raise TypeError("Pass `generator` or `seed`, not both.")
     if seed is not None:
-        seed = check_int("seed", seed, minimum=0)
+        seed = check_seed(seed, members=members)
         return [torch.Generator().manual_seed(seed + k) for k in range(members)]
     if generator is None or isinstance(generator, torch.Generator):
         return [generator] * members

@@ -161,12 +161,12 @@ def test_last_step_outputs_with_a_batch_that_scores_earlier_steps_raise():
 
 
 def test_cross_entropy_on_a_regression_batch_raises():
-    with pytest.raises(ValueError, match=r"kind='cross_entropy' needs class-index targets"):
+    with pytest.raises(ValueError, match=r"The loss 'cross_entropy' \(`loss`\) needs class-index targets"):
         member_loss(torch.zeros(1, 3, 5, 2), _regression(), kind="cross_entropy")
 
 
 def test_mse_on_a_classification_batch_raises():
-    with pytest.raises(ValueError, match=r"kind='mse' needs real targets"):
+    with pytest.raises(ValueError, match=r"The loss 'mse' \(`loss`\) needs real targets"):
         member_loss(torch.zeros(1, 3, 5, 4), _classification(), kind="mse")
 
 

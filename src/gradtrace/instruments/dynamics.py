@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import torch
 
 from gradtrace.activations import Activation, get_activation
-from gradtrace.errors import check_int, describe
+from gradtrace.errors import check_int, check_seed, describe
 
 __all__ = ["autonomous_trajectory", "largest_lyapunov_exponent"]
 
@@ -168,9 +168,9 @@ def _prepare(W_rec, activation, bias, initial_state, seed, *, tangent: bool):
     if W_rec.dim() < 2 or W_rec.shape[-1] != W_rec.shape[-2] or W_rec.shape[-1] == 0:
         raise ValueError(f"`W_rec` must hold square matrices, shape (K, H, H) or (H, H), got {describe(W_rec)}.")
     phi = activation if isinstance(activation, Activation) else get_activation(activation)
-    seed = check_int("seed", seed, minimum=0)
     batch, size = tuple(W_rec.shape[:-2]), W_rec.shape[-1]
     members = math.prod(batch)
+    seed = check_seed(seed, members=members)
     weights = W_rec.detach().reshape(members, size, size)
     bias = None if bias is None else _per_member("bias", bias, batch, size, W_rec)
     if initial_state is not None:

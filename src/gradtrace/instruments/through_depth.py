@@ -12,7 +12,8 @@ import torch
 
 from gradtrace.activations import ACTIVATIONS
 from gradtrace.errors import check_int
-from gradtrace.instruments.through_time import decay_rate, horizon, parameter_grad_norms
+from gradtrace.instruments.inputs import check_traceable
+from gradtrace.instruments.through_time import decay_rate, finite_svdvals, horizon, parameter_grad_norms
 from gradtrace.models.mlp import MLP, LayerTrajectory
 from gradtrace.tasks.base import Batch, member_loss
 
@@ -179,6 +180,12 @@ def trace_depth(model: MLP, batch: Batch, *, loss: str | None = None, jacobian_e
     Returns:
         A :class:`DepthTrace`.
 
+    Raises:
+        TypeError: for a model or batch of the wrong type.
+        ValueError: for a batch that does not fit the model, a non-finite input or target (naming it
+            and where), or a trace that cannot fit in memory (see
+            :func:`~gradtrace.instruments.inputs.check_traceable`).
+
     Example:
         >>> from gradtrace.models import MLP
         >>> from gradtrace.tasks import Batch
@@ -191,9 +198,12 @@ def trace_depth(model: MLP, batch: Batch, *, loss: str | None = None, jacobian_e
     References:
         Glorot & Bengio 2010, "Understanding the difficulty of training deep feedforward neural networks".
     """
+    if not isinstance(model, MLP):
+        raise TypeError(f"`model` must be a gradtrace MLP, got {type(model).__name__}.")
     if not isinstance(batch, Batch):
         raise TypeError(f"`batch` must be a gradtrace Batch, got {type(batch).__name__}.")
     jacobian_examples = check_int("jacobian_examples", jacobian_examples, minimum=0)
+    check_traceable(model, batch, jacobians=jacobian_examples)
     names = [name for name, _ in model.named_parameters()]
     params = [p for _, p in model.named_parameters()]
     with torch.enable_grad():
@@ -211,7 +221,7 @@ def trace_depth(model: MLP, batch: Batch, *, loss: str | None = None, jacobian_e
     means, stds = activation_stats(trajectory)
     if jacobian_examples and M > 1:
         jacobians = model.layer_jacobians(trajectory, jacobian_examples)
-        values = [torch.linalg.svdvals(j.double()).mean(1) for j in jacobians]
+        values = [finite_svdvals(j.double()).mean(1) for j in jacobians]
         # Layers of unequal widths have different numbers of singular values: pad with NaN.
         longest = max(v.shape[-1] for v in values)
         singular = torch.stack([torch.nn.functional.pad(v, (0, longest - v.shape[-1]), value=float("nan"))

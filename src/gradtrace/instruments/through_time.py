@@ -11,6 +11,7 @@ import torch
 
 from gradtrace.errors import check_int, check_real
 from gradtrace.init import spectral_radius, top_singular_value
+from gradtrace.instruments.inputs import check_traceable
 from gradtrace.models.base import RecurrentModel
 from gradtrace.models.elman import ElmanRNN
 from gradtrace.tasks.base import Batch, member_loss
@@ -148,6 +149,17 @@ class Trace:
         return out
 
 
+def finite_svdvals(matrices: torch.Tensor) -> torch.Tensor:
+    """Return the singular values of a stack of matrices (…, m, n), NaN for a matrix that is not finite.
+
+    A diverged member's Jacobian holds NaN or infinity, where the decomposition would fail for the
+    whole stack; its reading is NaN instead, like the rest of its trace.
+    """
+    finite = torch.isfinite(matrices).all(-1).all(-1)
+    values = torch.linalg.svdvals(torch.where(finite[..., None, None], matrices, torch.zeros_like(matrices)))
+    return torch.where(finite[..., None], values, torch.full_like(values, float("nan")))
+
+
 def _jacobian_steps(length: int, count: int) -> tuple[int, ...]:
     if length < 2 or count == 0:
         return ()
@@ -172,6 +184,12 @@ def trace(model: RecurrentModel, batch: Batch, *, loss: str | None = None,
     Returns:
         A :class:`Trace`.
 
+    Raises:
+        TypeError: for a model or batch of the wrong type.
+        ValueError: for a batch that does not fit the model, a non-finite input or target (naming it
+            and where), or a trace that cannot fit in memory (see
+            :func:`~gradtrace.instruments.inputs.check_traceable`).
+
     Example:
         >>> from gradtrace.models import ElmanRNN
         >>> from gradtrace.tasks import Adding
@@ -189,6 +207,7 @@ def trace(model: RecurrentModel, batch: Batch, *, loss: str | None = None,
     if not isinstance(batch, Batch):
         raise TypeError(f"`batch` must be a gradtrace Batch, got {type(batch).__name__}.")
     jacobian_steps = check_int("jacobian_steps", jacobian_steps, minimum=0)
+    check_traceable(model, batch, jacobians=jacobian_steps)
     names = [name for name, _ in model.named_parameters()]
     params = [p for _, p in model.named_parameters()]
     with torch.enable_grad():
@@ -198,7 +217,7 @@ def trace(model: RecurrentModel, batch: Batch, *, loss: str | None = None,
     probe_grads, param_grads = grads[0], grads[1:]
     profiles = [profile_from_grads(g) for g in probe_grads]
     steps = _jacobian_steps(batch.length, jacobian_steps)
-    singular = [torch.linalg.svdvals(model.step_jacobian(batch.inputs, trajectory, t)).mean(1) for t in steps]
+    singular = [finite_svdvals(model.step_jacobian(batch.inputs, trajectory, t)).mean(1) for t in steps]
     W_rec = model.W_rec.detach()  # noqa: N806
     singular_values = (torch.stack(singular, 1) if singular
                        else W_rec.new_zeros(model.num_models, 0, 0))

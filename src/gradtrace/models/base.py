@@ -22,8 +22,9 @@ import torch
 from torch import nn
 from torch.nn.modules import module as torch_module
 
-from gradtrace.errors import check_choice, check_int, describe
+from gradtrace.errors import check_choice, check_int, check_seed, describe
 from gradtrace.models.conversion import check_torch_rnn, output_head
+from gradtrace.models.sizes import MAX_MODELS, check_dtype, check_parameter_memory, recurrent_values
 
 __all__ = ["READOUTS", "RecurrentModel", "Trajectory", "member_copy"]
 
@@ -88,12 +89,16 @@ class RecurrentModel(nn.Module):
         self.input_size = check_int("input_size", input_size, minimum=1)
         self.hidden_size = check_int("hidden_size", hidden_size, minimum=1)
         self.output_size = check_int("output_size", output_size, minimum=1)
-        self.num_models = check_int("num_models", num_models, minimum=1)
+        self.num_models = check_int("num_models", num_models, minimum=1, maximum=MAX_MODELS)
         self.readout = check_choice("readout", readout, READOUTS, what="readout")
         if seed is None:
             seed = int(torch.randint(0, 2**31 - 1, (1,)).item())
-        self.seed = check_int("seed", seed, minimum=0)
+        self.seed = check_seed(seed, members=self.num_models)
+        dtype = check_dtype(dtype)
         K, G, H = self.num_models, self.num_gates, self.hidden_size
+        check_parameter_memory(
+            type(self).__name__, recurrent_values(self.input_size, H, self.output_size, G), K, dtype,
+            {"num_models": K, "input_size": self.input_size, "hidden_size": H, "output_size": self.output_size})
         options = {"dtype": dtype}
         self.W_in = nn.Parameter(torch.empty(K, G * H, input_size, **options))
         self.W_rec = nn.Parameter(torch.empty(K, G * H, H, **options))

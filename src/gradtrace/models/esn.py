@@ -9,7 +9,9 @@ import torch
 
 from gradtrace.errors import GradtraceError, check_int, check_real, describe
 from gradtrace.init import scale_to_spectral_radius_
+from gradtrace.memory import check_fits
 from gradtrace.models.base import RecurrentModel, Trajectory
+from gradtrace.models.sizes import MAX_MODELS, check_dtype, recurrent_values
 
 __all__ = ["ESN", "SingularReadoutError"]
 
@@ -104,6 +106,7 @@ class ESN(RecurrentModel):
         self.bias_scaling = check_real("bias_scaling", bias_scaling, minimum=0.0)
         self.ridge = check_real("ridge", ridge, minimum=0.0)
         self.washout = check_int("washout", washout, minimum=0)
+        _check_reservoir_memory(input_size, reservoir_size, output_size, options)
         super().__init__(input_size, reservoir_size, output_size, **options)
         for name in FIXED_WEIGHTS:
             value = getattr(self, name).detach()
@@ -430,6 +433,24 @@ class ESN(RecurrentModel):
         return (super().extra_repr() + f", spectral_radius={self.spectral_radius}, leak_rate={self.leak_rate}, "
                 f"input_scaling={self.input_scaling}, connectivity={self.connectivity}, "
                 f"bias_scaling={self.bias_scaling}, ridge={self.ridge}, washout={self.washout}")
+
+
+def _check_reservoir_memory(input_size: int, reservoir_size: int, output_size: int, options: dict) -> None:
+    """Refuse a reservoir that cannot fit, naming ``reservoir_size`` (the base class says ``hidden_size``).
+
+    On top of the K members' weights, drawing one W_rec takes a permutation of its H² positions
+    (int64), their values and the dense matrix (float64): 24 bytes per entry while it is drawn.
+    """
+    members = options.get("num_models", 1)
+    if not (isinstance(input_size, int) and isinstance(output_size, int) and isinstance(members, int)) or min(
+            input_size, output_size, members) < 1 or members > MAX_MODELS:
+        return  # the base class words what is wrong with these
+    dtype = check_dtype(options.get("dtype"))
+    itemsize = (dtype or torch.get_default_dtype()).itemsize
+    weights = recurrent_values(input_size, reservoir_size, output_size, 1) * members * itemsize
+    check_fits(weights + 24 * reservoir_size**2, "The reservoir of ESN",
+               {"num_models": members, "input_size": input_size, "reservoir_size": reservoir_size,
+                "output_size": output_size})
 
 
 def _is_nilpotent(weight: torch.Tensor) -> bool:

@@ -16,9 +16,10 @@ import torch
 from torch import nn
 
 from gradtrace.activations import ACTIVATIONS, LEAKY_RELU_SLOPE, PRELU_INITIAL_SLOPE, get_activation, prelu
-from gradtrace.errors import check_choice, check_int, describe
+from gradtrace.errors import check_choice, check_int, check_seed, describe
 from gradtrace.init import GAINS, kaiming_normal_, kaiming_uniform_, orthogonal_, xavier_normal_, xavier_uniform_
 from gradtrace.models.base import member_copy
+from gradtrace.models.sizes import MAX_DEPTH, MAX_MODELS, check_dtype, check_parameter_memory, mlp_values
 
 __all__ = ["MLP", "MLP_INITIALIZATIONS", "LayerTrajectory"]
 
@@ -114,11 +115,20 @@ class MLP(nn.Module):
         if self.residual and len(set(self.hidden_sizes)) > 1:
             raise ValueError(f"`residual` connections add h_(l-1) to h_l, so every hidden layer needs the same "
                              f"width; got hidden_sizes={list(self.hidden_sizes)}.")
-        self.num_models = check_int("num_models", num_models, minimum=1)
+        self.num_models = check_int("num_models", num_models, minimum=1, maximum=MAX_MODELS)
         if seed is None:
             seed = int(torch.randint(0, 2**31 - 1, (1,)).item())
-        self.seed = check_int("seed", seed, minimum=0)
+        self.seed = check_seed(seed, members=self.num_models)
+        dtype = check_dtype(dtype)
         K = self.num_models  # noqa: N806
+        widths = self.hidden_sizes
+        shown = list(widths) if len(widths) <= 8 else f"[{len(widths)} layers up to {max(widths)}]"
+        layers = {"depth": self.depth, "width": widths[0]} if hidden_sizes is None else {"hidden_sizes": shown}
+        values = mlp_values(self.input_size, self.hidden_sizes, self.output_size, batch_norm=self.batch_norm,
+                            prelu=self.activation == "prelu")
+        check_parameter_memory("MLP", values, K, dtype,
+                               {"num_models": K, "input_size": self.input_size, **layers,
+                                "output_size": self.output_size})
         options = {"dtype": dtype}
         fan_in = self.input_size
         for index, n in enumerate(self.hidden_sizes, start=1):
@@ -373,11 +383,13 @@ def _hidden_sizes(hidden_sizes, depth, width) -> tuple[int, ...]:
         if depth is None or width is None:
             raise ValueError("An MLP needs its hidden layers: pass `hidden_sizes` (e.g. [2] for the 2-2-1 XOR "
                              "network) or both `depth` and `width`.")
-        depth = check_int("depth", depth, minimum=1)
+        depth = check_int("depth", depth, minimum=1, maximum=MAX_DEPTH)
         width = check_int("width", width, minimum=1)
         return (width,) * depth
     if isinstance(hidden_sizes, (str, bytes)) or not isinstance(hidden_sizes, Sequence):
         raise TypeError(f"`hidden_sizes` must be a sequence of layer widths, got {describe(hidden_sizes)}.")
     if len(hidden_sizes) == 0:
         raise ValueError("`hidden_sizes` must name at least one hidden layer (depth ≥ 1), got [].")
+    if len(hidden_sizes) > MAX_DEPTH:
+        raise ValueError(f"`hidden_sizes` names {len(hidden_sizes)} hidden layers; at most {MAX_DEPTH} are supported.")
     return tuple(check_int(f"hidden_sizes[{i}]", n, minimum=1) for i, n in enumerate(hidden_sizes))

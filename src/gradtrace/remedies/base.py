@@ -128,5 +128,9 @@ def as_transform(remedies: GradientTransform | Sequence[GradientTransform] | Non
     if remedies is None or isinstance(remedies, GradientTransform):
         return remedies
     if isinstance(remedies, Sequence) and not isinstance(remedies, (str, bytes)):
+        for i, t in enumerate(remedies):
+            if not isinstance(t, GradientTransform):
+                raise TypeError(f"`remedies[{i}]` must be a GradientTransform (from gradtrace.remedies), got "
+                                f"{describe(t)}.")
         return chain(*remedies) if remedies else None
     raise TypeError(f"`remedies` must be a GradientTransform, a sequence of them or None, got {describe(remedies)}.")

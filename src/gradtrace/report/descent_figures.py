@@ -6,6 +6,7 @@ import numpy as np
 
 from gradtrace.report.figures import Figure, Table, _band, _png, _runs, plt
 from gradtrace.store import Store
+from gradtrace.studies.descent import divergence
 from gradtrace.studies.stats import nan_quantiles
 
 __all__ = ["descent_figures"]
@@ -22,7 +23,21 @@ _NOISE_EPOCHS = 5
 
 def _style(run) -> tuple[str, str]:
     color, label = _VARIANT_STYLE.get(run.config["variant"], ("gray", run.config["variant"]))
-    return color, f"{label}, B = {run.config['batch_size']}, lr {run.config['lr']:g}"
+    label = f"{label}, B = {run.config['batch_size']}, lr {run.config['lr']:g}"
+    if run.summary.get("diverged"):
+        label += f" ({_divergence(run)})"
+    return color, label
+
+
+def _divergence(run) -> str:
+    """Which members diverged when, from the run's arrays (runs stored before they held it: a count)."""
+    if "diverged_epoch" in run.arrays:
+        return divergence(run.arrays["diverged_epoch"])
+    return f"{run.summary.get('diverged', 0)} of {run.config['seeds']} diverged"
+
+
+def _all_diverged(run) -> bool:
+    return run.summary.get("diverged", 0) == run.config["seeds"]
 
 
 def _positive(values: np.ndarray) -> np.ndarray:
@@ -132,10 +147,11 @@ def _noise(runs) -> Figure:
     )
 
 
-def _spread(values: np.ndarray, spec: str) -> str:
+def _spread(values: np.ndarray, spec: str, missing: str) -> str:
+    """Median [min, max] of the finite values; ``missing`` when there is none."""
     low, mid, high = nan_quantiles(np.asarray(values, dtype=float)[None], 1)[:, 0]
     if mid != mid:
-        return "all diverged"
+        return missing
     return f"{mid:{spec}} [{low:{spec}}, {high:{spec}}]"
 
 
@@ -145,11 +161,14 @@ def _table(runs) -> Table:
         s, a = run.summary, run.arrays
         reached = (f"{s['epochs_to_target']} / {s['seconds_to_target']:.2f} s" if s["epochs_to_target"] >= 0
                    else "not reached")
+        # A run whose members all diverged has no final loss: say when they diverged instead.
+        missing = _divergence(run) if _all_diverged(run) else "no finite loss"
+        per_epoch = f"{s['seconds_per_epoch'] * 1e3:.2f}" if s.get("epochs_run", 1) > 0 else "—"
         rows.append([
             _VARIANT_STYLE.get(s["variant"], (None, s["variant"]))[1], str(s["batch_size"]),
-            str(s["updates_per_epoch"]), f"{s['lr']:g}", _spread(a["epoch/train_loss"][-1], ".2e"),
-            _spread(a["task/loss"], ".2e"), f"{s['seconds_per_epoch'] * 1e3:.2f}", reached,
-            f"{s['diverged']}/{s['seeds']}",
+            str(s["updates_per_epoch"]), f"{s['lr']:g}", _spread(a["epoch/train_loss"][-1], ".2e", missing),
+            _spread(a["task/loss"], ".2e", "—" if _all_diverged(run) else "no finite loss"), per_epoch, reached,
+            _divergence(run) if s["diverged"] else f"0/{s['seeds']}",
         ])
     config = runs[0].config
     return Table(
@@ -159,7 +178,7 @@ def _table(runs) -> Table:
         rows,
         f"Fitting {config['task']} with an MLP {list(config['hidden_sizes'])} ({config['activation']}) from "
         f"{config['dataset_size']} fixed points per seed, {config['epochs']} epochs of plain SGD, "
-        f"{config['seeds']} seeds. Losses: median [min, max] over seeds; held-out on "
+        f"{config['seeds']} seeds. Losses: median [min, max] over the seeds that did not diverge; held-out on "
         f"{config['eval_batch_size']} fresh points. Target: training loss below "
         f"{config['target_fraction']:g} × the baseline {runs[0].summary['baseline_loss']:.3f} (the variance "
         "of the function), first reached by the median. Learning rates: per variant, the best of the grid "

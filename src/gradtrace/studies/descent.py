@@ -17,14 +17,14 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from gradtrace.errors import RunInterrupted, check_choice, check_int, check_real
+from gradtrace.errors import RunInterrupted, check_choice, check_int, check_real, check_seed
 from gradtrace.models import MLP
 from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
 from gradtrace.studies.stats import nan_quantiles
 from gradtrace.tasks import FIT_FUNCTIONS, Batch, FunctionFit, member_loss
 from gradtrace.train import fit
 
-__all__ = ["VARIANTS", "Descent", "DescentConfig", "dataset_of"]
+__all__ = ["VARIANTS", "Descent", "DescentConfig", "dataset_of", "divergence"]
 
 #: The variants compared, by the name used in run names and figures.
 VARIANTS = ("batch", "mini_batch", "stochastic")
@@ -74,6 +74,7 @@ def dataset_of(task: FunctionFit, size: int, num_models: int, seed: int) -> Batc
     Returns:
         A batch with a leading member axis: inputs (K, N, 1, 1), targets (K, N, 1, 1).
     """
+    seed = check_seed(seed, members=num_models)
     return Batch.stack([task.sample(size, generator=torch.Generator().manual_seed(seed + k))
                         for k in range(num_models)])
 
@@ -96,7 +97,8 @@ class Descent(Study):
 
     summary_columns = (("batch size", "batch_size", "d"), ("updates/epoch", "updates_per_epoch", "d"),
                        ("lr", "lr", "g"), ("train loss", "train_loss", ".2e"),
-                       ("held-out loss", "task/loss", ".2e"), ("s/epoch", "seconds_per_epoch", ".4f"))
+                       ("held-out loss", "task/loss", ".2e"), ("s/epoch", "seconds_per_epoch", ".4f"),
+                       ("diverged", "divergence", ""))
 
     def __init__(self, config: DescentConfig | None = None):
         self.config = config
@@ -159,7 +161,7 @@ def _executor(config: DescentConfig, variant: str, seeds: int):
             nonlocal diverged, measuring
             began = time.perf_counter()
             if (step + 1) % per_epoch == 0:
-                diverged = diverged | torch.isnan(metrics["train/loss"])
+                diverged = diverged | ~torch.isfinite(metrics["train/loss"])
                 epoch_loss.append(dataset_loss())
                 boundaries.append(step)
                 measured_before.append(measuring)
@@ -182,16 +184,27 @@ def _executor(config: DescentConfig, variant: str, seeds: int):
             partial = {"epoch": np.arange(len(epoch_loss)), "epoch/train_loss": np.stack(epoch_loss)}
             raise RunInterrupted(str(error), partial=Outcome(partial, run_config, {}, "interrupted")) from None
         seconds = np.concatenate([[0.0], run.elapsed[boundaries] - np.asarray(measured_before)])
+        losses = np.stack(epoch_loss)
+        diverged_epoch = _diverged_epochs(run.diverged_at, losses, per_epoch)
+        # From the epoch a member diverged in, it has no loss to show: NaN, not the loss of the
+        # weights it was frozen at (its starting weights, when it diverged in the first epoch).
+        for k in np.flatnonzero(diverged_epoch >= 0):
+            losses[diverged_epoch[k]:, k] = np.nan
+        held_out = np.where(diverged_epoch >= 0, np.nan, run.final["task/loss"])
+        # fit stops once every member has diverged: the epochs it never ran are NaN, so every run's
+        # arrays have one row per epoch of the budget.
+        missing = config.epochs + 1 - len(losses)
         arrays = {
-            "epoch": np.arange(len(epoch_loss)),
-            "epoch/train_loss": np.stack(epoch_loss),
-            "epoch/seconds": seconds,
+            "epoch": np.arange(config.epochs + 1),
+            "epoch/train_loss": np.concatenate([losses, np.full((missing, seeds), np.nan)]),
+            "epoch/seconds": np.concatenate([seconds, np.full(missing, np.nan)]),
             "step": run.history["step"],
             "step/epoch": run.history["epoch"],
             "train/loss": run.history["train/loss"],
             "elapsed": run.elapsed,
-            "task/loss": run.final["task/loss"],
+            "task/loss": held_out,
             "diverged_at": run.diverged_at,
+            "diverged_epoch": diverged_epoch,
         }
         summary = {"variant": variant, "batch_size": batch_size, "updates_per_epoch": per_epoch, "lr": lr,
                    "epochs": config.epochs, "steps": steps, "seeds": seeds, "baseline_loss": task.baseline_loss,
@@ -201,20 +214,61 @@ def _executor(config: DescentConfig, variant: str, seeds: int):
     return execute
 
 
-def _summarize(arrays: dict[str, np.ndarray], target: float) -> dict[str, float | int]:
-    """Return the final losses (medians over seeds), the training time and when the target was reached."""
-    median = nan_quantiles(arrays["epoch/train_loss"], 1, (0.5,))[0]      # (epochs + 1,)
+def _diverged_epochs(diverged_at: np.ndarray, losses: np.ndarray, per_epoch: int) -> np.ndarray:
+    """Return the epoch (1 = the first) each member diverged in, −1 for a member that never did.
+
+    A member diverged when fit recorded a non-finite loss or gradient for it (``diverged_at``, a
+    step), or when its loss on the whole training set is no longer finite at an epoch boundary (an
+    update can overflow the weights without the loss of that batch being non-finite yet).
+    """
+    epochs = np.where(diverged_at >= 0, diverged_at // per_epoch + 1, -1)
+    for k in range(losses.shape[1]):
+        bad = np.flatnonzero(~np.isfinite(losses[1:, k]))
+        if bad.size and (epochs[k] < 0 or bad[0] + 1 < epochs[k]):
+            epochs[k] = bad[0] + 1
+    return epochs.astype(np.int64)
+
+
+def divergence(diverged_epoch: np.ndarray) -> str:
+    """Say how many members diverged and in which epoch(s), e.g. "all 5 diverged at epoch 1".
+
+    Example:
+        >>> divergence(np.array([1, 1])), divergence(np.array([-1, 3, 5])), divergence(np.array([-1]))
+        ('all 2 diverged at epoch 1', '2 of 3 diverged at epochs 3–5', 'none of 1')
+    """
+    epochs = np.asarray(diverged_epoch)
+    hit = epochs[epochs >= 0]
+    if not hit.size:
+        return f"none of {epochs.size}"
+    low, high = int(hit.min()), int(hit.max())
+    when = f"at epoch {low}" if low == high else f"at epochs {low}–{high}"
+    who = f"all {epochs.size}" if hit.size == epochs.size else f"{hit.size} of {epochs.size}"
+    return f"{who} diverged {when}"
+
+
+def _summarize(arrays: dict[str, np.ndarray], target: float) -> dict[str, float | int | str]:
+    """Return the final losses (medians over the seeds that did not diverge; NaN when none finished),
+    the training time, when the target was reached, and which members diverged when."""
+    losses = arrays["epoch/train_loss"]
+    median = nan_quantiles(losses, 1, (0.5,))[0]      # (epochs + 1,)
     seconds = arrays["epoch/seconds"]
+    ran = np.flatnonzero(np.isfinite(seconds))[-1]     # the last epoch fit ran
     reached = np.flatnonzero(median <= target)
-    epochs = len(seconds) - 1
+    diverged_epoch = arrays["diverged_epoch"]
+    hit = diverged_epoch[diverged_epoch >= 0]
     return {
         "train_loss": float(median[-1]),
         "task/loss": float(nan_quantiles(arrays["task/loss"][None], 1, (0.5,))[0, 0]),
-        "seconds": float(seconds[-1]),
-        "seconds_per_epoch": float(seconds[-1] / max(epochs, 1)),
+        "seconds": float(seconds[ran]),
+        "seconds_per_epoch": float(seconds[ran] / max(ran, 1)),
+        "epochs_run": int(ran),
         "target_loss": target,
         # −1: the median never reached the target within the budget.
         "epochs_to_target": int(reached[0]) if reached.size else -1,
         "seconds_to_target": float(seconds[reached[0]]) if reached.size else -1.0,
-        "diverged": int((arrays["diverged_at"] >= 0).sum()),
+        "diverged": int(hit.size),
+        # −1 when no member diverged.
+        "first_diverged_epoch": int(hit.min()) if hit.size else -1,
+        "last_diverged_epoch": int(hit.max()) if hit.size else -1,
+        "divergence": divergence(diverged_epoch),
     }

@@ -15,7 +15,8 @@ from typing import ClassVar, Literal
 import torch
 import torch.nn.functional as F
 
-from gradtrace.errors import check_choice, check_int, check_shape, describe
+from gradtrace.errors import check_choice, check_int, check_seed, check_shape, describe
+from gradtrace.memory import check_fits
 
 __all__ = ["LOSS_KINDS", "Batch", "Task", "member_loss", "make_generator"]
 
@@ -130,13 +131,15 @@ def member_loss(outputs: torch.Tensor, batch: Batch, *, kind: str | None = None)
     mask = mask.to(out.dtype)
     if kind == "cross_entropy":
         if batch.loss != "cross_entropy":
-            raise ValueError("kind='cross_entropy' needs class-index targets; this batch has real targets.")
+            raise ValueError("The loss 'cross_entropy' (`loss`) needs class-index targets; this batch has real "
+                             "targets: use 'mse' or 'half_mse'.")
         targets = targets.expand(out.shape[:-1])
         per_step = F.cross_entropy(out.flatten(0, -2), targets.flatten(), reduction="none")
         per_step = per_step.view(out.shape[:-1])
     else:
         if batch.loss == "cross_entropy":
-            raise ValueError(f"kind={kind!r} needs real targets; this batch has class indices.")
+            raise ValueError(f"The loss {kind!r} (`loss`) needs real targets; this batch has class indices: "
+                             "use 'cross_entropy'.")
         per_step = (out - targets.to(out.dtype)).square().mean(-1)
         if kind == "half_mse":
             per_step = 0.5 * per_step
@@ -149,7 +152,7 @@ def make_generator(generator: torch.Generator | None, seed: int | None) -> torch
     if generator is not None and seed is not None:
         raise ValueError("Pass either `generator` or `seed`, not both.")
     if seed is not None:
-        return torch.Generator().manual_seed(check_int("seed", seed, minimum=0))
+        return torch.Generator().manual_seed(check_seed(seed))
     return generator
 
 
@@ -210,8 +213,17 @@ class Task(ABC):
 
         Returns:
             A :class:`Batch` with inputs (B, T, input_size).
+
+        Raises:
+            ValueError: for a batch that cannot fit in memory, before drawing it, or a negative seed.
         """
         check_int("batch_size", batch_size, minimum=1)
+        steps = self.max_length
+        # At most 8 bytes a value (float64 draws, int64 class indices) for the inputs, targets and
+        # mask of every step, twice over for the intermediates of a draw.
+        needed = 2 * 8 * batch_size * steps * (self.input_size + self.output_size + 1)
+        check_fits(needed, f"A batch of {self.describe()}", {"batch_size": batch_size, "max_length": steps},
+                   device="cpu")
         return self._sample(batch_size, make_generator(generator, seed))
 
     def score(self, outputs: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:

@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import torch
 
-from gradtrace.errors import check_choice, check_int, check_real, describe
+from gradtrace.errors import check_choice, check_int, check_real, check_seed, describe
 from gradtrace.tasks.base import Batch, Task, aligned
 from gradtrace.tasks.mackey_glass import mackey_glass
 
@@ -65,7 +65,7 @@ def price_series(length: int, *, drift: float = 2e-4, volatility: float = 0.01, 
     amplitude = check_real("amplitude", amplitude, minimum=0.0)
     period = check_real("period", period, minimum=0.0, exclusive_minimum=True)
     initial = check_real("initial", initial, minimum=0.0, exclusive_minimum=True)
-    seed = check_int("seed", seed, minimum=0)
+    seed = check_seed(seed)
     if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise TypeError(f"`dtype` must be a floating torch.dtype, got {describe(dtype)}.")
     generator = torch.Generator().manual_seed(seed)
@@ -164,7 +164,7 @@ class Forecast(Task):
         fraction = check_real("train_fraction", self.train_fraction)
         if not 0.0 < fraction < 1.0:
             raise ValueError(f"`train_fraction` must lie in (0, 1), got {fraction}.")
-        check_int("seed", self.seed, minimum=0)
+        check_seed(self.seed)
         train = _split_point(self.length, fraction)
         test = self.length - train
         if self.window >= min(train, test):

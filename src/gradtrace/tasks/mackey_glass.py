@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import torch
 
-from gradtrace.errors import check_int, check_real, describe
+from gradtrace.errors import check_int, check_real, check_seed, describe
 from gradtrace.tasks.base import Batch, Task, aligned
 
 __all__ = ["MackeyGlass", "mackey_glass", "nrmse"]
@@ -89,7 +89,7 @@ def mackey_glass(length: int, *, tau: float = 17.0, beta: float = 0.2, gamma: fl
     delay = _steps_in("tau", tau, dt)
     history = [x0] * (delay + 1)  # grid points t = −τ, …, 0
     if seed is not None:
-        generator = torch.Generator().manual_seed(check_int("seed", seed, minimum=0))
+        generator = torch.Generator().manual_seed(check_seed(seed))
         noise = (torch.rand(delay + 1, generator=generator, dtype=torch.float64) * 2 - 1) * HISTORY_NOISE
         history = [x0 + float(e) for e in noise]
     values = _integrate(history, delay, (discard + length - 1) * per_unit, dt, beta, gamma, n)
