@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from gradtrace.errors import check_choice, check_int, describe
+from gradtrace.memory import check_fits
 from gradtrace.remedies import GradientTransform, Truncation, as_transform, as_truncation
 from gradtrace.tasks.base import LOSS_KINDS, Task
 from gradtrace.train.paths import GradientPath
@@ -120,6 +121,7 @@ class Settings:
         )
         if not any(p.requires_grad for p in path.model.parameters()):
             raise ValueError(f"`model` {type(path.model).__name__} has no trainable parameter for fit() to train.")
+        _check_batches_fit(task, settings, num_models)
         return settings
 
     @property
@@ -185,6 +187,24 @@ def _check_lr(lr: Any, num_models: int) -> float | tuple[float, ...]:
         raise TypeError(f"`lr` must be a positive number or a sequence of {num_models} of them (one per member), "
                         f"got {describe(lr)}.")
     return _check_rate("lr", lr)
+
+
+_DATA_WORDS = {"batch_size": "training batches", "dataset_size": "datasets", "eval_batch_size": "held-out batches"}
+
+
+def _check_batches_fit(task: Task, settings: Settings, num_models: int) -> None:
+    """Refuse, before drawing anything, data that the K members' batches cannot hold in memory.
+
+    ``task.sample`` checks one member's batch under the name ``batch_size``; fit holds K of them at
+    once (the training batch or the fixed dataset, and the held-out batch), under its own names.
+    """
+    # Per value as in Task.sample: the inputs, targets and mask of every step, 8 bytes each, twice.
+    per_example = 2 * 8 * task.max_length * (task.input_size + task.output_size + 1)
+    training = ("dataset_size", settings.dataset_size) if settings.dataset_size is not None else (
+        "batch_size", settings.batch_size)
+    for name, size in (training, ("eval_batch_size", settings.eval_batch_size)):
+        check_fits(num_models * size * per_example, f"The {_DATA_WORDS[name]} of fit's {num_models} member(s)",
+                   {name: size, "num_models": num_models, "max_length": task.max_length}, device="cpu")
 
 
 def _check_dataset_size(dataset_size: Any, batch_size: int) -> int | None:
