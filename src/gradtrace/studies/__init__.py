@@ -15,6 +15,7 @@ from gradtrace.studies.base import (
     run_study,
 )
 from gradtrace.studies.bengio1994 import Bengio1994, Bengio1994Config
+from gradtrace.studies.claims import Claim, ClaimUnmeasured, Results, Verdict, evaluate_claims
 from gradtrace.studies.descent import Descent, DescentConfig
 from gradtrace.studies.dying_relu import DyingRelu, DyingReluConfig
 from gradtrace.studies.dynamics import Dynamics, DynamicsConfig
@@ -27,6 +28,7 @@ from gradtrace.studies.le2015 import Le2015, Le2015Config
 from gradtrace.studies.long_range import LongRange, LongRangeConfig
 from gradtrace.studies.pascanu2013 import Pascanu2013, Pascanu2013Config
 from gradtrace.studies.remedies import Remedies, RemediesConfig
+from gradtrace.studies.summary import summarize, write_summary
 from gradtrace.studies.through_depth import ThroughDepth, ThroughDepthConfig
 from gradtrace.studies.through_time import ThroughTime, ThroughTimeConfig
 
@@ -47,6 +49,8 @@ __all__ = [
     "DEFAULT_STUDY",
     "Bengio1994",
     "Bengio1994Config",
+    "Claim",
+    "ClaimUnmeasured",
     "Exploding",
     "ForecastConfig",
     "ForecastStudy",
@@ -66,6 +70,7 @@ __all__ = [
     "Pascanu2013",
     "Pascanu2013Config",
     "ProgressReporter",
+    "Results",
     "Remedies",
     "RemediesConfig",
     "RunSpec",
@@ -75,9 +80,13 @@ __all__ = [
     "ThroughDepthConfig",
     "ThroughTime",
     "ThroughTimeConfig",
+    "Verdict",
     "check_resume",
+    "evaluate_claims",
     "get_study",
     "run_study",
+    "summarize",
+    "write_summary",
 ]
 
 #: Built-in studies by name.

@@ -19,6 +19,7 @@ import torch
 
 from gradtrace.errors import RunInterrupted, check_int
 from gradtrace.store import Store, describe_holder
+from gradtrace.studies.claims import Claim
 
 __all__ = [
     "MAX_SEEDS",
@@ -89,6 +90,14 @@ class Study(ABC):
     @abstractmethod
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
         """Return the runs of the study."""
+
+    def claims(self, *, quick: bool, seeds: int) -> list[Claim]:
+        """Return what the study asserts, each decided by the runs :meth:`plan` gives with the same options.
+
+        A claim states the course's point at full strength; in quick mode the same claims are checked,
+        but their verdicts mean little (the sizes are a smoke test's). The base study claims nothing.
+        """
+        return []
 
 
 @dataclass(frozen=True)
