@@ -11,6 +11,7 @@ from gradtrace.init import scale_to_spectral_radius_
 from gradtrace.models import ElmanRNN
 from gradtrace.remedies import GradientTransform, adaptive_clip, clip_by_global_norm, clip_by_value
 from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
+from gradtrace.studies.claims import Claim, Results
 from gradtrace.tasks import Adding
 from gradtrace.train import fit
 
@@ -81,6 +82,104 @@ class Exploding(Study):
             raise ValueError(f"Unknown clip(s) {unknown} in the exploding study. Available: {', '.join(CLIPS)}.")
         return [RunSpec(f"rho{radius:g}-{clip}", config.steps, _executor(config, radius, clip, seeds))
                 for radius in config.radii for clip in config.clips]
+
+
+    def claims(self, *, quick: bool, seeds: int) -> list[Claim]:
+        """At the largest ρ: plain SGD diverges and clipping by norm prevents it; the clipped start then learns.
+
+        "Diverges" counts members whose loss turned NaN or infinite; "learns" means a held-out loss below
+        the task's trivial baseline (predicting the mean), so a clipped run that merely survives does not count.
+        """
+        config = self.config or (QUICK if quick else ExplodingConfig())
+        radius = max(config.radii)
+        claims = []
+        if "none" in config.clips and "global_norm" in config.clips:
+            claims.append(_clipping_claim(radius))
+        if "global_norm" in config.clips:
+            claims.append(_learns_claim(radius))
+        others = [clip for clip in config.clips if clip not in ("none", "global_norm")]
+        if others:
+            claims.append(_every_clip_claim(radius, others))
+        return claims
+
+
+def _run_name(radius: float, clip: str) -> str:
+    return f"rho{radius:g}-{clip}"
+
+
+# Of K members: "most" diverge means at least 4 in 5, "few" at most 1 in 5.
+_MOST, _FEW = 0.8, 0.2
+
+_CLIP_WORDS = {"value": {"en": "by value", "pt": "por valor"},
+               "adaptive": {"en": "unit-wise (adaptive)", "pt": "por unidade (adaptativa)"}}
+
+
+def _clipping_claim(radius: float) -> Claim:
+    plain, clipped = _run_name(radius, "none"), _run_name(radius, "global_norm")
+
+    def evaluate(results: Results):
+        without, with_ = results.summary(plain), results.summary(clipped)
+        members = without["seeds"]
+        held = without["diverged"] >= _MOST * members and with_["diverged"] <= _FEW * with_["seeds"]
+        first = without["first_divergence"]
+        return held, {"rho": radius, "K": members, "n_div": without["diverged"],
+                      "step": first if first >= 0 else None, "norm": without["max_grad_norm"],
+                      "n_div_clip": with_["diverged"], "K_clip": with_["seeds"]}
+
+    return Claim(
+        "clipping-prevents-divergence",
+        {"en": "Started with a large W_rec, plain SGD diverges in at least 4 of 5 members; clipping the gradient by "
+               "its norm keeps at least 4 of 5 from diverging.",
+         "pt": "Partindo de uma W_rec grande, o SGD simples diverge em pelo menos 4 de 5 membros; a poda do "
+               "gradiente pela norma impede a divergência em pelo menos 4 de 5."},
+        {"en": "Without clipping {n_div}/{K} members diverge at ρ = {rho:g} (first at step {step}; largest gradient "
+               "norm {norm:.1e}); with clipping by norm {n_div_clip}/{K_clip}.",
+         "pt": "Sem poda {n_div}/{K} membros divergem com ρ = {rho:g} (o primeiro no passo {step}; maior norma "
+               "do gradiente {norm:.1e}); com poda pela norma, {n_div_clip}/{K_clip}."},
+        evaluate, requires=(plain, clipped))
+
+
+def _learns_claim(radius: float) -> Claim:
+    clipped = _run_name(radius, "global_norm")
+
+    def evaluate(results: Results):
+        summary = results.summary(clipped)
+        loss, baseline = summary["task/loss"], summary["baseline_loss"]
+        return bool(loss < baseline), {"rho": radius, "loss": loss, "baseline": baseline}
+
+    return Claim(
+        "clipped-start-learns",
+        {"en": "The same large-W_rec start, clipped by norm, does not just survive: it learns the task.",
+         "pt": "O mesmo início com W_rec grande, podado pela norma, não apenas sobrevive: aprende a tarefa."},
+        {"en": "With clipping by norm at ρ = {rho:g} the held-out loss ends at {loss:.4f}, against {baseline:.4f} for "
+               "always predicting the mean.",
+         "pt": "Com poda pela norma e ρ = {rho:g} a perda de validação termina em {loss:.4f}, contra {baseline:.4f} "
+               "de prever sempre a média."},
+        evaluate, requires=(clipped,))
+
+
+def _every_clip_claim(radius: float, clips: list[str]) -> Claim:
+    names = [_run_name(radius, clip) for clip in clips]
+
+    def evaluate(results: Results):
+        summaries = [results.summary(name) for name in names]
+        held = all(s["diverged"] <= _FEW * s["seeds"] for s in summaries)
+        values = {"rho": radius, "K": summaries[0]["seeds"]}
+        for clip, summary in zip(clips, summaries):
+            values[f"n_div_{clip}"] = summary["diverged"]
+        return held, values
+
+    def listed(lang: str) -> str:
+        joiner = " and " if lang == "en" else " e "
+        return joiner.join(f"{_CLIP_WORDS[clip][lang]} {{n_div_{clip}}}/{{K}}" for clip in clips)
+
+    return Claim(
+        "every-clip-prevents-divergence",
+        {"en": "The other ways of clipping prevent the divergence too (at most 1 of 5 members diverges).",
+         "pt": "As outras formas de poda também impedem a divergência (no máximo 1 de 5 membros diverge)."},
+        {"en": "At ρ = {rho:g} the other clips keep the start from diverging too: " + listed("en") + " diverge.",
+         "pt": "Com ρ = {rho:g} as outras podas também impedem a divergência: " + listed("pt") + " divergem."},
+        evaluate, requires=tuple(names))
 
 
 def _executor(config: ExplodingConfig, radius: float, clip: str, seeds: int):

@@ -13,6 +13,7 @@ from gradtrace.models import ESN, GRU, LSTM, ElmanRNN, RecurrentModel
 from gradtrace.models.initialization import initialize
 from gradtrace.remedies import chain, clip_by_global_norm, pascanu_penalty
 from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
+from gradtrace.studies.claims import Claim, Results
 from gradtrace.studies.stats import wilson_interval
 from gradtrace.tasks import Adding, Batch, Task, TemporalOrder
 from gradtrace.train import fit
@@ -151,6 +152,108 @@ class Remedies(Study):
         return [RunSpec(f"{task}-{setup}", 1 if setup == "esn" else config.steps,
                         _executor(config, task, setup, seeds))
                 for task in config.tasks for setup in config.setups]
+
+
+    def claims(self, *, quick: bool, seeds: int) -> list[Claim]:
+        """The tanh RNN fails each task; each cure of the vanishing gradient solves it; those of exploding do not.
+
+        Clipping, Ω and truncation treat exploding gradients: the course expects them to fail here, and says why.
+        """
+        config = self.config or (QUICK if quick else RemediesConfig())
+        if "tanh" not in config.setups:
+            return []
+        lengths = {"adding": config.adding_length, "temporal_order": config.temporal_order_length}
+        claims = [_tanh_fails_claim(task, lengths[task]) for task in config.tasks]
+        claims += [_cure_claim(task, lengths[task], setup) for task in config.tasks for setup in _VANISHING_CURES
+                   if setup in config.setups]
+        exploding = [setup for setup in _EXPLODING_CURES if setup in config.setups]
+        if exploding:
+            claims.append(_not_for_vanishing_claim(config.tasks, exploding))
+        return claims
+
+
+# Of K seeds: "solves" is at least 4 in 5, "fails" at most 1 in 5.
+_SOLVES, _FAILS = 0.8, 0.2
+_VANISHING_CURES = ("irnn", "orthogonal", "esn", "lstm", "gru")
+_EXPLODING_CURES = ("clip", "clip_omega", "tbptt")
+# Portuguese contracts the article with the preposition: "do problema" (of), "no problema" (in).
+_TASK_WORDS = {"adding": {"en": "the adding problem", "pt": "o problema da adição",
+                          "pt_of": "do problema da adição", "pt_in": "no problema da adição"},
+               "temporal_order": {"en": "the temporal order problem", "pt": "o problema da ordem temporal",
+                                  "pt_of": "do problema da ordem temporal", "pt_in": "no problema da ordem temporal"}}
+_SETUP_WORDS = {"irnn": {"en": "The IRNN (ReLU, W_rec = I)", "pt": "A IRNN (ReLU, W_rec = I)"},
+                "orthogonal": {"en": "The tanh RNN with orthogonal W_rec", "pt": "A RNN tanh com W_rec ortogonal"},
+                "esn": {"en": "The echo state network", "pt": "A rede de estado de eco"},
+                "lstm": {"en": "The LSTM", "pt": "A LSTM"},
+                "gru": {"en": "The GRU", "pt": "A GRU"}}
+
+
+def _fails(summary) -> bool:
+    return summary["successes"] <= _FAILS * summary["seeds"]
+
+
+def _tanh_fails_claim(task: str, length: int) -> Claim:
+    run = f"{task}-tanh"
+
+    def evaluate(results: Results):
+        summary = results.summary(run)
+        return _fails(summary), {"T": length, "n": summary["successes"], "K": summary["seeds"],
+                                 "loss": summary["task/loss"], "baseline": summary["baseline_loss"]}
+
+    words = _TASK_WORDS[task]
+    return Claim(
+        f"tanh-fails-{task.replace('_', '-')}",
+        {"en": f"The tanh RNN fails {words['en']} at this length: at most 1 of 5 seeds solve it.",
+         "pt": f"A RNN tanh falha {words['pt_in']} neste comprimento: no máximo 1 de 5 sementes o resolvem."},
+        {"en": f"At T = {{T}} the tanh RNN solves {{n}}/{{K}} seeds of {words['en']} (held-out loss {{loss:.3f}}, "
+               "baseline {baseline:.3f}).",
+         "pt": f"Com T = {{T}} a RNN tanh resolve {{n}}/{{K}} sementes {words['pt_of']} (perda de validação "
+               "{loss:.3f}, referência {baseline:.3f})."},
+        evaluate, requires=(run,))
+
+
+def _cure_claim(task: str, length: int, setup: str) -> Claim:
+    run, tanh = f"{task}-{setup}", f"{task}-tanh"
+
+    def evaluate(results: Results):
+        cure, plain = results.summary(run), results.summary(tanh)
+        held = _fails(plain) and cure["successes"] >= _SOLVES * cure["seeds"]
+        return held, {"T": length, "n": cure["successes"], "K": cure["seeds"], "n_tanh": plain["successes"],
+                      "accuracy": cure["task/accuracy"]}
+
+    words, who = _TASK_WORDS[task], _SETUP_WORDS[setup]
+    return Claim(
+        f"{setup}-solves-{task.replace('_', '-')}",
+        {"en": f"{who['en']} solves {words['en']} (at least 4 of 5 seeds) at a length where the tanh RNN fails.",
+         "pt": f"{who['pt']} resolve {words['pt']} (pelo menos 4 de 5 sementes) num comprimento em que a RNN tanh "
+               "falha."},
+        {"en": f"At T = {{T}} {who['en'][0].lower()}{who['en'][1:]} solves {{n}}/{{K}} seeds of {words['en']} "
+               "(median accuracy {accuracy:.0%}); the plain tanh RNN {n_tanh}/{K}.",
+         "pt": f"Com T = {{T}} {who['pt'][0].lower()}{who['pt'][1:]} resolve {{n}}/{{K}} sementes {words['pt_of']} "
+               "(acurácia mediana {accuracy:.0%}); a RNN tanh simples, {n_tanh}/{K}."},
+        evaluate, requires=(run, tanh))
+
+
+def _not_for_vanishing_claim(tasks: tuple[str, ...], setups: list[str]) -> Claim:
+    runs = [f"{task}-{setup}" for task in tasks for setup in setups]
+
+    def evaluate(results: Results):
+        summaries = [results.summary(run) for run in runs]
+        solved = sum(s["successes"] for s in summaries)
+        return all(_fails(s) for s in summaries), {"solved": solved, "trials": sum(s["seeds"] for s in summaries),
+                                                   "runs": len(runs)}
+
+    return Claim(
+        "exploding-cures-do-not-cure-vanishing",
+        {"en": "Clipping, Pascanu's Ω and truncated BPTT treat exploding gradients, not vanishing ones: each leaves "
+               "the tanh RNN failing (at most 1 of 5 seeds).",
+         "pt": "A poda, o Ω de Pascanu e a BPTT truncada tratam o gradiente que explode, não o que desaparece: com "
+               "cada um a RNN tanh continua falhando (no máximo 1 de 5 sementes)."},
+        {"en": "With clipping, clipping + Ω or truncated BPTT the tanh RNN solves {solved} of {trials} seeds over "
+               "{runs} runs: they do not bring back a gradient that vanished.",
+         "pt": "Com poda, poda + Ω ou BPTT truncada a RNN tanh resolve {solved} de {trials} sementes em {runs} "
+               "execuções: não trazem de volta um gradiente que desapareceu."},
+        evaluate, requires=tuple(runs))
 
 
 def _executor(config: RemediesConfig, task_name: str, setup: str, seeds: int):

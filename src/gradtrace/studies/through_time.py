@@ -11,6 +11,7 @@ from gradtrace.init import scale_to_spectral_radius_
 from gradtrace.instruments import Trace, trace
 from gradtrace.models import ElmanRNN
 from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
+from gradtrace.studies.claims import Claim, Results
 from gradtrace.tasks import Adding
 from gradtrace.train import fit
 
@@ -69,7 +70,120 @@ class ThroughTime(Study):
 
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
         config = self.config or (QUICK if quick else ThroughTimeConfig())
-        return [RunSpec(f"rho={rho:g}", config.steps, _executor(config, rho, seeds)) for rho in config.radii]
+        return [RunSpec(_run_name(rho), config.steps, _executor(config, rho, seeds)) for rho in config.radii]
+
+    def claims(self, *, quick: bool, seeds: int) -> list[Claim]:
+        """Small ρ vanishes, the largest explodes, tanh saturation tempers ρ just above 1, and the factor follows ρ.
+
+        Each is read at initialization, where W_rec is exactly the rescaled matrix the claim names.
+        """
+        config = self.config or (QUICK if quick else ThroughTimeConfig())
+        radii = sorted(config.radii)
+        claims = []
+        if radii[0] < 1:
+            claims.append(_vanishing_claim(radii[0], config.length))
+        if radii[-1] > 1:
+            claims.append(_exploding_claim(radii[-1], config.length))
+        # Between 1 and 2 the linear bound ρ^k is far from what tanh lets through (see the config).
+        claims += [_tempered_claim(rho) for rho in radii[:-1] if 1 < rho < 2]
+        if len(radii) > 1:
+            claims.append(_ordered_claim(radii))
+        return claims
+
+
+def _run_name(rho: float) -> str:
+    return f"rho={rho:g}"
+
+
+#: How far below its peak the gradient must fall to count as vanished: the DESIGN's horizon threshold;
+#: its inverse is the growth that counts as exploding.
+_VANISHED = 1e-6
+
+
+def _vanishing_claim(rho: float, length: int) -> Claim:
+    def evaluate(results: Results):
+        horizons = results.array(_run_name(rho), "init/horizon")
+        vanished = int((horizons < length).sum())
+        return vanished == horizons.size > 0, {
+            "rho": rho, "T": length, "n": vanished, "K": int(horizons.size),
+            "horizon_max": float(horizons.max()), "horizon": float(np.median(horizons)),
+            "rate": results.summary(_run_name(rho))["init/decay_rate"]}
+
+    return Claim(
+        "vanishing-at-small-rho",
+        {"en": "With a small W_rec the gradient vanishes along time, within the sequence, in every member.",
+         "pt": "Com W_rec pequena o gradiente desaparece ao longo do tempo, dentro da sequência, em todos os "
+               "membros."},
+        {"en": "At ρ = {rho:g} the gradient vanishes: in {n} of {K} members ‖∂L/∂h_(T−k)‖ falls below 10⁻⁶ of its "
+               "peak within the T = {T} steps, after at most {horizon_max:.0f} steps (median {horizon:.0f}; a factor "
+               "{rate:.2f} per step).",
+         "pt": "Com ρ = {rho:g} o gradiente desaparece: em {n} de {K} membros ‖∂L/∂h_(T−k)‖ cai abaixo de 10⁻⁶ do "
+               "seu pico dentro dos T = {T} passos, em no máximo {horizon_max:.0f} passos (mediana {horizon:.0f}; "
+               "um fator {rate:.2f} por passo)."},
+        evaluate, requires=(_run_name(rho),))
+
+
+def _exploding_claim(rho: float, length: int) -> Claim:
+    def evaluate(results: Results):
+        by_lag = results.array(_run_name(rho), "init/by_lag")  # (K, T): lag 0 is the last step
+        with np.errstate(divide="ignore", invalid="ignore"):
+            growth = by_lag[:, -1] / by_lag[:, 0]
+        grew = int((growth >= 1 / _VANISHED).sum())
+        return grew == growth.size > 0, {
+            "rho": rho, "lag": length - 1, "n": grew, "K": int(growth.size),
+            "growth_min": float(np.nanmin(growth)) if np.isfinite(growth).any() else float("nan"),
+            "rate": results.summary(_run_name(rho))["init/decay_rate"]}
+
+    return Claim(
+        "exploding-at-large-rho",
+        {"en": "With a large W_rec the gradient explodes along time at initialization, in every member.",
+         "pt": "Com W_rec grande o gradiente explode ao longo do tempo na inicialização, em todos os membros."},
+        {"en": "At ρ = {rho:g} the gradient explodes at initialization: in {n} of {K} members ‖∂L/∂h_(T−k)‖ grows "
+               "more than 10⁶-fold from k = 0 to k = {lag} (at least {growth_min:.1e}-fold; a factor {rate:.2f} per "
+               "step).",
+         "pt": "Com ρ = {rho:g} o gradiente explode na inicialização: em {n} de {K} membros ‖∂L/∂h_(T−k)‖ cresce "
+               "mais de 10⁶ vezes de k = 0 a k = {lag} (no mínimo {growth_min:.1e} vezes; um fator {rate:.2f} por "
+               "passo)."},
+        evaluate, requires=(_run_name(rho),))
+
+
+def _tempered_claim(rho: float) -> Claim:
+    shown = {"en": f"{rho:g}", "pt": f"{rho:g}".replace(".", ",")}
+
+    def evaluate(results: Results):
+        rate = results.summary(_run_name(rho))["init/decay_rate"]
+        bound = 1 + (rho - 1) / 2
+        return rate < bound, {"rho": rho, "rate": rate, "bound": bound}
+
+    return Claim(
+        f"tanh-tempers-rho={rho:g}",
+        {"en": f"Just above ρ = 1 (here {shown['en']}) tanh saturation keeps the gradient from growing as fast as ρ "
+               "says.",
+         "pt": f"Pouco acima de ρ = 1 (aqui {shown['pt']}) a saturação da tanh impede o gradiente de crescer tão "
+               "rápido quanto ρ indica."},
+        {"en": "At ρ = {rho:g} tanh saturation tempers the growth: at initialization the gradient changes by a "
+               "median factor {rate:.3f} per step, under {bound:.2f}, halfway from 1 to ρ.",
+         "pt": "Com ρ = {rho:g} a saturação da tanh modera o crescimento: na inicialização o gradiente muda por um "
+               "fator mediano de {rate:.3f} por passo, abaixo de {bound:.2f}, a meio caminho entre 1 e ρ."},
+        evaluate, requires=(_run_name(rho),))
+
+
+def _ordered_claim(radii: list[float]) -> Claim:
+    def evaluate(results: Results):
+        rates = [results.summary(_run_name(rho))["init/decay_rate"] for rho in radii]
+        rising = all(a < b for a, b in zip(rates, rates[1:]))
+        return rising, {"rho_low": radii[0], "rho_high": radii[-1], "low": rates[0], "high": rates[-1],
+                        "radii": len(radii), "rates": rates}
+
+    return Claim(
+        "factor-follows-rho",
+        {"en": "The larger ρ(W_rec), the larger the gradient's factor per step along time.",
+         "pt": "Quanto maior ρ(W_rec), maior o fator por passo do gradiente ao longo do tempo."},
+        {"en": "The factor per step at initialization rises with ρ across all {radii} radii, from {low:.2f} at "
+               "ρ = {rho_low:g} to {high:.2f} at ρ = {rho_high:g}.",
+         "pt": "O fator por passo na inicialização cresce com ρ nos {radii} raios, de {low:.2f} com ρ = {rho_low:g} "
+               "a {high:.2f} com ρ = {rho_high:g}."},
+        evaluate, requires=tuple(_run_name(rho) for rho in radii))
 
 
 def _executor(config: ThroughTimeConfig, rho: float, seeds: int):
