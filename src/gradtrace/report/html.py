@@ -29,7 +29,8 @@ from gradtrace.report.pascanu2013_figures import pascanu2013_figures
 from gradtrace.report.remedies_figures import remedies_figures
 from gradtrace.report.through_depth_figures import through_depth_figures
 from gradtrace.store import Store
-from gradtrace.studies import STUDIES
+from gradtrace.studies import STUDIES, Verdict, evaluate_claims, write_summary
+from gradtrace.studies.summary import QUICK_NOTE
 
 __all__ = ["DRAWERS", "write_report"]
 
@@ -65,6 +66,8 @@ th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
 th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
 .note { background: #fff8e1; border-left: 4px solid #f0b400; padding: 0.5em 1em; }
 .meta { color: #666; font-size: 0.85em; }
+.claims { list-style: none; padding-left: 0; } .claims li { margin: 0.3em 0; }
+.held { color: #1a7f37; font-weight: bold; } .not-held { color: #c62828; font-weight: bold; }
 """
 
 _INTRO = """
@@ -94,8 +97,23 @@ def _table_html(table: Table) -> str:
     return f"<h3>{html.escape(table.title)}</h3><table><tr>{head}</tr>{body}</table>{caption}"
 
 
+def _claims_html(verdicts: list[Verdict], *, quick: bool = False, lang: str = "en") -> str:
+    """Return a study's claims as a list: ✓ held or ✗ not held, each with its sentence in ``lang``."""
+    if not verdicts:
+        return ""
+    items = "".join(
+        f'<li><span class="{"held" if v.held else "not-held"}">{"✓ held" if v.held else "✗ not held"}</span> '
+        f"{html.escape(v.sentence[lang])}</li>" for v in verdicts)
+    note = f'<p class="note">{html.escape(QUICK_NOTE[lang])}</p>' if quick else ""
+    return f'<ul class="claims">{items}</ul>{note}'
+
+
 def write_report(store: Store | str | Path, path: str | Path | None = None) -> Path:
     """Write the HTML report of every study in ``store`` and return its path.
+
+    Each study's section opens with its claims and their verdicts, computed from the store; the same
+    verdicts go to ``<store>/summary.json``, written again beside the report (see
+    :func:`~gradtrace.studies.write_summary`).
 
     Runs whose arrays file is missing or damaged are left out of the figures and listed in their
     study's section (see :meth:`Store.damaged`); running the study again redoes them.
@@ -127,6 +145,7 @@ def write_report(store: Store | str | Path, path: str | Path | None = None) -> P
         parts = [f'<h2 id="{html.escape(name)}">{html.escape(title)}</h2>']
         if study:
             parts.append(f"<p>{html.escape(study.description)}</p>")
+        parts.append(_claims_html(evaluate_claims(intact, name), quick=bool(meta.get("quick"))))
         if damaged[name]:
             items = "".join(f"<li>{html.escape(run)}: {html.escape(problem)}</li>"
                             for run, problem in damaged[name].items())
@@ -158,4 +177,5 @@ def write_report(store: Store | str | Path, path: str | Path | None = None) -> P
     temporary = path.with_suffix(".html.tmp")
     temporary.write_text(document, encoding="utf-8")
     temporary.replace(path)
+    write_summary(store)  # beside the report, from the same store: an old folder gets one too
     return path
