@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -103,6 +104,7 @@ def run(
 ) -> None:
     """Run a study (default: through-time, long-range, through-depth and the quick form of remedies) and write its
     HTML report."""
+    started = time.perf_counter()
     import torch
 
     from gradtrace.errors import check_int
@@ -117,6 +119,7 @@ def run(
         get_study,
         run_study,
     )
+    from gradtrace.studies.summary import WALL_SECONDS_KEY
 
     try:
         # Every option is checked before anything is written: a refused command leaves no folder behind.
@@ -140,6 +143,8 @@ def run(
                     for name, problem in store.damaged(item.name).items():
                         _warn(f"{item.name}: run {name!r} is damaged ({problem}); running it again.")
                     run_study(item, store, quick=short, seeds=seeds, progress=reporter, workers=processes)
+            # Kept in the store so that summary.json, written now and by any later `gradtrace report`, has it.
+            store.set_meta(WALL_SECONDS_KEY, time.perf_counter() - started)
         path = write_report(store)
         damaged = _warn_damaged(store)
     except RunInterrupted as error:
@@ -158,6 +163,7 @@ def run(
     except GradtraceError as error:
         _fail(str(error), 1)
     _summarize(store, names, damaged)
+    _print_claims(store, names)
     _print_path(path)
 
 
@@ -215,6 +221,34 @@ def _summarize(store, names: list[str], damaged: dict[str, dict[str, str]]) -> N
                 continue  # a run that measures something else (a study's sweep) has no cell in this table
             table.add_row(escape(r.name), *(_cell(r.summary.get(key), spec) for _, key, spec in columns))
         console.print(table)
+
+
+def _print_claims(store, names: list[str]) -> None:
+    """Print each study's claims as "✓ sentence" or "✗ sentence", then how many held; the run still succeeds."""
+    from gradtrace.studies import evaluate_claims
+    from gradtrace.studies.summary import QUICK_NOTE
+
+    held = total = 0
+    quick = False
+    for name in names:
+        verdicts = evaluate_claims(store, name)
+        if not verdicts:
+            continue
+        short = bool((store.meta(f"study/{name}") or {}).get("quick"))
+        quick |= short
+        # Plain text, wrapped by the terminal and never cut: readable at 80 columns and when piped.
+        _plain(f"{name}: {sum(v.held for v in verdicts)} of {len(verdicts)} claims held"
+               + (" (quick mode: not meaningful)" if short else ""))
+        for verdict in verdicts:
+            _plain(f"{'✓' if verdict.held else '✗'} {verdict.sentence['en']}")
+        held += sum(v.held for v in verdicts)
+        total += len(verdicts)
+    if total:
+        _plain(f"{held} of {total} claims held." + (f" {QUICK_NOTE['en']}" if quick else ""))
+
+
+def _plain(text: str) -> None:
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def _cell(value, spec: str) -> str:
