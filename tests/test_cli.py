@@ -1,5 +1,6 @@
 """The gradtrace command: runs, resumes and reports; exit codes and messages, never tracebacks."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -48,13 +49,32 @@ def test_run_quick_writes_the_store_and_prints_the_report_path(quick_run):
     assert "long-range:" in result.stderr and "remedies:" in result.stderr and "through-depth:" in result.stderr
 
 
+def test_run_prints_the_claims_and_how_many_held_and_writes_them_to_summary_json(quick_run):
+    out, result = quick_run
+    assert result.exit_code == 0, result.output  # even when a claim is not held
+    lines = result.stderr.strip().splitlines()
+    claims = [line for line in lines if line[:2] in ("✓ ", "✗ ")]
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    held, total = summary["claims"]["held"], summary["claims"]["total"]
+    assert total == len(claims) > 0
+    assert lines[-1].startswith(f"{held} of {total} claims held.") and "not meaningful" in lines[-1]
+    assert "through-time: " in result.stderr and "claims held (quick mode: not meaningful)" in result.stderr
+    assert [study["name"] for study in summary["studies"]] == ["through-time", "long-range", "remedies",
+                                                                "through-depth"]
+    assert all(study["quick"] for study in summary["studies"]) and summary["wall_seconds"] > 0
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert report.count('<ul class="claims">') == 4 and ("✓ held" in report or "✗ not held" in report)
+
+
 def test_report_regenerates_the_report_of_a_run_folder(quick_run):
     out, _ = quick_run
     (out / "report.html").unlink()
+    (out / "summary.json").unlink()
     result = _invoke("report", out)
     assert result.exit_code == 0, result.output
     assert Path(result.stdout.strip()) == out / "report.html"
     assert (out / "report.html").is_file()
+    assert json.loads((out / "summary.json").read_text(encoding="utf-8"))["studies"]
 
 
 def test_running_again_resumes_without_redoing_finished_runs(tmp_path):

@@ -256,24 +256,25 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def evaluate_claims(store: Store, study: str, *, results: Results | None = None) -> list[Verdict]:
+def evaluate_claims(store: Store, study: Any, *, results: Results | None = None) -> list[Verdict]:
     """Return the verdicts of the claims of ``study`` on its runs in ``store``.
-
-    The study's options (``quick``, seeds) are the ones the store recorded when it ran; a study that
-    is not built in, or declares no claims, has none.
 
     Args:
         store: the run store.
-        study: the study's name.
+        study: a built-in study's name, or a :class:`~gradtrace.studies.Study` (one made with its own
+            config claims what that config plans). A name not built in has no claims.
         results: a view of the study's runs already read (it keeps what it read); default a new one.
+
+    The options (``quick``, seeds) are the ones the store recorded when the study ran.
     """
     from gradtrace.studies import STUDIES  # the registry imports every study, which import this module
 
-    if study not in STUDIES:
-        return []
-    options = store.meta(f"study/{study}") or {}
-    instance = STUDIES[study]()
-    seeds = options.get("seeds") or instance.default_seeds
-    claims = instance.claims(quick=bool(options.get("quick")), seeds=seeds)
-    results = results if results is not None else Results(store, study)
+    if isinstance(study, str):
+        if study not in STUDIES:
+            return []
+        study = STUDIES[study]()
+    options = store.meta(f"study/{study.name}") or {}
+    seeds = options.get("seeds") or study.default_seeds
+    claims = study.claims(quick=bool(options.get("quick")), seeds=seeds)
+    results = results if results is not None else Results(store, study.name)
     return [claim.check(results) for claim in claims]

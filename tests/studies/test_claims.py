@@ -1,0 +1,268 @@
+"""Claims: verdicts computed from a store, that hold on data supporting them and fail on data that does not."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from gradtrace.report.html import _claims_html
+from gradtrace.store import Store
+from gradtrace.studies import (
+    Claim,
+    Exploding,
+    LongRange,
+    Remedies,
+    Results,
+    ThroughDepth,
+    ThroughTime,
+    ThroughTimeConfig,
+    Verdict,
+    evaluate_claims,
+    run_study,
+    summarize,
+    write_summary,
+)
+
+K = 5
+
+
+def _loss_claim(threshold=0.1):
+    def evaluate(results):
+        loss = results.summary("a")["loss"]
+        return loss < threshold, {"loss": loss}
+
+    return Claim("small-loss", {"en": "The loss is small.", "pt": "A perda é pequena."},
+                 {"en": "Loss {loss:.2f}.", "pt": "Perda {loss:.2f}."}, evaluate, requires=("a",))
+
+
+def test_a_claim_holds_on_data_that_supports_it_and_fails_on_data_that_does_not(tmp_path):
+    store = Store(tmp_path)
+    store.put("demo", "a", {}, config={}, summary={"loss": 0.05})
+    held = _loss_claim().check(Results(store, "demo"))
+    store.put("demo", "a", {}, config={}, summary={"loss": 0.25})
+    failed = _loss_claim().check(Results(store, "demo"))
+    assert (held.verdict, held.sentence) == ("held", {"en": "Loss 0.05.", "pt": "Perda 0,05."})
+    assert (failed.verdict, failed.held, failed.values) == ("not held", False, {"loss": 0.25})
+
+
+def test_a_claim_whose_runs_are_missing_is_not_held_and_says_it_was_not_measured(tmp_path):
+    store = Store(tmp_path)
+    store.put("demo", "b", {}, config={}, summary={})
+    store.put("demo", "a", {}, config={}, summary={"loss": 0.0}, status="interrupted")
+    verdict = _loss_claim().check(Results(store, "demo"))
+    assert not verdict.held and not verdict.measured
+    assert verdict.sentence["en"].startswith("Not measured: run(s) a of study demo")
+    assert verdict.sentence["pt"].startswith("Não medido:")
+    assert verdict.to_dict()["measured"] is False and "a" in verdict.to_dict()["reason"]["en"]
+
+
+def test_a_damaged_run_leaves_its_claims_unmeasured(tmp_path):
+    store = Store(tmp_path)
+    store.put("demo", "a", {"x": np.arange(3)}, config={}, summary={"loss": 0.0})
+    (tmp_path / "arrays" / "demo" / "a.npz").write_bytes(b"damaged")
+    assert not _loss_claim().check(Results(store, "demo")).measured
+
+
+def test_nan_shows_as_not_available_and_is_null_in_json(tmp_path):
+    store = Store(tmp_path)
+    store.put("demo", "a", {}, config={}, summary={"loss": float("nan")})
+    verdict = _loss_claim().check(Results(store, "demo"))
+    assert verdict.sentence == {"en": "Loss n/a.", "pt": "Perda n/d."} and not verdict.held
+    assert verdict.to_dict()["values"] == {"loss": None}
+
+
+def test_a_claim_needs_a_sentence_in_every_language():
+    with pytest.raises(ValueError, match="`sentence` must have an entry for each of en, pt; pt missing"):
+        Claim("x", {"en": "", "pt": ""}, {"en": "x"}, lambda results: (True, {}))
+
+
+def test_results_are_read_only(tmp_path):
+    store = Store(tmp_path)
+    store.put("demo", "a", {"x": np.arange(3)}, config={"n": 1}, summary={"loss": 0.0})
+    results = Results(store, "demo")
+    with pytest.raises(TypeError):
+        results.summary("a")["loss"] = 1.0
+    with pytest.raises(ValueError):
+        results.array("a", "x")[0] = 7
+    assert results.names() == ("a",) and "a" in results and "b" not in results
+
+
+def _exploding_store(tmp_path, diverged_without, diverged_with, loss_with=0.05):
+    store = Store(tmp_path)
+    store.set_meta("study/exploding", {"quick": False, "seeds": K})
+    for clip in ("none", "global_norm", "value", "adaptive"):
+        diverged = diverged_without if clip == "none" else diverged_with
+        store.put("exploding", f"rho1.5-{clip}", {}, config={}, summary={})
+        store.put("exploding", f"rho3-{clip}", {}, config={"lr": 0.1, "clip": clip}, summary={
+            "seeds": K, "diverged": diverged, "first_divergence": 27 if diverged else -1, "max_grad_norm": 1e19,
+            "task/loss": loss_with if clip != "none" else float("nan"), "baseline_loss": 1 / 6})
+    return store
+
+
+def _verdicts(store, study):
+    return {v.name: v for v in evaluate_claims(store, study)}
+
+
+def test_clipping_claim_holds_when_plain_sgd_diverges_and_clipping_does_not(tmp_path):
+    verdict = _verdicts(_exploding_store(tmp_path, 5, 0), "exploding")["clipping-prevents-divergence"]
+    assert verdict.held
+    assert verdict.sentence["en"] == ("Without clipping 5/5 members diverge at ρ = 3 (first at step 27; largest "
+                                      "gradient norm 1.0e+19); with clipping by norm 0/5.")
+
+
+@pytest.mark.parametrize(("without", "with_"), [(3, 0), (5, 2)])
+def test_clipping_claim_fails_when_too_few_diverge_without_or_too_many_with(tmp_path, without, with_):
+    verdicts = _verdicts(_exploding_store(tmp_path, without, with_), "exploding")
+    assert not verdicts["clipping-prevents-divergence"].held
+
+
+def test_a_clipped_run_above_the_baseline_has_not_learned(tmp_path):
+    assert _verdicts(_exploding_store(tmp_path / "a", 5, 0, loss_with=0.05), "exploding")["clipped-start-learns"].held
+    assert not _verdicts(_exploding_store(tmp_path / "b", 5, 0, loss_with=0.8), "exploding")[
+        "clipped-start-learns"].held
+
+
+def _through_time_store(tmp_path, small_horizon):
+    store = Store(tmp_path)
+    store.set_meta("study/through-time", {"quick": False, "seeds": K})
+    config = ThroughTimeConfig()
+    lags = np.arange(config.length)
+    for rho in config.radii:
+        by_lag = np.tile(float(rho) ** lags, (K, 1))
+        horizon = small_horizon if rho < 1 else config.length
+        store.put("through-time", f"rho={rho:g}", {"init/by_lag": by_lag, "init/horizon": np.full(K, horizon)},
+                  config={}, summary={"init/decay_rate": min(rho, 1 + (rho - 1) / 4)})
+    return store
+
+
+def test_vanishing_claim_holds_when_the_horizon_falls_within_the_sequence(tmp_path):
+    verdicts = _verdicts(_through_time_store(tmp_path, 20), "through-time")
+    assert all(v.held for v in verdicts.values()), [v.sentence["en"] for v in verdicts.values() if not v.held]
+    assert "in 5 of 5 members" in verdicts["vanishing-at-small-rho"].sentence["en"]
+
+
+def test_vanishing_claim_fails_when_the_gradient_reaches_the_start(tmp_path):
+    verdicts = _verdicts(_through_time_store(tmp_path, 100), "through-time")
+    assert not verdicts["vanishing-at-small-rho"].held and verdicts["exploding-at-large-rho"].held
+
+
+def test_a_real_study_where_the_claim_must_fail(tmp_path):
+    # Five steps at ρ = 0.9 lose a factor 0.9^5 ≈ 0.6, nowhere near 10⁻⁶: the gradient cannot vanish.
+    study = ThroughTime(ThroughTimeConfig(radii=(0.9,), length=5, hidden_size=4, steps=1, batch_size=2,
+                                          probe_batch_size=2))
+    store = Store(tmp_path)
+    run_study(study, store, seeds=2)
+    (verdict,) = evaluate_claims(store, study)
+    assert (verdict.name, verdict.verdict, verdict.values["n"]) == ("vanishing-at-small-rho", "not held", 0)
+
+
+def _long_range_store(tmp_path, successes):
+    store = Store(tmp_path)
+    store.set_meta("study/long-range", {"quick": False, "seeds": K})
+    for (model, length), solved in successes.items():
+        store.put("long-range", f"{model}-T{length}", {}, config={}, summary={
+            "successes": solved, "seeds": K, "final/horizon": float(length if model != "elman" else length // 2)})
+    return store
+
+
+def _grid(elman, lstm, gru):
+    return {**{("elman", t): elman for t in (10, 30, 60)}, **{("lstm", t): lstm for t in (10, 30, 60)},
+            **{("gru", t): gru for t in (10, 30, 60)}}
+
+
+def test_gated_cells_claim_holds_at_a_length_the_tanh_rnn_fails(tmp_path):
+    verdict = _verdicts(_long_range_store(tmp_path, _grid(0, 4, 5)), "long-range")["gated-cells-solve-where-tanh-fails"]
+    assert verdict.held and verdict.values == {"T": 60, "K": 5, "elman": 0, "lstm": 4, "gru": 5}
+
+
+@pytest.mark.parametrize(("elman", "lstm", "gru"), [(2, 5, 5), (0, 3, 5), (0, 5, 3)])
+def test_gated_cells_claim_fails_when_tanh_solves_or_a_gated_cell_does_not(tmp_path, elman, lstm, gru):
+    verdict = _verdicts(_long_range_store(tmp_path, _grid(elman, lstm, gru)), "long-range")[
+        "gated-cells-solve-where-tanh-fails"]
+    assert not verdict.held
+
+
+def _depth_store(tmp_path, sigmoid_ratio):
+    store = Store(tmp_path)
+    store.set_meta("study/through-depth", {"quick": False, "seeds": K})
+    study_runs = [(a, v) for a in ("sigmoid", "tanh", "relu", "leaky_relu", "gelu")
+                  for v in ("plain", "standard_init", "batch_norm", "residual")]
+    for activation, variant in study_runs:
+        ratio = sigmoid_ratio if activation == "sigmoid" and variant == "plain" else 1.0
+        accuracy = 0.5 if (activation, variant) in {("sigmoid", "plain"), ("sigmoid", "residual")} else 0.99
+        store.put("through-depth", f"{activation}-{variant}", {"init/first_last_ratio": np.full(K, ratio)},
+                  config={}, summary={"task/accuracy": accuracy, "learning_speed_ratio": ratio,
+                                      "init/first_last_ratio": ratio})
+    depths = (2, 5, 10, 20, 30, 50)
+    store.put("through-depth", "depth-sigmoid-plain", {}, config={},
+              summary={f"ratio/M{m}": sigmoid_ratio ** ((m - 1) / 19) for m in depths})
+    return store
+
+
+def test_sigmoid_claims_hold_under_the_bound_and_fail_over_it(tmp_path):
+    under = _verdicts(_depth_store(tmp_path / "a", 1e-12), "through-depth")
+    over = _verdicts(_depth_store(tmp_path / "b", 1e-9), "through-depth")
+    for name in ("sigmoid-under-its-bound", "sigmoid-bound-at-every-depth"):
+        assert under[name].held and not over[name].held
+    assert under["relu-keeps-the-gradient"].held and under["vanished-gradient-cannot-train"].held
+    assert under["batch-norm-trains-deep-sigmoid"].held and not under["residual-trains-deep-sigmoid"].held
+
+
+def test_a_remedy_solves_only_where_the_tanh_rnn_fails(tmp_path):
+    store = Store(tmp_path)
+    store.set_meta("study/remedies", {"quick": False, "seeds": K})
+    solved = {"tanh": 0, "lstm": 5, "gru": 3, "esn": 4, "irnn": 0, "orthogonal": 1, "clip": 0, "clip_omega": 1,
+              "tbptt": 0}
+    for task in ("adding", "temporal_order"):
+        for setup, n in solved.items():
+            store.put("remedies", f"{task}-{setup}", {}, config={}, summary={
+                "successes": n, "seeds": K, "task/loss": 0.1, "task/accuracy": 0.9, "baseline_loss": 0.17})
+    verdicts = _verdicts(store, "remedies")
+    assert verdicts["tanh-fails-adding"].held and verdicts["lstm-solves-adding"].held
+    assert verdicts["esn-solves-temporal-order"].held and not verdicts["gru-solves-adding"].held
+    assert verdicts["exploding-cures-do-not-cure-vanishing"].held
+    assert "do problema da adição" in verdicts["tanh-fails-adding"].sentence["pt"]
+
+
+def test_every_default_study_states_claims_with_both_languages():
+    for study in (ThroughTime(), LongRange(), Exploding(), ThroughDepth(), Remedies()):
+        for quick in (False, True):
+            claims = study.claims(quick=quick, seeds=K)
+            assert claims, (study.name, quick)
+            assert len({c.name for c in claims}) == len(claims)
+
+
+def test_summary_json_round_trips_with_every_study_and_claim(tmp_path):
+    store = _exploding_store(tmp_path, 5, 0)
+    store.put("demo", "a", {}, config={}, summary={})
+    path = write_summary(store)
+    assert path == tmp_path / "summary.json"
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    assert summary == json.loads(json.dumps(summarize(store) | {"written": summary["written"]}))
+    assert {"gradtrace", "torch", "python", "written", "wall_seconds", "run_seconds", "claims", "studies"} <= set(
+        summary)
+    exploding, demo = summary["studies"]
+    assert (exploding["name"], demo["name"], demo["claims"]) == ("exploding", "demo", [])
+    assert {"title", "quick", "seeds", "runs", "seconds", "sizes", "claims"} <= set(exploding)
+    assert exploding["runs"] == {"finished": 8, "planned": 8, "damaged": []} and exploding["seeds"] == K
+    claim = exploding["claims"][0]
+    assert set(claim) == {"name", "sentence", "verdict", "values"} and set(claim["sentence"]) == {"en", "pt"}
+    assert summary["claims"] == {"held": sum(c["verdict"] == "held" for c in exploding["claims"]), "total": 3}
+    assert "NaN" not in path.read_text(encoding="utf-8")
+
+
+def test_a_quick_study_says_its_verdicts_are_not_meaningful(tmp_path):
+    store = _exploding_store(tmp_path, 5, 0)
+    store.set_meta("study/exploding", {"quick": True, "seeds": K})
+    (entry,) = summarize(store)["studies"]
+    assert entry["quick"] is True and "not meaningful" in entry["note"]["en"]
+
+
+def test_the_report_marks_each_claim_held_or_not():
+    verdicts = [Verdict("a", True, {"en": "It held.", "pt": "Valeu."}, {}),
+                Verdict("b", False, {"en": "It did <not>.", "pt": "Não."}, {"x": math.nan})]
+    shown = _claims_html(verdicts, quick=True)
+    assert "✓ held</span> It held." in shown and "✗ not held</span> It did &lt;not&gt;." in shown
+    assert "not meaningful" in shown and _claims_html([]) == ""
+    assert "Valeu." in _claims_html(verdicts, lang="pt")
