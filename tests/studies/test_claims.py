@@ -64,6 +64,14 @@ def test_a_damaged_run_leaves_its_claims_unmeasured(tmp_path):
     assert not _loss_claim().check(Results(store, "demo")).measured
 
 
+def test_a_run_lacking_a_value_the_claim_reads_leaves_it_unmeasured(tmp_path):
+    store = Store(tmp_path)
+    store.put("demo", "a", {}, config={}, summary={"accuracy": 1.0})  # as an older gradtrace might have stored it
+    verdict = _loss_claim().check(Results(store, "demo"))
+    assert not verdict.measured and "lack a value the claim reads" in verdict.reason["en"]
+    assert Results(store, "demo").summary("a").get("loss", 7) == 7
+
+
 def test_nan_shows_as_not_available_and_is_null_in_json(tmp_path):
     store = Store(tmp_path)
     store.put("demo", "a", {}, config={}, summary={"loss": float("nan")})

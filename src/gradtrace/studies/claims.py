@@ -48,19 +48,23 @@ NOT_HELD = "not held"
 # What a claim whose runs are missing says instead of its numbers.
 _UNMEASURED = {"en": "Not measured: {reason}. Claimed: {statement}",
                "pt": "Não medido: {reason}. Afirmação: {statement}"}
-_MISSING = {"en": "run(s) {runs} of study {study} are missing, unfinished or damaged",
-            "pt": "execução(ões) {runs} do estudo {study} ausente(s), incompleta(s) ou danificada(s)"}
+_MISSING = {"en": "run(s) {runs} of study {study} are missing, unfinished or damaged, or lack a value the claim reads",
+            "pt": "execução(ões) {runs} do estudo {study} ausente(s), incompleta(s) ou danificada(s), ou sem um valor "
+                  "que a afirmação lê"}
 
 
-class ClaimUnmeasured(GradtraceError):
-    """A claim could not be measured: runs it needs are missing, unfinished or damaged.
+class ClaimUnmeasured(GradtraceError, KeyError):
+    """A claim could not be measured: runs it needs are missing, unfinished or damaged, or lack a value it reads.
 
-    ``runs`` names them.
+    ``runs`` names them. It is a ``KeyError`` too, so ``summary.get(key, default)`` still answers.
     """
 
     def __init__(self, message: str, *, runs: Sequence[str] = ()):
         super().__init__(message)
         self.runs = tuple(runs)
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""  # not KeyError's quoted repr
 
 
 class Results:
@@ -109,8 +113,11 @@ class Results:
         return self._records[name]
 
     def summary(self, name: str) -> Mapping[str, Any]:
-        """Return run ``name``'s scalar summary (read-only)."""
-        return MappingProxyType(self.record(name).summary)
+        """Return run ``name``'s scalar summary, read-only; a key it lacks raises :class:`ClaimUnmeasured`.
+
+        A run stored by an older gradtrace may lack a value a claim reads: that claim is not measured.
+        """
+        return _Summary(name, self.study, self.record(name).summary)
 
     def config(self, name: str) -> Mapping[str, Any]:
         """Return run ``name``'s config (read-only)."""
@@ -128,6 +135,23 @@ class Results:
         value = arrays[key].copy()
         value.flags.writeable = False
         return value
+
+
+class _Summary(Mapping):
+    def __init__(self, run: str, study: str, values: dict[str, Any]):
+        self._run, self._study, self._values = run, study, values
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._values:
+            raise ClaimUnmeasured(f"Run {self._run!r} of study {self._study!r} has no summary value {key!r}.",
+                                  runs=(self._run,))
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
 
 
 @dataclass(frozen=True)
