@@ -70,7 +70,7 @@ class ClaimUnmeasured(GradtraceError, KeyError):
 class Results:
     """A read-only view of one study's finished, intact runs in a store, keyed by run name.
 
-    Arrays are read from disk only when a claim asks for them. Asking for a run that is not finished
+    Each run is read from disk once, when a claim first asks for it. Asking for a run that is not finished
     and intact raises :class:`ClaimUnmeasured`, which :meth:`Claim.check` turns into a "not measured"
     verdict.
 
@@ -82,7 +82,8 @@ class Results:
     def __init__(self, store: Store, study: str):
         self.store = store
         self.study = study
-        self._names = tuple(name for name in store.names(study) if name in store.finished(study))
+        finished = store.finished(study)  # checks every run's checksum: once, not once per run
+        self._names = tuple(name for name in store.names(study) if name in finished)
         self._records: dict[str, RunRecord] = {}
 
     def names(self) -> tuple[str, ...]:
