@@ -32,8 +32,9 @@ def test_an_unknown_name_raises_attribute_error_naming_it():
         gt.not_a_name  # noqa: B018
 
 
-def test_dir_lists_the_public_names():
+def test_dir_lists_the_public_names_and_nothing_else():
     assert {"fit", "trace", "LSTM", "remedies", "run_study"} <= set(dir(gt))
+    assert not {"importlib", "TYPE_CHECKING", "Any", "annotations"} & set(dir(gt))
 
 
 def _modules_after(code: str) -> set[str]:

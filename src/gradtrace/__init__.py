@@ -84,7 +84,8 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    # The public names only: not the machinery of this module (importlib, TYPE_CHECKING, Any).
+    return list(__all__)
 
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time the names load on first use
