@@ -10,9 +10,9 @@ When k1 does not divide T the last chunk is shorter than k1, and there are two w
 (``Truncation(..., last=...)``, see ``LAST_CHUNK``). With k1 = k2 = k, the usual chunked loop is
 
     h = h_0
-    for c in range(0, T, k):                          # chunks [c, min(c + k, T)), the last one shorter
-        h = h.detach()                                # no gradient flows into an earlier chunk
-        loss = run(steps c … min(c + k, T) − 1 from h)  # also sets h to the chunk's last state
+    for c in range(0, T, k):                # chunks [c, min(c + k, T)); the last one is shorter
+        h = h.detach()                      # no gradient flows back into an earlier chunk
+        loss, h = run(c, min(c + k, T), h)  # the chunk's steps from h: its loss and its last state
         loss.backward(); optimizer.step()
 
 which is ``last="shorter"``. ``last="overlap"`` instead back-propagates the last chunk a full k2 steps:
@@ -31,7 +31,7 @@ from gradtrace.errors import check_choice, check_int, describe
 __all__ = ["LAST_CHUNK", "Truncation", "Window", "as_truncation"]
 
 #: How a window ends that is shorter than k1 (the last one when k1 does not divide T).
-#: "overlap" (the default, gradtrace's behaviour before the option existed) back-propagates k2 steps
+#: "overlap" (the default, gradtrace's behavior before the option existed) back-propagates k2 steps
 #: from the sequence's end like every full window, re-running the steps before the short chunk with
 #: the current weights; "shorter" is the usual chunked loop: the short window reaches no further
 #: before its chunk than a full one does (k2 − k1 steps when k2 > k1, else none).
@@ -94,7 +94,7 @@ class Truncation:
 
     k1: int
     k2: int
-    # The behaviour before the option existed, so that results recorded with (k1, k2) do not change.
+    # The behavior before the option existed, so that results recorded with (k1, k2) do not change.
     last: str = "overlap"
 
     def __post_init__(self) -> None:
