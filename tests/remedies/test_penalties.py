@@ -23,7 +23,7 @@ def _problem(activation, seed=0):
     return W, a, g
 
 
-def _omega_oracle(W, h_prev, drive, g, activation):  # noqa: N803
+def _omega_oracle(W, h_prev, drive, g, activation, form):  # noqa: N803
     """Ω from the step Jacobian ∂h_t/∂h_(t−1) that autograd builds, one step and sequence at a time."""
     phi = get_activation(activation).fn
     terms = []
@@ -33,29 +33,36 @@ def _omega_oracle(W, h_prev, drive, g, activation):  # noqa: N803
             for t in range(T):
                 step = lambda h, w=W[k], d=drive[k, b, t]: phi(w @ h + d)  # noqa: E731
                 jac = torch.autograd.functional.jacobian(step, h_prev[k, b, t])
-                ratio = (g[k, b, t] @ jac).norm() / g[k, b, t].norm()
+                back = g[k, b, t] @ jac
+                if form == "squared":
+                    ratio = back.square().sum() / g[k, b, t].square().sum()
+                else:
+                    ratio = back.norm() / g[k, b, t].norm()
                 total += float((ratio - 1) ** 2)
                 count += 1
         terms.append(total / count)
     return torch.tensor(terms, dtype=F64)
 
 
+@pytest.mark.parametrize("form", ["squared", "norm"])
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "linear"])
-def test_omega_matches_per_step_jacobian(activation):
+def test_omega_matches_per_step_jacobian(activation, form):
     gen = torch.Generator().manual_seed(1)
     W, _, g = _problem(activation)  # noqa: N806
     h_prev = torch.randn(K, B, T, H, generator=gen, dtype=F64) * 0.5
     drive = torch.randn(K, B, T, H, generator=gen, dtype=F64) * 0.5 + (0.3 if activation == "relu" else 0.0)
     pre = torch.einsum("kbti,kji->kbtj", h_prev, W) + drive
-    omega, _ = pascanu_omega(W, pre, g, activation=activation, threshold=0.0)
-    torch.testing.assert_close(omega, _omega_oracle(W, h_prev, drive, g, activation), rtol=1e-10, atol=1e-12)
+    omega, _ = pascanu_omega(W, pre, g, activation=activation, threshold=0.0, form=form)
+    torch.testing.assert_close(omega, _omega_oracle(W, h_prev, drive, g, activation, form), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("form", ["squared", "norm"])
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu"])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_omega_gradient_matches_finite_differences(activation, reduction):
+def test_omega_gradient_matches_finite_differences(activation, reduction, form):
     W, a, g = _problem(activation)  # noqa: N806
-    _, grad = pascanu_omega(W, a, g, activation=activation, reduction=reduction)
+    options = {"activation": activation, "reduction": reduction, "form": form}
+    _, grad = pascanu_omega(W, a, g, **options)
     # The paper's immediate derivative: the step's state (a_t) and g_t held fixed, W varied.
     eps = 1e-6
     numeric = torch.zeros_like(W)
@@ -65,8 +72,8 @@ def test_omega_gradient_matches_finite_differences(activation, reduction):
                 plus, minus = W.clone(), W.clone()
                 plus[k, i, j] += eps
                 minus[k, i, j] -= eps
-                up = pascanu_omega(plus, a, g, activation=activation, reduction=reduction)[0][k]
-                down = pascanu_omega(minus, a, g, activation=activation, reduction=reduction)[0][k]
+                up = pascanu_omega(plus, a, g, **options)[0][k]
+                down = pascanu_omega(minus, a, g, **options)[0][k]
                 numeric[k, i, j] = (up - down) / (2 * eps)
     torch.testing.assert_close(grad, numeric, rtol=1e-6, atol=1e-8)
 
@@ -103,21 +110,28 @@ def _window_context(model, batch):
                    state_grads=trajectory.probes.grad[0]), trajectory
 
 
-def test_penalty_adds_weighted_omega_gradient_to_w_rec_only():
+@pytest.mark.parametrize("form", ["squared", "norm"])
+def test_penalty_adds_weighted_omega_gradient_to_w_rec_only(form):
     model = ElmanRNN(2, H, 1, num_models=K, readout="last", seed=3, dtype=F64)
     batch = Adding(length=T).sample(B, seed=0)
     context, trajectory = _window_context(model, batch)
     grads = {n: torch.ones_like(p) for n, p in model.named_parameters()}
-    penalty = pascanu_penalty(2.0)
+    penalty = pascanu_penalty(2.0, form=form)
     penalty.init(model)
     updated, _, metrics = penalty.update(grads, None, context)
-    # Independent route: rebuild a_t with autograd and differentiate Ω with u_t = g_t ⊙ φ′(a_t) detached.
+    # Independent route: Ω written out directly, differentiated by autograd with respect to W_rec only
+    # through the explicit W_rec of g_t · ∂h_t/∂h_(t−1) = (g_t ⊙ φ′(a_t)) W_rec: g_t = ∂E/∂h_t is
+    # detached and a_t is built from a detached W_rec, the paper's immediate derivative.
     W = model.W_rec.detach().clone().requires_grad_(True)  # noqa: N806
     h_prev = torch.cat([torch.zeros(K, B, 1, H, dtype=F64), trajectory.states.detach()[:, :, :-1]], dim=2)
     pre = model.project_inputs(batch.inputs.to(F64)).detach() + torch.einsum("kbti,kji->kbtj", h_prev, W.detach())
-    g = trajectory.probes.grad[0]
+    g = trajectory.probes.grad[0].detach()
     u = g * (1 - torch.tanh(pre).square())
-    ratio = torch.einsum("kbti,kij->kbtj", u, W).norm(dim=-1) / g.norm(dim=-1)
+    back = torch.einsum("kbti,kij->kbtj", u, W)
+    if form == "squared":
+        ratio = back.square().sum(-1) / g.square().sum(-1)
+    else:
+        ratio = back.norm(dim=-1) / g.norm(dim=-1)
     keep = g.norm(dim=-1) >= 1e-6 * g.norm(dim=-1).amax(-1, keepdim=True)
     omega = torch.where(keep, (ratio - 1) ** 2, torch.zeros_like(ratio)).sum((1, 2)) / keep.sum((1, 2))
     (expected,) = torch.autograd.grad(omega.sum(), W)
@@ -128,6 +142,32 @@ def test_penalty_adds_weighted_omega_gradient_to_w_rec_only():
             assert torch.equal(updated[name], grads[name])
 
 
+def test_penalty_defaults_to_the_authors_squared_form():
+    assert pascanu_penalty(1.0).options == {"weight": 1.0, "form": "squared", "reduction": "mean"}
+    W, a, g = _problem("tanh")  # noqa: N806
+    default = pascanu_omega(W, a, g)
+    squared = pascanu_omega(W, a, g, form="squared")
+    for got, expected in zip(default, squared):
+        assert torch.equal(got, expected)
+
+
+@pytest.mark.parametrize("stretch", [1e-3, -1e-3])
+def test_squared_form_is_four_times_the_norm_form_near_ratio_one(stretch):
+    # A linear step with W_rec = (1 + ε) Q, Q orthogonal, changes every gradient's norm by exactly 1 + ε:
+    # (‖gJ‖²/‖g‖² − 1)² = (2ε + ε²)² against (‖gJ‖/‖g‖ − 1)² = ε², a ratio of (2 + ε)² ≈ 4.
+    q, _ = torch.linalg.qr(torch.randn(K, H, H, dtype=F64, generator=torch.Generator().manual_seed(5)))
+    W = (1 + stretch) * q  # noqa: N806
+    a = torch.randn(K, B, T, H, dtype=F64)
+    g = torch.randn(K, B, T, H, dtype=F64)
+    squared_omega, squared_grad = pascanu_omega(W, a, g, activation="linear", form="squared")
+    norm_omega, norm_grad = pascanu_omega(W, a, g, activation="linear", form="norm")
+    torch.testing.assert_close(norm_omega, torch.full((K,), stretch**2, dtype=F64), rtol=1e-9, atol=0)
+    torch.testing.assert_close(squared_omega / norm_omega, torch.full((K,), (2 + stretch) ** 2, dtype=F64))
+    # The gradients point the same way, the squared one about 4 times as long: 2(2 + ε)(1 + ε) exactly here.
+    torch.testing.assert_close(squared_grad, 2 * (2 + stretch) * (1 + stretch) * norm_grad)
+    assert abs(float(squared_grad.norm() / norm_grad.norm()) - 4) < 0.01
+
+
 @pytest.mark.parametrize("cls", [LSTM, GRU])
 def test_penalty_refuses_gated_cells(cls):
     model = cls(2, H, 1, readout="last", seed=0)
@@ -135,11 +175,20 @@ def test_penalty_refuses_gated_cells(cls):
         fit(model, Adding(length=5), steps=1, remedies=pascanu_penalty(1.0))
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [({"weight": -1.0}, "weight"),
-                                               ({"weight": 1.0, "reduction": "max"}, "reduction")])
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"weight": -1.0}, "weight"),
+    ({"weight": 1.0, "reduction": "max"}, "reduction"),
+    ({"weight": 1.0, "form": "squares"}, "Unknown form of Ω 'squares' for `form`. Available: 'squared', 'norm'"),
+])
 def test_penalty_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         pascanu_penalty(**kwargs)
+
+
+def test_omega_rejects_an_unknown_form():
+    W, a, g = _problem("tanh")  # noqa: N806
+    with pytest.raises(ValueError, match="`form`. Available: 'squared', 'norm'"):
+        pascanu_omega(W, a, g, form="l2")
 
 
 def test_weight_penalty_is_the_gradient_of_half_l2_on_weights():

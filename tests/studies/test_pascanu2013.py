@@ -36,11 +36,13 @@ def test_each_algorithm_gets_its_remedies_in_the_authors_order():
     config = Pascanu2013Config()
     assert make_remedies(config, "MSGD") is None
     assert make_remedies(config, "MSGD-C").describe() == "clip_by_global_norm(max_norm=1.0)"
-    # The code adds α∂Ω/∂W_rec to the loss gradient, then clips the sum.
+    # The code adds α∂Ω/∂W_rec to the loss gradient, then clips the sum; its Ω compares squared norms
+    # and averages over sequences and kept steps, the Ω the paper's α weighs.
     assert make_remedies(config, "MSGD-CR").describe() == (
-        "chain(pascanu_penalty(weight=4.0, reduction='mean'), clip_by_global_norm(max_norm=1.0))")
-    measured = Pascanu2013Config(measure_omega=True)
-    assert make_remedies(measured, "MSGD").describe() == "pascanu_penalty(weight=0.0, reduction='mean')"
+        "chain(pascanu_penalty(weight=4.0, form='squared', reduction='mean'), clip_by_global_norm(max_norm=1.0))")
+    measured = Pascanu2013Config(measure_omega=True, penalty_form="norm")
+    assert make_remedies(measured, "MSGD").describe() == (
+        "pascanu_penalty(weight=0.0, form='norm', reduction='mean')")
     assert make_remedies(measured, "MSGD-C").describe().startswith("chain(pascanu_penalty(weight=0.0")
 
 
@@ -114,6 +116,7 @@ def test_the_drawer_of_an_empty_store_draws_nothing(tmp_path):
     ({"lengths": (5,)}, ValueError, "`lengths` must be at least 10, got 5"),
     ({"hidden_size": 10}, ValueError, "`smart_nonzeros` must be between 1 and hidden_size = 10, got 15"),
     ({"penalty_reduction": "max"}, ValueError, "Unknown reduction 'max'"),
+    ({"penalty_form": "l2"}, ValueError, "Unknown form of Ω 'l2' for `penalty_form`. Available: 'squared', 'norm'"),
     ({"lr": 0.0}, ValueError, "`lr` must be"),
     ({"steps": 1.5}, TypeError, "`steps` must be an integer"),
 ])

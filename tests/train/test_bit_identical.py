@@ -38,7 +38,8 @@ CONFIGS = {
     "elman_rmsprop_clip_penalty": (lambda: ElmanRNN(2, 4, 1, num_models=2, seed=4, dtype=F64), lambda: Adding(8),
                                    {"steps": 4, "optimizer": "rmsprop", "lr": 1e-2, "batch_size": 3,
                                     "eval_batch_size": 3, "seed": 1, "trace_every": 1,
-                                    "remedies": [clip_by_global_norm(0.5), pascanu_penalty(1.0)]}),
+                                    # Eq. 9's norm form, Ω's only form when the digest was taken.
+                                    "remedies": [clip_by_global_norm(0.5), pascanu_penalty(1.0, form="norm")]}),
     "gru_sgd_lr_per_member": (lambda: GRU(2, 4, 1, num_models=3, seed=2), lambda: Adding(5),
                               {"steps": 4, "optimizer": "sgd", "lr": [0.1, 0.01, 0.3], "batch_size": 3,
                                "eval_batch_size": 3, "seed": 5}),

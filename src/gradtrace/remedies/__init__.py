@@ -8,10 +8,12 @@ the training loop: ``fit(..., truncation=(k1, k2))``.
 from gradtrace.errors import check_choice
 from gradtrace.remedies.base import Context, GradientTransform, Grads, as_transform, chain, member_norms
 from gradtrace.remedies.clipping import adaptive_clip, clip_by_global_norm, clip_by_value
-from gradtrace.remedies.penalties import OMEGA_REDUCTIONS, pascanu_omega, pascanu_penalty, weight_penalty
-from gradtrace.remedies.truncation import Truncation, Window, as_truncation
+from gradtrace.remedies.penalties import OMEGA_FORMS, OMEGA_REDUCTIONS, pascanu_omega, pascanu_penalty, weight_penalty
+from gradtrace.remedies.truncation import LAST_CHUNK, Truncation, Window, as_truncation
 
 __all__ = [
+    "LAST_CHUNK",
+    "OMEGA_FORMS",
     "OMEGA_REDUCTIONS",
     "REMEDIES",
     "Context",

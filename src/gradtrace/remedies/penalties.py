@@ -14,10 +14,16 @@ from gradtrace.instruments import HORIZON_THRESHOLD
 from gradtrace.models.base import RecurrentModel
 from gradtrace.remedies.base import Context, GradientTransform, Grads
 
-__all__ = ["OMEGA_REDUCTIONS", "pascanu_omega", "pascanu_penalty", "weight_penalty"]
+__all__ = ["OMEGA_FORMS", "OMEGA_REDUCTIONS", "pascanu_omega", "pascanu_penalty", "weight_penalty"]
 
-#: "mean" averages Ω_k over sequences and kept steps, so the weight does not depend on T;
-#: "sum" adds Ω_k over steps as the paper writes it (averaged over sequences).
+#: "squared" compares squared norms, Ω_k = (‖g J‖² / ‖g‖² − 1)², as Eq. 10 of Pascanu et al. and their
+#: released code do (the form their experiments and their α were run with); "norm" compares norms,
+#: Ω_k = (‖g J‖ / ‖g‖ − 1)², as Eq. 9 writes it. Since r² − 1 = (r − 1)(r + 1), near a ratio r = 1
+#: the squared form is about 4 times the norm form, and its gradient about 4 times as strong.
+OMEGA_FORMS = ("squared", "norm")
+#: "mean" averages Ω_k over sequences and kept steps, so the weight does not depend on T (the released
+#: code's normalization, which the paper's α was used with); "sum" adds Ω_k over steps as Eq. 9 writes
+#: it (averaged over sequences).
 OMEGA_REDUCTIONS = ("mean", "sum")
 
 
@@ -39,18 +45,25 @@ def pascanu_omega(
     activation: str = "tanh",
     threshold: float = HORIZON_THRESHOLD,
     reduction: str = "mean",
+    form: str = "squared",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Return Pascanu's regularizer Ω per member and its gradient with respect to W_rec.
 
-    With h_t = φ(a_t), a_t = W_rec h_(t−1) + W_in x_t + b and g_t = ∂E/∂h_t,
+    With h_t = φ(a_t), a_t = W_rec h_(t−1) + W_in x_t + b, g_t = ∂E/∂h_t and
+    v_t = g_t · ∂h_t/∂h_(t−1) = (g_t ⊙ φ′(a_t)) W_rec, the ratio r_t = ‖v_t‖ / ‖g_t‖ says how much one
+    step back changes the gradient's norm, and
 
-        Ω = Σ_t ( ‖g_t · ∂h_t/∂h_(t−1)‖ / ‖g_t‖ − 1 )²,   g_t · ∂h_t/∂h_(t−1) = (g_t ⊙ φ′(a_t)) W_rec.
+        form "squared" (Eq. 10, the authors' code):  Ω = Σ_t ( ‖v_t‖² / ‖g_t‖² − 1 )² = Σ_t (r_t² − 1)²,
+        form "norm" (Eq. 9):                          Ω = Σ_t ( ‖v_t‖ / ‖g_t‖ − 1 )²   = Σ_t (r_t − 1)².
 
-    Ω is zero when every step back keeps the gradient's norm. As in the paper, only the immediate
-    derivative with respect to W_rec is taken: g_t and the step's state (here a_t, the paper's x_k)
-    are held constant, so ∂Ω/∂W_rec is a sum of outer products u_tᵀ v_t with u_t = g_t ⊙ φ′(a_t),
-    v_t = u_t W_rec. Steps whose ‖g_t‖ is below ``threshold`` times the largest ‖g_t‖ of that
-    sequence (vanished gradients, whose ratio is noise) are left out.
+    Ω is zero when every step back keeps the gradient's norm. The two agree on where that is; near it
+    (r_t² − 1)² = (r_t − 1)² (r_t + 1)² ≈ 4 (r_t − 1)², so the squared form pulls about 4 times as hard
+    for the same weight, and it grows as r_t⁴ rather than r_t² when the gradient explodes.
+
+    As in the paper, only the immediate derivative with respect to W_rec is taken: g_t and the step's
+    state (here a_t, the paper's x_k) are held constant, so ∂Ω/∂W_rec is a sum of outer products
+    u_tᵀ v_t with u_t = g_t ⊙ φ′(a_t). Steps whose ‖g_t‖ is below ``threshold`` times the largest
+    ‖g_t‖ of that sequence (vanished gradients, whose ratio is noise) are left out.
 
     Args:
         W_rec: (K, H, H) recurrent weights.
@@ -58,17 +71,25 @@ def pascanu_omega(
         state_grads: (K, B, T, H) g_t.
         activation: φ, one of the Elman activations.
         threshold: relative floor on ‖g_t‖ below which a step is masked out.
-        reduction: "mean" over sequences and kept steps, or "sum" over steps (mean over sequences).
+        reduction: "mean" over sequences and kept steps, or "sum" over steps (mean over sequences);
+            see ``OMEGA_REDUCTIONS``.
+        form: "squared" (default) or "norm"; see ``OMEGA_FORMS``.
 
     Returns:
         (omega (K,), grad (K, H, H)), in W_rec's dtype.
 
+    Raises:
+        ValueError: for an unknown ``reduction`` or ``form``.
+
     References:
         Pascanu, Mikolov & Bengio 2013, "On the difficulty of training recurrent neural networks",
-        arXiv:1211.5063, section 3.3, Eq. 9–10.
+        arXiv:1211.5063, section 3.3, Eq. 9 (the norm form) and Eq. 10 (its immediate derivative with
+        respect to W_rec, written with squared norms); the authors' code, github.com/pascanur/trainingRNNs
+        (RNN.py), takes the squared form averaged over sequences and non-vanished steps.
     """
     phi = get_activation(activation)
     check_choice("reduction", reduction, OMEGA_REDUCTIONS, what="reduction")
+    check_choice("form", form, OMEGA_FORMS, what="form of Ω")
     g = state_grads.double()
     u = g * phi.derivative(pre_activations.double())
     W = W_rec.double()  # noqa: N806
@@ -79,22 +100,30 @@ def pascanu_omega(
     keep = (g_norm > 0) & (g_norm >= threshold * peak) & torch.isfinite(g_norm)
     tiny = torch.finfo(torch.float64).tiny
     ratio = v_norm / g_norm.clamp_min(tiny)
+    if form == "squared":
+        ratio = ratio.square()
     terms = torch.where(keep, (ratio - 1).square(), torch.zeros_like(ratio))
     if reduction == "mean":
         count = keep.sum((1, 2)).clamp_min(1).double()
     else:
         count = torch.full((g.shape[0],), float(g.shape[1]), dtype=torch.float64, device=g.device)
     omega = terms.sum((1, 2)) / count
-    # dΩ_t/dW = 2 (r_t − 1) / ‖g_t‖ · u_tᵀ v_t / ‖v_t‖ ; a step with v_t = 0 contributes nothing.
-    coefficient = torch.where(keep & (v_norm > 0), 2 * (ratio - 1) / (g_norm.clamp_min(tiny) * v_norm.clamp_min(tiny)),
-                              torch.zeros_like(ratio))
+    # Both forms' dΩ_t/dW are a coefficient times u_tᵀ v_t, since ∂‖v_t‖²/∂W = 2 u_tᵀ v_t:
+    #   squared: 2 (r_t² − 1) · 2 u_tᵀ v_t / ‖g_t‖²;   norm: 2 (r_t − 1) · u_tᵀ v_t / (‖g_t‖ ‖v_t‖),
+    # where the norm form's step with v_t = 0 (no direction for ‖v_t‖) contributes nothing.
+    g_safe = g_norm.clamp_min(tiny)
+    if form == "squared":
+        coefficient = torch.where(keep, 4 * (ratio - 1) / g_safe / g_safe, torch.zeros_like(ratio))
+    else:
+        coefficient = torch.where(keep & (v_norm > 0), 2 * (ratio - 1) / (g_safe * v_norm.clamp_min(tiny)),
+                                  torch.zeros_like(ratio))
     K, H = u.shape[0], u.shape[-1]  # noqa: N806
     weighted = (coefficient.unsqueeze(-1) * u).reshape(K, -1, H)
     grad = torch.bmm(weighted.transpose(1, 2), v.reshape(K, -1, H)) / count[:, None, None]
     return omega.to(W_rec.dtype), grad.to(W_rec.dtype)
 
 
-def pascanu_penalty(weight: float, *, reduction: str = "mean",
+def pascanu_penalty(weight: float, *, form: str = "squared", reduction: str = "mean",
                     threshold: float = HORIZON_THRESHOLD) -> GradientTransform:
     """Add weight · ∂Ω/∂W_rec, Pascanu's regularizer that keeps the gradient's norm through time.
 
@@ -102,9 +131,15 @@ def pascanu_penalty(weight: float, *, reduction: str = "mean",
     W_rec whose Jacobians keep ‖∂E/∂h_t‖ constant as the error goes back in time. It needs ∂E/∂h_t,
     which every gradtrace model measures with its probes. See :func:`pascanu_omega`.
 
+    The defaults are the authors' regularizer, the one their α was tuned with: squared norms
+    (Eq. 10 and their code), averaged over sequences and non-vanished steps (their code). With them,
+    ``weight`` means what the paper's α means (the released code's default α is 2).
+    ``form="norm"`` is Eq. 9 as printed, about 4 times weaker near a ratio of 1 for the same weight;
+    ``reduction="sum"`` adds Ω over steps as Eq. 9 writes it, about T times stronger.
+
     Args:
-        weight: α, the penalty's weight, ≥ 0 (Pascanu et al. used 2 on the temporal order task with
-            their reduction).
+        weight: α, the penalty's weight, ≥ 0.
+        form: "squared" (default, (‖g J‖²/‖g‖² − 1)²) or "norm" ((‖g J‖/‖g‖ − 1)²); see ``OMEGA_FORMS``.
         reduction: "mean" (default) or "sum"; see ``OMEGA_REDUCTIONS``.
         threshold: relative floor on ‖∂E/∂h_t‖ below which a step is masked out.
 
@@ -113,12 +148,18 @@ def pascanu_penalty(weight: float, *, reduction: str = "mean",
 
     Raises:
         TypeError: at the start of training, for a model that is not an ElmanRNN.
-        ValueError: for a negative weight or an unknown reduction.
+        ValueError: for a negative weight, an unknown form or an unknown reduction.
+
+    Example:
+        >>> pascanu_penalty(2.0).describe()
+        "pascanu_penalty(weight=2.0, form='squared', reduction='mean')"
 
     References:
-        Pascanu, Mikolov & Bengio 2013, arXiv:1211.5063, section 3.3.
+        Pascanu, Mikolov & Bengio 2013, "On the difficulty of training recurrent neural networks",
+        arXiv:1211.5063, section 3.3, Eq. 9 and 10; the authors' code, github.com/pascanur/trainingRNNs.
     """
     weight = check_real("weight", weight, minimum=0.0)
+    check_choice("form", form, OMEGA_FORMS, what="form of Ω")
     check_choice("reduction", reduction, OMEGA_REDUCTIONS, what="reduction")
     threshold = check_real("threshold", threshold, minimum=0.0)
 
@@ -136,12 +177,12 @@ def pascanu_penalty(weight: float, *, reduction: str = "mean",
             drive = model.project_inputs(model.check_inputs(context.inputs))
             pre = drive + torch.einsum("kbti,kji->kbtj", previous, W_rec)
             omega, grad = pascanu_omega(W_rec, pre, context.state_grads, activation=model.activation,
-                                        threshold=threshold, reduction=reduction)
+                                        threshold=threshold, reduction=reduction, form=form)
         updated = dict(grads)
         updated["W_rec"] = grads["W_rec"] + weight * grad
         return updated, state, {"pascanu_penalty/omega": omega.double()}
 
-    return GradientTransform("pascanu_penalty", init, update, {"weight": weight, "reduction": reduction})
+    return GradientTransform("pascanu_penalty", init, update, {"weight": weight, "form": form, "reduction": reduction})
 
 
 def weight_penalty(l2: float) -> GradientTransform:

@@ -36,7 +36,7 @@ def fit(
     seed: int = 0,
     loss: str | None = None,
     remedies: GradientTransform | Sequence[GradientTransform] | None = None,
-    truncation: Truncation | tuple[int, int] | None = None,
+    truncation: Truncation | tuple[int, int] | tuple[int, int, str] | None = None,
     trace_every: int | None = None,
     eval_every: int | None = None,
     eval_batch_size: int = 256,
@@ -53,6 +53,9 @@ def fit(
     One step is one batch of sequences. Without truncation it makes one update; with
     ``truncation=(k1, k2)`` it makes one update per chunk of k1 steps (that has scored steps),
     each back-propagated k2 steps, the hidden state carried forward detached between chunks.
+    When k1 does not divide T the last chunk is shorter: by default ("overlap") it is still
+    back-propagated k2 steps, re-running the end of the previous chunk with the updated weights;
+    ``truncation=(k, k, "shorter")`` is the usual chunked loop, each chunk back-propagated within itself.
     Full BPTT holds a few (K, B, T, H) buffers, so memory grows with T; truncation holds them for
     at most k1 + k2 steps (plus the outputs and, on the steps that keep a trace, ∂L/∂h_t where the
     windows overlap). Evaluation runs forward in windows of a thousand steps.
@@ -90,8 +93,9 @@ def fit(
         loss: loss kind (default: the task's; "half_mse" is the seeds' ½(ŷ−y)²).
         remedies: a gradient transform from :mod:`gradtrace.remedies`, or a sequence of them
             (chained in order); applied to each member's gradient before the optimizer step.
-        truncation: ``(k1, k2)`` for truncated BPTT (see :class:`~gradtrace.remedies.Truncation`);
-            None is full BPTT.
+        truncation: ``(k1, k2)`` for truncated BPTT, or ``(k1, k2, last)`` with ``last`` "overlap"
+            (default) or "shorter" saying how a last chunk shorter than k1 is back-propagated (see
+            :class:`~gradtrace.remedies.Truncation`); None is full BPTT.
         trace_every: keep the profile ‖∂L/∂h_t‖ every this many steps, ≥ 1 (None: about 50 snapshots).
         eval_every: evaluate on a fixed held-out batch every this many steps, ≥ 1 (None: about 20 times).
         eval_batch_size: sequences per member in the held-out batch.

@@ -151,8 +151,20 @@ class Settings:
             "dataset_size": self.dataset_size, "seed": self.seed,
             "loss": self.loss or task.loss_kind, "num_models": model.num_models, "on_nonfinite": self.on_nonfinite,
             "remedies": self.transform.describe() if self.transform is not None else None,
-            "truncation": [self.truncation.k1, self.truncation.k2] if self.truncation is not None else None,
+            "truncation": _truncation_config(self.truncation),
         }
+
+
+def _truncation_config(truncation: Truncation | None) -> list[int | str] | None:
+    """Return ``[k1, k2]``, with ``last`` appended when it is not the default, or None for full BPTT.
+
+    The default is left out so that a run recorded before ``last`` existed has the same config.
+    """
+    if truncation is None:
+        return None
+    if truncation.last == Truncation.last:
+        return [truncation.k1, truncation.k2]
+    return [truncation.k1, truncation.k2, truncation.last]
 
 
 def _check_rate(name: str, value: Any) -> float:

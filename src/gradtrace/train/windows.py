@@ -3,7 +3,8 @@
 Without truncation one window covers the whole sequence (full BPTT, one update). With
 ``truncation=(k1, k2)`` each chunk of k1 steps that has scored steps makes one update, back-propagated
 k2 steps, the hidden state carried forward detached between chunks (see
-:class:`~gradtrace.remedies.Truncation`).
+:class:`~gradtrace.remedies.Truncation`, whose ``last`` says how a last chunk shorter than k1 is
+back-propagated; a window that starts before its chunk re-runs those steps with the current weights).
 """
 
 from __future__ import annotations
