@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradtrace.report.figures import Figure, Table, _band, _png, _runs, plt
+from gradtrace.report.figures import Figure, Table, _band, _png, _runs, _size, plt
 from gradtrace.store import Store
 from gradtrace.studies.descent import divergence
 from gradtrace.studies.stats import nan_quantiles
@@ -46,7 +46,7 @@ def _positive(values: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(values) & (values > 0), values, np.nan)
 
 
-def descent_figures(store: Store) -> tuple[list[Figure], list[Table]]:
+def descent_figures(store: Store, lang: str = "en") -> tuple[list[Figure], list[Table]]:
     """Draw the descent study."""
     runs = [r for r in _runs(store, "descent") if "epoch/train_loss" in r.arrays]
     if not runs:
@@ -67,7 +67,7 @@ def _baseline(ax, runs) -> None:
 
 
 def _against_epochs(runs) -> Figure:
-    fig, ax = plt.subplots(figsize=(6.8, 4.0))
+    fig, ax = plt.subplots(figsize=_size(6.8, 4.0))
     for run in runs:
         color, label = _style(run)
         _band(ax, run.arrays["epoch"], _positive(run.arrays["epoch/train_loss"]), color, label, axis=1)
@@ -76,7 +76,7 @@ def _against_epochs(runs) -> Figure:
     ax.set_xlabel("epoch (passes over the training set)")
     ax.set_ylabel("MSE on the whole training set")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend()
     config = runs[0].config
     return Figure(
         "Training loss against epochs",
@@ -89,7 +89,7 @@ def _against_epochs(runs) -> Figure:
 
 
 def _against_seconds(runs) -> Figure:
-    fig, ax = plt.subplots(figsize=(6.8, 4.0))
+    fig, ax = plt.subplots(figsize=_size(6.8, 4.0))
     for run in runs:
         color, label = _style(run)
         # Epoch 0 sits at 0 s, off a log axis.
@@ -101,7 +101,7 @@ def _against_seconds(runs) -> Figure:
     ax.set_xlabel("training wall-clock time (s, measurement excluded)")
     ax.set_ylabel("MSE on the whole training set")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend()
     return Figure(
         "Training loss against wall-clock time",
         "The same curves against the seconds spent training (the full-dataset evaluations are timed and "
@@ -115,7 +115,7 @@ def _against_seconds(runs) -> Figure:
 
 
 def _noise(runs) -> Figure:
-    fig, axes = plt.subplots(1, len(runs), figsize=(4.3 * len(runs), 3.6), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(runs), figsize=_size(4.3 * len(runs), 3.6), squeeze=False, sharey=True)
     for ax, run in zip(axes[0], runs):
         color, label = _style(run)
         a = run.arrays
@@ -130,11 +130,11 @@ def _noise(runs) -> Figure:
         ax.plot(a["epoch"][epochs], _positive(a["epoch/train_loss"][epochs, 0]), color="black", marker="o",
                 markersize=4, linewidth=1.0, linestyle=":", zorder=1, label="loss on the whole set")
         ax.set_yscale("log")
-        ax.set_title(label, fontsize=9)
+        ax.set_title(label)
         ax.set_xlabel("epoch")
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].set_ylabel("MSE (seed 0)")
-    axes[0][0].legend(fontsize=8)
+    axes[0][0].legend()
     return Figure(
         "Per-batch loss: the noise of small batches",
         f"The loss of every batch as training saw it (before its update) over the first {_NOISE_EPOCHS} "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.patches import Patch
 
-from gradtrace.report.figures import Figure, Table, _png, _runs, plt
+from gradtrace.report.figures import Figure, Table, _png, _runs, _size, plt
 from gradtrace.store import Store
 from gradtrace.studies.stats import nan_quantiles
 
@@ -34,7 +34,7 @@ def _condition_title(run) -> str:
     return f"{label}\n({detail})"
 
 
-def dying_relu_figures(store: Store) -> tuple[list[Figure], list[Table]]:
+def dying_relu_figures(store: Store, lang: str = "en") -> tuple[list[Figure], list[Table]]:
     """Draw the dying-relu study."""
     runs = [r for r in _runs(store, "dying-relu") if "dead" in r.arrays and len(r.arrays["probe/step"])]
     if not runs:
@@ -47,7 +47,7 @@ def dying_relu_figures(store: Store) -> tuple[list[Figure], list[Table]]:
 
 
 def _over_training(by_key, activations, conditions) -> Figure:
-    fig, axes = plt.subplots(2, len(conditions), figsize=(4.4 * len(conditions), 6.6), squeeze=False, sharex=True,
+    fig, axes = plt.subplots(2, len(conditions), figsize=_size(4.4 * len(conditions), 6.6), squeeze=False, sharex=True,
                              sharey=True)
     for column, condition in enumerate(conditions):
         title = None
@@ -73,7 +73,7 @@ def _over_training(by_key, activations, conditions) -> Figure:
             axes[row][column].grid(True, alpha=0.3)
     axes[0][0].set_ylabel("dead: φ′ = 0 on every probe point\n(fraction of units, mean over layers)")
     axes[1][0].set_ylabel("inactive: pre-activation ≤ 0 on\nevery probe point (fraction of units)")
-    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return Figure(
         "Dead and inactive units during training",
         "Top: fraction of hidden units that are dead — derivative zero on every one of the probe points, the "
@@ -88,7 +88,7 @@ def _over_training(by_key, activations, conditions) -> Figure:
 
 
 def _per_layer(by_key, activations, conditions) -> Figure:
-    fig, axes = plt.subplots(1, len(conditions), figsize=(4.6 * len(conditions), 3.6), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(conditions), figsize=_size(4.6 * len(conditions), 3.6), squeeze=False, sharey=True)
     width = 0.8 / max(len(activations), 1)
     depth = 1
     for ax, condition in zip(axes[0], conditions):
@@ -108,7 +108,7 @@ def _per_layer(by_key, activations, conditions) -> Figure:
             ax.bar(layers, np.nan_to_num(dead), width=width * 0.9, color=color, label=label)
             for x in layers[np.isnan(inactive)]:
                 # No bar is not zero: every seed of this run diverged, so it has no end state.
-                ax.text(x, 0.02, "diverged", rotation=90, ha="center", va="bottom", fontsize=7, color=color)
+                ax.text(x, 0.02, "diverged", rotation=90, ha="center", va="bottom", color=color)
         ax.set_xticks(range(1, depth + 1))
         ax.set_title(title or condition, fontsize=10)
         ax.set_xlabel("hidden layer (1 = next to the input)")
@@ -118,7 +118,7 @@ def _per_layer(by_key, activations, conditions) -> Figure:
     handles, labels = axes[0][-1].get_legend_handles_labels()
     handles.append(Patch(facecolor="gray", alpha=0.3, edgecolor="gray"))
     labels.append("light bar: inactive")
-    axes[0][-1].legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    axes[0][-1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return Figure(
         "Dead and inactive units per layer after training",
         "For each hidden layer, the fraction of units dead (solid bar) and inactive (light bar behind it) "

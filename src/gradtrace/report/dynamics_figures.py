@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradtrace.report.figures import Figure, Table, _band, _png, _runs, plt
+from gradtrace.report.figures import Figure, Table, _band, _png, _runs, _size, plt
 from gradtrace.store import Store
 from gradtrace.studies.dynamics import REGIMES, crossing_gain
 from gradtrace.studies.stats import nan_quantiles
@@ -15,7 +15,7 @@ _REGIME_COLORS = {"steady": "#1f77b4", "oscillating": "#2ca02c", "chaotic": "#d6
 _THEORY = "#555555"
 
 
-def dynamics_figures(store: Store) -> tuple[list[Figure], list[Table]]:
+def dynamics_figures(store: Store, lang: str = "en") -> tuple[list[Figure], list[Table]]:
     """Draw the dynamics study: trajectories, λ_max against g, separation of nearby starts, and the table.
 
     Args:
@@ -56,7 +56,7 @@ def _network(run) -> str:
 
 
 def _trajectories(examples) -> Figure:
-    fig, axes = plt.subplots(1, len(examples), figsize=(4.6 * len(examples), 3.6), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(examples), figsize=_size(4.6 * len(examples), 3.6), squeeze=False, sharey=True)
     for ax, (regime, run) in zip(axes[0], examples):
         states = run.arrays["trajectory"]  # (steps, units), member 0
         steps = np.arange(1, states.shape[0] + 1)
@@ -70,7 +70,7 @@ def _trajectories(examples) -> Figure:
         ax.set_ylim(-1.05, 1.05)
         ax.grid(True, alpha=0.3)
     axes[0][0].set_ylabel("state $h_{t,i}$")
-    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return Figure(
         "Three regimes of an autonomous RNN",
         "A few units of h_{t+1} = tanh(g·W h_t) over time from a random start, with no input. Left: a small g "
@@ -88,13 +88,13 @@ def _exponents(random, rotation, config) -> Figure:
     median = nan_quantiles(exponents, 0)[1]
     threshold = config["chaos_threshold"]
     crossings = crossing_gain(gains, median, -threshold), crossing_gain(gains, median, threshold)
-    fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.6), gridspec_kw={"width_ratios": [1.25, 1]})
+    fig, axes = plt.subplots(1, 2, figsize=_size(12.5, 4.6), gridspec_kw={"width_ratios": [1.25, 1]})
     for ax, zoom in zip(axes, (False, True)):
         _exponent_panel(ax, random, rotation, config, gains, exponents, median, crossings, zoom)
     axes[0].set_ylabel("largest Lyapunov exponent λ_max (nats per step)")
     axes[0].set_title("all gains")
     axes[1].set_title("near the transition")
-    axes[0].legend(fontsize=8, loc="lower right")
+    axes[0].legend(loc="lower right")
     return Figure(
         "Largest Lyapunov exponent against the gain",
         "λ_max is the rate at which two nearby states part, and the rate at which the gradient through time "
@@ -135,12 +135,12 @@ def _exponent_panel(ax, random, rotation, config, gains, exponents, median, cros
     if reaches == reaches:
         ax.axvline(reaches, color="black", linestyle=":", linewidth=1)
         ax.annotate(f"λ_max reaches 0\nat g ≈ {reaches:.2f}", (reaches, 1.0), xycoords=("data", "axes fraction"),
-                    xytext=(-5, -6), textcoords="offset points", ha="right", va="top", fontsize=8)
+                    xytext=(-5, -6), textcoords="offset points", ha="right", va="top")
     if chaotic == chaotic:
         ax.axvline(chaotic, color=_REGIME_COLORS["chaotic"], linestyle=":", linewidth=1)
         ax.annotate(f"λ_max > {threshold:g}\nfrom g ≈ {chaotic:.2f}", (chaotic, 0.0),
                     xycoords=("data", "axes fraction"), xytext=(5, 6), textcoords="offset points", ha="left",
-                    va="bottom", fontsize=8, color=_REGIME_COLORS["chaotic"])
+                    va="bottom", color=_REGIME_COLORS["chaotic"])
     ax.set_xlabel("gain g (W = g·W₀, W₀ with entries N(0, 1/H), ρ(W₀) ≈ 1)")
     ax.grid(True, alpha=0.3)
 
@@ -156,7 +156,7 @@ def _shade_regimes(ax, gains, regimes) -> None:
 
 
 def _separations(examples, config) -> Figure:
-    fig, ax = plt.subplots(figsize=(7.6, 4.2))
+    fig, ax = plt.subplots(figsize=_size(7.6, 4.2))
     for regime, run in examples:
         separation = run.arrays["separation"]  # (K, steps)
         steps = np.arange(1, separation.shape[1] + 1)
@@ -172,8 +172,7 @@ def _separations(examples, config) -> Figure:
     ax.set_xlabel("time step t after the two starts")
     ax.set_ylabel(r"$\|h_t - h'_t\|$")
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8, title="solid: measured (median, range over seeds)\ndashed: $10^{-9} e^{λ_{max} t}$",
-              title_fontsize=8, loc="lower left")
+    ax.legend(title="solid: measured (median, range over seeds)\ndashed: $10^{-9} e^{λ_{max} t}$", loc="lower left")
     return Figure(
         "Two starts 10⁻⁹ apart",
         f"The distance between two copies of the same network started {config['perturbation']:g} apart, once "
