@@ -100,6 +100,7 @@ def run(
              "machine and many times faster on a busy one.")] = 1,
     workers: Annotated[int | None, typer.Option(
         help="Processes that run a study's runs side by side; default: one per CPU core.")] = None,
+    lang: Annotated[str, typer.Option(help="Language of the HTML report: en or pt.")] = "en",
 ) -> None:
     """Run a study (default: through-time, long-range, through-depth and the quick form of remedies) and write its
     HTML report."""
@@ -107,6 +108,7 @@ def run(
 
     from gradtrace.errors import check_int
     from gradtrace.report import write_report
+    from gradtrace.report.i18n import check_lang
     from gradtrace.store import Store
     from gradtrace.studies import (
         DEFAULT_QUICK,
@@ -121,6 +123,7 @@ def run(
     try:
         # Every option is checked before anything is written: a refused command leaves no folder behind.
         threads = check_int("--threads", threads, minimum=1)
+        lang = _check_lang(check_lang, lang)
         processes = _cores() if workers is None else check_int("--workers", workers, minimum=1, maximum=MAX_WORKERS)
         if seeds is not None:
             check_int("--seeds", seeds, minimum=1, maximum=MAX_SEEDS)
@@ -140,12 +143,12 @@ def run(
                     for name, problem in store.damaged(item.name).items():
                         _warn(f"{item.name}: run {name!r} is damaged ({problem}); running it again.")
                     run_study(item, store, quick=short, seeds=seeds, progress=reporter, workers=processes)
-        path = write_report(store)
+        path = write_report(store, lang=lang)
         damaged = _warn_damaged(store)
     except RunInterrupted as error:
         console.print(f"[yellow]Interrupted.[/yellow] {escape(str(error))}")
         try:
-            path = write_report(store)
+            path = write_report(store, lang=lang)
             console.print(f"Report of what finished: {escape(str(path))}")
         except (ValueError, GradtraceError):
             pass
@@ -159,6 +162,14 @@ def run(
         _fail(str(error), 1)
     _summarize(store, names, damaged)
     _print_path(path)
+
+
+def _check_lang(check, lang: str) -> str:
+    """Return ``lang`` checked by ``check``, its message naming the option ``--lang``."""
+    try:
+        return check(lang)
+    except ValueError as error:
+        raise ValueError(f"`--lang`: {error}") from None
 
 
 def _out_folder(out: str | None) -> Path:
@@ -206,15 +217,52 @@ def _summarize(store, names: list[str], damaged: dict[str, dict[str, str]]) -> N
             scalars = [key for key, value in records[0].summary.items()
                        if isinstance(value, (int, float, str)) and not isinstance(value, bool)][:6]
             columns = tuple((key, key, "") for key in scalars)
-        table = Table(title=f"{name}: {STUDIES[name].title}" if name in STUDIES else name)
-        table.add_column("run")
-        for header, _, _ in columns:
-            table.add_column(header)
-        for r in records:
-            if not any(key in r.summary for _, key, _ in columns):
-                continue  # a run that measures something else (a study's sweep) has no cell in this table
-            table.add_row(escape(r.name), *(_cell(r.summary.get(key), spec) for _, key, spec in columns))
-        console.print(table)
+        title = f"{name}: {STUDIES[name].title}" if name in STUDIES else name
+        rows = [(r.name, [_cell(r.summary.get(key), spec) for _, key, spec in columns]) for r in records
+                # a run that measures something else (a study's sweep) has no cell in this table
+                if any(key in r.summary for _, key, _ in columns)]
+        for table in _tables(title, [header for header, _, _ in columns], rows, console.width):
+            console.print(table)
+
+
+def _tables(title: str, headers: list[str], rows: list[tuple[str, list[str]]], width: int) -> list[Table]:
+    """Lay out a summary as one table, or as several side by side parts when one would not fit in ``width``.
+
+    The run name and the numbers are never cut or folded, however narrow the terminal or when piped (rich then
+    assumes 80 columns): each column is exactly as wide as its longest cell and its header's longest word
+    (headers wrap between words), and the columns that do not fit go to a further table that repeats the run name.
+    """
+    def needed(texts: list[str], header: str) -> int:
+        return max([len(t) for t in texts] + [len(word) for word in header.split()] + [1])
+
+    name_width = needed([escape(name) for name, _ in rows], "run")
+    widths = [needed([cells[i] for _, cells in rows], header) for i, header in enumerate(headers)]
+    groups: list[list[int]] = [[]]
+    used = 1 + name_width + 3                     # left edge, then each column: its width, padding 2, edge 1
+    for i, column_width in enumerate(widths):
+        if groups[-1] and used + column_width + 3 > width:
+            groups.append([])
+            used = 1 + name_width + 3
+        groups[-1].append(i)
+        used += column_width + 3
+    # Space a part leaves free goes to its headers, so they wrap less: each column grows towards its header's length.
+    for group in groups:
+        spare = width - (1 + name_width + 3 + sum(widths[i] + 3 for i in group))
+        for i in group:
+            grow = min(max(0, len(headers[i]) - widths[i]), max(spare, 0))
+            widths[i] += grow
+            spare -= grow
+    tables = []
+    for part, group in enumerate(groups):
+        suffix = f" ({part + 1}/{len(groups)})" if len(groups) > 1 else ""
+        table = Table(title=escape(title) + suffix)
+        table.add_column("run", no_wrap=True, width=name_width)
+        for i in group:
+            table.add_column(headers[i], width=widths[i])
+        for name, cells in rows:
+            table.add_row(escape(name), *(cells[i] for i in group))
+        tables.append(table)
+    return tables
 
 
 def _cell(value, spec: str) -> str:
@@ -251,19 +299,24 @@ def list_() -> None:
 
 
 @app.command()
-def report(folder: Annotated[Path, typer.Argument(help="A run folder written by `gradtrace run`.")]) -> None:
+def report(
+    folder: Annotated[Path, typer.Argument(help="A run folder written by `gradtrace run`.")],
+    lang: Annotated[str, typer.Option(help="Language of the HTML report: en or pt.")] = "en",
+) -> None:
     """Write (again) the HTML report of a run folder and print its path."""
     from gradtrace.report import write_report
+    from gradtrace.report.i18n import check_lang
     from gradtrace.store import Store
 
     try:
+        lang = _check_lang(check_lang, lang)
         if folder.is_file():
             raise ValueError(f"`FOLDER` must be a run folder written by `gradtrace run`, got {str(folder)!r}, "
                              "which is a file.")
         if not folder.is_dir():
             raise ValueError(f"`FOLDER` must be an existing run folder, got {str(folder)!r} (no such folder).")
         store = Store(folder, create=False)
-        path = write_report(store)
+        path = write_report(store, lang=lang)
         _warn_damaged(store)
     except (ValueError, TypeError) as error:
         _fail(str(error), 2)
