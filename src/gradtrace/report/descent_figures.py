@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from gradtrace.report.figures import Figure, Table, _band, _png, _runs, _size, plt
@@ -155,6 +157,12 @@ def _spread(values: np.ndarray, spec: str, missing: str) -> str:
     return f"{mid:{spec}} [{low:{spec}}, {high:{spec}}]"
 
 
+def _function(task: str) -> str:
+    """Name the fitted function in words, not as the task's repr (``function_fit(function='sin', ...)``)."""
+    match = re.search(r"function='([^']+)'", task)
+    return f"{match.group(1)} x" if match else task.split("(")[0].replace("_", " ")
+
+
 def _table(runs) -> Table:
     rows = []
     for run in runs:
@@ -176,7 +184,8 @@ def _table(runs) -> Table:
         ["variant", "batch size", "updates per epoch", "lr", "final training loss", "final held-out loss",
          "ms per epoch", "epochs / seconds to target", "diverged"],
         rows,
-        f"Fitting {config['task']} with an MLP {list(config['hidden_sizes'])} ({config['activation']}) from "
+        f"Fitting {_function(config['task'])} with an MLP of hidden layers "
+        f"{'-'.join(str(n) for n in config['hidden_sizes'])} ({config['activation']}) from "
         f"{config['dataset_size']} fixed points per seed, {config['epochs']} epochs of plain SGD, "
         f"{config['seeds']} seeds. Losses: median [min, max] over the seeds that did not diverge; held-out on "
         f"{config['eval_batch_size']} fresh points. Target: training loss below "

@@ -65,7 +65,7 @@ figcaption { color: #444; font-size: 0.92em; max-width: 60em; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.92em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
 /* A number broken across lines ("1.5e-" / "13") misreads: numeric cells never wrap; a wide table scrolls. */
-td .n { white-space: nowrap; } td.num { font-variant-numeric: tabular-nums; }
+td .n, td.short { white-space: nowrap; } td.num { font-variant-numeric: tabular-nums; }
 .table-wrap { overflow-x: auto; }
 th { background: #f4f4f4; } td, th:first-child { text-align: left; } td.num { text-align: right; }
 nav.toc { background: #f7f7f7; border: 1px solid #e2e2e2; padding: 0.5em 1.2em; }
@@ -91,6 +91,7 @@ def _figure_html(figure: Figure) -> str:
 # left-aligned and may wrap.
 _NUMERIC = re.compile(r"^[\s\d.,:;%+\-−–×/=()\[\]eE→~≈<>≤≥·^]*\d[\s\d.,:;%+\-−–×/=()\[\]eE→~≈<>≤≥·^]*$")
 _DIGIT = re.compile(r"\d")
+_SHORT = 24
 
 
 def _cell_html(cell: str) -> str:
@@ -99,7 +100,8 @@ def _cell_html(cell: str) -> str:
     # several numbers ("4.5e-13 [1.5e-13, 1.4e-12]") may still wrap between them, which keeps wide tables on the page.
     words = (f'<span class="n">{html.escape(word)}</span>' if _DIGIT.search(word) else html.escape(word)
              for word in cell.split(" "))
-    kind = ' class="num"' if numeric else ""
+    # A short cell of numbers stays on one line ("0.549 [0.495, 0.614]"); the header above it wraps instead.
+    kind = (' class="num short"' if len(cell) <= _SHORT else ' class="num"') if numeric else ""
     return f"<td{kind}>{' '.join(words)}</td>"
 
 
@@ -126,7 +128,7 @@ def _order(value: str):
 def _footnote(records, meta: dict, lang: str) -> str:
     """Sizes, seeds, steps and seconds of a study's runs, from their configs."""
     configs = [r.config for r in records]
-    sizes = ", ".join(f"{key} {_distinct(c[key] for c in configs if key in c)}"
+    sizes = ", ".join(f"{text('size.' + key, lang)} {_distinct(c[key] for c in configs if key in c)}"
                       for key in _SIZE_KEYS if any(key in c for c in configs)) or text("unknown", lang)
     steps = [c["steps"] for c in configs if isinstance(c.get("steps"), int)]
     steps_text = text("steps", lang, steps=_distinct(steps)) if steps else text("no_steps", lang)

@@ -104,6 +104,13 @@ MESSAGES = Catalog({
     "steps": {"en": "{steps} training steps", "pt": "{steps} passos de treino"},
     "no_steps": {"en": "no training steps recorded", "pt": "nenhum passo de treino registrado"},
     "unknown": {"en": "?", "pt": "?"},
+    "size.length": {"en": "length", "pt": "comprimento"},
+    "size.hidden_size": {"en": "hidden units", "pt": "unidades ocultas"},
+    "size.width": {"en": "width", "pt": "largura"},
+    "size.depth": {"en": "depth", "pt": "profundidade"},
+    "size.num_layers": {"en": "layers", "pt": "camadas"},
+    "size.reservoir_size": {"en": "reservoir", "pt": "reservatório"},
+    "size.batch_size": {"en": "batch", "pt": "lote"},
     "written": {
         "en": "gradtrace {version}, torch {torch}, Python {python}; written {now} from {root}.",
         "pt": "gradtrace {version}, torch {torch}, Python {python}; escrito em {now} a partir de {root}.",
