@@ -73,7 +73,7 @@ def test_every_section_ends_with_its_sizes_seeds_steps_and_seconds(documents, la
 
 def test_numbers_in_tables_never_break(documents):
     document = documents["en"]
-    assert re.search(r"td \.n \{[^}]*white-space: nowrap", document)
+    assert re.search(r"td \.n[^{]*\{[^}]*white-space: nowrap", document)
     cells = re.findall(r"<td[^>]*>(.*?)</td>", document)
     assert cells
     for cell in cells:
