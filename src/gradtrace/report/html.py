@@ -62,8 +62,8 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width:
 h1 { margin-bottom: 0.2em; } h2 { border-bottom: 2px solid #ddd; padding-bottom: 0.2em; margin-top: 2em; }
 figure { margin: 1.5em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #444; font-size: 0.92em; max-width: 60em; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.92em; }
-th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.88em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.45em; text-align: right; }
 /* A number broken across lines ("1.5e-" / "13") misreads: numeric cells never wrap; a wide table scrolls. */
 td .n, td.short { white-space: nowrap; } td.num { font-variant-numeric: tabular-nums; }
 .table-wrap { overflow-x: auto; }
@@ -91,16 +91,18 @@ def _figure_html(figure: Figure) -> str:
 # left-aligned and may wrap.
 _NUMERIC = re.compile(r"^[\s\d.,:;%+\-−–×/=()\[\]eE→~≈<>≤≥·^]*\d[\s\d.,:;%+\-−–×/=()\[\]eE→~≈<>≤≥·^]*$")
 _DIGIT = re.compile(r"\d")
-_SHORT = 24
+_UNIT = re.compile(r"\[[^\]]*\]\S*|\S+")
+_SHORT = 12
 
 
 def _cell_html(cell: str) -> str:
     numeric = bool(_NUMERIC.match(cell)) or cell in ("—", "nan")
-    # A browser breaks "1.5e-13" after its hyphen: every word holding a digit is kept whole; a long cell of
-    # several numbers ("4.5e-13 [1.5e-13, 1.4e-12]") may still wrap between them, which keeps wide tables on the page.
+    # A browser breaks "1.5e-13" after its hyphen: every word holding a digit, and every bracketed interval, is
+    # kept whole; a long cell ("4.5e-13 [1.5e-13, 1.4e-12]") may still wrap between them, the median above its
+    # interval, which keeps wide tables on the page.
     words = (f'<span class="n">{html.escape(word)}</span>' if _DIGIT.search(word) else html.escape(word)
-             for word in cell.split(" "))
-    # A short cell of numbers stays on one line ("0.549 [0.495, 0.614]"); the header above it wraps instead.
+             for word in _UNIT.findall(cell))
+    # A short cell of numbers stays on one line ("3/5 = 60%"); the header above it wraps instead.
     kind = (' class="num short"' if len(cell) <= _SHORT else ' class="num"') if numeric else ""
     return f"<td{kind}>{' '.join(words)}</td>"
 
