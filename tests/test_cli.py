@@ -201,3 +201,56 @@ def test_threads_below_one_are_refused():
     result = _invoke("run", "activations", "--quick", "--threads", 0)
     assert result.exit_code == 2
     assert "`--threads` must be at least 1, got 0." in " ".join(result.stderr.split())
+
+
+@pytest.mark.parametrize("columns", [80, 60])
+def test_terminal_tables_never_cut_a_run_name_or_a_number(quick_run, monkeypatch, columns):
+    from rich.console import Console
+
+    import gradtrace.cli as cli
+    from gradtrace.studies import STUDIES
+
+    out, _ = quick_run
+    # Piped output: rich assumes the width in COLUMNS (80 when unset), whatever the tables need.
+    monkeypatch.setenv("COLUMNS", str(columns))
+    monkeypatch.setattr(cli, "console", Console(stderr=True))
+    result = _invoke("run", "--quick", "--seeds", 2, "--out", out)  # everything finished: only the summary
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    assert "…" not in result.stderr
+    store = Store(out, create=False)
+    for study in ("remedies", "through-depth", "through-time"):
+        keys = {key for _, key, _ in STUDIES[study].summary_columns}
+        shown = [name for name in store.names(study) if keys & set(store.get(study, name).summary)]
+        assert shown
+        for name in shown:
+            assert any(f"│ {name} " in line for line in lines), (study, name)
+
+
+def test_a_summary_too_wide_for_the_terminal_is_split_repeating_the_run_name():
+    from gradtrace.cli import _tables
+
+    headers = ["held-out loss", "baseline", "horizon after training", "largest gradient norm"]
+    rows = [("temporal_order-orthogonal", ["0.0199", "1.3863", "30", "4.19e+06"])]
+    tables = _tables("remedies", headers, rows, width=50)
+    assert len(tables) > 1
+    assert all(table.columns[0].header == "run" for table in tables)
+    assert [c.header for t in tables for c in t.columns[1:]] == headers
+
+
+def test_run_and_report_in_portuguese(quick_run):
+    out, _ = quick_run
+    result = _invoke("report", out, "--lang", "pt")
+    assert result.exit_code == 0, result.output
+    document = (out / "report.html").read_text(encoding="utf-8")
+    assert '<html lang="pt">' in document and "Sumário" in document
+
+
+@pytest.mark.parametrize("command", ["run", "report"])
+def test_an_unknown_language_exits_2_naming_the_available_ones(tmp_path, command):
+    args = ["run", "--quick", "--out", tmp_path / "new"] if command == "run" else ["report", tmp_path]
+    result = _invoke(*args, "--lang", "fr")
+    assert result.exit_code == 2
+    assert "--lang" in result.stderr and "'fr'" in result.stderr and "en, pt" in result.stderr
+    assert not (tmp_path / "new").exists()

@@ -101,6 +101,7 @@ def run(
              "machine and many times faster on a busy one.")] = 1,
     workers: Annotated[int | None, typer.Option(
         help="Processes that run a study's runs side by side; default: one per CPU core.")] = None,
+    lang: Annotated[str, typer.Option(help="Language of the HTML report: en or pt.")] = "en",
 ) -> None:
     """Run a study (default: through-time, long-range, through-depth and the quick form of remedies) and write its
     HTML report."""
@@ -109,6 +110,7 @@ def run(
 
     from gradtrace.errors import check_int
     from gradtrace.report import write_report
+    from gradtrace.report.i18n import check_lang
     from gradtrace.store import Store
     from gradtrace.studies import (
         DEFAULT_QUICK,
@@ -124,6 +126,7 @@ def run(
     try:
         # Every option is checked before anything is written: a refused command leaves no folder behind.
         threads = check_int("--threads", threads, minimum=1)
+        lang = _check_lang(check_lang, lang)
         processes = _cores() if workers is None else check_int("--workers", workers, minimum=1, maximum=MAX_WORKERS)
         if seeds is not None:
             check_int("--seeds", seeds, minimum=1, maximum=MAX_SEEDS)
@@ -145,12 +148,12 @@ def run(
                     run_study(item, store, quick=short, seeds=seeds, progress=reporter, workers=processes)
             # Kept in the store so that summary.json, written now and by any later `gradtrace report`, has it.
             store.set_meta(WALL_SECONDS_KEY, time.perf_counter() - started)
-        path = write_report(store)
+        path = write_report(store, lang=lang)
         damaged = _warn_damaged(store)
     except RunInterrupted as error:
         console.print(f"[yellow]Interrupted.[/yellow] {escape(str(error))}")
         try:
-            path = write_report(store)
+            path = write_report(store, lang=lang)
             console.print(f"Report of what finished: {escape(str(path))}")
         except (ValueError, GradtraceError):
             pass
@@ -163,8 +166,16 @@ def run(
     except GradtraceError as error:
         _fail(str(error), 1)
     _summarize(store, names, damaged)
-    _print_claims(store, names)
+    _print_claims(store, names, lang)
     _print_path(path)
+
+
+def _check_lang(check, lang: str) -> str:
+    """Return ``lang`` checked by ``check``, its message naming the option ``--lang``."""
+    try:
+        return check(lang)
+    except ValueError as error:
+        raise ValueError(f"`--lang`: {error}") from None
 
 
 def _out_folder(out: str | None) -> Path:
@@ -212,19 +223,57 @@ def _summarize(store, names: list[str], damaged: dict[str, dict[str, str]]) -> N
             scalars = [key for key, value in records[0].summary.items()
                        if isinstance(value, (int, float, str)) and not isinstance(value, bool)][:6]
             columns = tuple((key, key, "") for key in scalars)
-        table = Table(title=f"{name}: {STUDIES[name].title}" if name in STUDIES else name)
-        table.add_column("run")
-        for header, _, _ in columns:
-            table.add_column(header)
-        for r in records:
-            if not any(key in r.summary for _, key, _ in columns):
-                continue  # a run that measures something else (a study's sweep) has no cell in this table
-            table.add_row(escape(r.name), *(_cell(r.summary.get(key), spec) for _, key, spec in columns))
-        console.print(table)
+        title = f"{name}: {STUDIES[name].title}" if name in STUDIES else name
+        rows = [(r.name, [_cell(r.summary.get(key), spec) for _, key, spec in columns]) for r in records
+                # a run that measures something else (a study's sweep) has no cell in this table
+                if any(key in r.summary for _, key, _ in columns)]
+        for table in _tables(title, [header for header, _, _ in columns], rows, console.width):
+            console.print(table)
 
 
-def _print_claims(store, names: list[str]) -> None:
+def _tables(title: str, headers: list[str], rows: list[tuple[str, list[str]]], width: int) -> list[Table]:
+    """Lay out a summary as one table, or as several side by side parts when one would not fit in ``width``.
+
+    The run name and the numbers are never cut or folded, however narrow the terminal or when piped (rich then
+    assumes 80 columns): each column is exactly as wide as its longest cell and its header's longest word
+    (headers wrap between words), and the columns that do not fit go to a further table that repeats the run name.
+    """
+    def needed(texts: list[str], header: str) -> int:
+        return max([len(t) for t in texts] + [len(word) for word in header.split()] + [1])
+
+    name_width = needed([escape(name) for name, _ in rows], "run")
+    widths = [needed([cells[i] for _, cells in rows], header) for i, header in enumerate(headers)]
+    groups: list[list[int]] = [[]]
+    used = 1 + name_width + 3                     # left edge, then each column: its width, padding 2, edge 1
+    for i, column_width in enumerate(widths):
+        if groups[-1] and used + column_width + 3 > width:
+            groups.append([])
+            used = 1 + name_width + 3
+        groups[-1].append(i)
+        used += column_width + 3
+    # Space a part leaves free goes to its headers, so they wrap less: each column grows towards its header's length.
+    for group in groups:
+        spare = width - (1 + name_width + 3 + sum(widths[i] + 3 for i in group))
+        for i in group:
+            grow = min(max(0, len(headers[i]) - widths[i]), max(spare, 0))
+            widths[i] += grow
+            spare -= grow
+    tables = []
+    for part, group in enumerate(groups):
+        suffix = f" ({part + 1}/{len(groups)})" if len(groups) > 1 else ""
+        table = Table(title=escape(title) + suffix)
+        table.add_column("run", no_wrap=True, width=name_width)
+        for i in group:
+            table.add_column(headers[i], width=widths[i])
+        for name, cells in rows:
+            table.add_row(escape(name), *(cells[i] for i in group))
+        tables.append(table)
+    return tables
+
+
+def _print_claims(store, names: list[str], lang: str = "en") -> None:
     """Print each study's claims as "✓ sentence" or "✗ sentence", then how many held; the run still succeeds."""
+    from gradtrace.report.i18n import text
     from gradtrace.studies import evaluate_claims
     from gradtrace.studies.summary import QUICK_NOTE
 
@@ -237,14 +286,14 @@ def _print_claims(store, names: list[str]) -> None:
         short = bool((store.meta(f"study/{name}") or {}).get("quick"))
         quick |= short
         # Plain text, wrapped by the terminal and never cut: readable at 80 columns and when piped.
-        _plain(f"{name}: {sum(v.held for v in verdicts)} of {len(verdicts)} claims held"
-               + (" (quick mode: not meaningful)" if short else ""))
+        _plain(f"{name}: " + text("claims.count", lang, held=sum(v.held for v in verdicts), total=len(verdicts))
+               + (text("claims.quick", lang) if short else ""))
         for verdict in verdicts:
-            _plain(f"{'✓' if verdict.held else '✗'} {verdict.sentence['en']}")
+            _plain(f"{'✓' if verdict.held else '✗'} {verdict.sentence[lang]}")
         held += sum(v.held for v in verdicts)
         total += len(verdicts)
     if total:
-        _plain(f"{held} of {total} claims held." + (f" {QUICK_NOTE['en']}" if quick else ""))
+        _plain(text("claims.count", lang, held=held, total=total) + "." + (f" {QUICK_NOTE[lang]}" if quick else ""))
 
 
 def _plain(text: str) -> None:
@@ -285,19 +334,24 @@ def list_() -> None:
 
 
 @app.command()
-def report(folder: Annotated[Path, typer.Argument(help="A run folder written by `gradtrace run`.")]) -> None:
+def report(
+    folder: Annotated[Path, typer.Argument(help="A run folder written by `gradtrace run`.")],
+    lang: Annotated[str, typer.Option(help="Language of the HTML report: en or pt.")] = "en",
+) -> None:
     """Write (again) the HTML report of a run folder and print its path."""
     from gradtrace.report import write_report
+    from gradtrace.report.i18n import check_lang
     from gradtrace.store import Store
 
     try:
+        lang = _check_lang(check_lang, lang)
         if folder.is_file():
             raise ValueError(f"`FOLDER` must be a run folder written by `gradtrace run`, got {str(folder)!r}, "
                              "which is a file.")
         if not folder.is_dir():
             raise ValueError(f"`FOLDER` must be an existing run folder, got {str(folder)!r} (no such folder).")
         store = Store(folder, create=False)
-        path = write_report(store)
+        path = write_report(store, lang=lang)
         _warn_damaged(store)
     except (ValueError, TypeError) as error:
         _fail(str(error), 2)

@@ -62,7 +62,7 @@ def test_the_report_has_a_section_per_study_with_its_tables(quick_report):
         "Decay per step and horizon" in document and "Success rate per model and length" in document
     )
     assert "Quick mode" in document and "incomplete" not in document
-    assert "2 runs, 2 seeds each" in document and "6 runs, 2 seeds each" in document
+    assert "2 runs; 2 seeds each" in document and "6 runs; 2 seeds each" in document
     assert document.count("<tr>") == 1 + 2 + 1 + 6  # header and one row per finished run
 
 

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from gradtrace.report.figures import Figure, Table, _png, _runs, plt
+from gradtrace.report.figures import Figure, Table, _png, _runs, _size, plt
 from gradtrace.store import Store
 
 __all__ = ["activations_figures"]
@@ -16,7 +16,7 @@ _COLORS = {"step": "#7f7f7f", "sigmoid": "#d62728", "tanh": "#ff7f0e", "relu": "
            "prelu": "#9467bd", "gelu": "#2ca02c", "linear": "#000000"}
 
 
-def activations_figures(store: Store) -> tuple[list[Figure], list[Table]]:
+def activations_figures(store: Store, lang: str = "en") -> tuple[list[Figure], list[Table]]:
     """Draw the activations study: function and derivative per activation, the chain-rule bound, the table.
 
     Args:
@@ -39,7 +39,7 @@ def _supremum_label(value: float) -> str:
 def _functions(runs) -> Figure:
     columns = min(4, len(runs))
     rows = math.ceil(len(runs) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.3 * columns, 2.9 * rows), squeeze=False, sharex=True)
+    fig, axes = plt.subplots(rows, columns, figsize=_size(3.3 * columns, 2.9 * rows), squeeze=False, sharex=True)
     for ax, run in zip(axes.flat, runs):
         a, s = run.arrays, run.summary
         ax.plot(a["x"], a["value"], color=_VALUE_COLOR, linewidth=1.6, label="φ(x)")
@@ -48,7 +48,7 @@ def _functions(runs) -> Figure:
         ax.axhline(supremum, color=_SUPREMUM_COLOR, linestyle=":", linewidth=1.2,
                    label="sup φ′: the most one layer multiplies the gradient by")
         ax.annotate(_supremum_label(supremum), (a["x"][0], supremum), xytext=(2, 3), textcoords="offset points",
-                    fontsize=8, color=_SUPREMUM_COLOR, va="bottom")
+                    color=_SUPREMUM_COLOR, va="bottom")
         ax.axhline(0.0, color="black", linewidth=0.5, alpha=0.5)
         ax.axvline(0.0, color="black", linewidth=0.5, alpha=0.5)
         # Unbounded functions (ReLU, linear) would squash the derivative: frame what matters, φ′ and φ near 0.
@@ -62,7 +62,7 @@ def _functions(runs) -> Figure:
     for ax in axes.flat[len(runs):]:
         ax.set_visible(False)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=9, frameon=False)
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     fig.tight_layout()
     return Figure(
         "Activation functions and their derivatives",
@@ -78,7 +78,7 @@ def _functions(runs) -> Figure:
 
 
 def _bounds(runs) -> Figure:
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.3), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=_size(12, 4.3), sharey=True)
     groups: dict[float, list] = {}
     for run in runs:
         if run.summary["max_derivative"] > 0:
@@ -100,7 +100,7 @@ def _bounds(runs) -> Figure:
         ax.set_xlabel("layers M")
         ax.grid(True, which="major", alpha=0.3)
         ax.axhline(1.0, color="black", linewidth=0.6)
-        ax.legend(fontsize=8, loc="lower left")
+        ax.legend(loc="lower left")
     axes[0].set_ylabel("factor the activations allow over M layers")
     return Figure(
         "What the activations let through M layers",

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from gradtrace.report.figures import Figure, Table, _band, _png, _runs, plt
+from gradtrace.report.figures import Figure, Table, _band, _png, _runs, _size, plt
 from gradtrace.store import RunRecord, Store
 
 __all__ = ["approximation_figures"]
@@ -20,7 +20,7 @@ _XOR_PANELS = 10
 _LOG_X_RATIO = 20.0
 
 
-def approximation_figures(store: Store) -> tuple[list[Figure], list[Table]]:
+def approximation_figures(store: Store, lang: str = "en") -> tuple[list[Figure], list[Table]]:
     """Draw the approximation study."""
     runs = [r for r in _runs(store, "approximation") if r.status == "finished" and r.summary]
     if not runs:
@@ -66,7 +66,7 @@ def _surface(ax, run: RunRecord, member: int, *, points: bool = True, size: floa
 
 
 def _boundaries(runs: list[RunRecord]) -> Figure:
-    fig, axes = plt.subplots(1, len(runs), figsize=(3.6 * len(runs) + 0.8, 3.9), squeeze=False,
+    fig, axes = plt.subplots(1, len(runs), figsize=_size(3.6 * len(runs) + 0.8, 3.9), squeeze=False,
                              constrained_layout=True)
     filled = None
     for ax, run in zip(axes[0], runs):
@@ -76,7 +76,7 @@ def _boundaries(runs: list[RunRecord]) -> Figure:
         filled = _surface(ax, run, member, size=90.0 if xor else 6.0)
         accuracy = run.arrays["test/accuracy"][member]
         ax.set_title(f"{_title(run)}\nseed {member}: {accuracy:.1%} right; "
-                     f"{s['successes']}/{s['seeds']} seeds solved", fontsize=9)
+                     f"{s['successes']}/{s['seeds']} seeds solved")
         ax.set_xlabel("$x_1$")
     axes[0][0].set_ylabel("$x_2$")
     fig.colorbar(filled, ax=axes[0].tolist(), label="output: ŷ (XOR) or P(class 1)", shrink=0.85)
@@ -94,7 +94,7 @@ def _boundaries(runs: list[RunRecord]) -> Figure:
 
 def _xor_seeds(runs: list[RunRecord]) -> Figure:
     panels = min(_XOR_PANELS, max(len(r.arrays["success"]) for r in runs))
-    fig, axes = plt.subplots(len(runs), panels, figsize=(1.45 * panels, 1.7 * len(runs) + 0.3), squeeze=False)
+    fig, axes = plt.subplots(len(runs), panels, figsize=_size(1.45 * panels, 1.7 * len(runs) + 0.3), squeeze=False)
     for row, run in zip(axes, runs):
         success = run.arrays["success"]
         for k, ax in enumerate(row):
@@ -108,8 +108,8 @@ def _xor_seeds(runs: list[RunRecord]) -> Figure:
                 spine.set_linewidth(2.5)
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(f"seed {k}: {'solved' if success[k] else 'stuck'}", fontsize=7, color=color)
-        row[0].set_ylabel(f"{run.summary['network']}\n{int(success.sum())}/{len(success)} solved", fontsize=8)
+            ax.set_title(f"seed {k}: {'solved' if success[k] else 'stuck'}", color=color)
+        row[0].set_ylabel(f"{run.summary['network']}\n{int(success.sum())}/{len(success)} solved")
     stuck = []
     for run in runs:
         losses = run.arrays["test/loss"][~run.arrays["success"].astype(bool)]
@@ -129,7 +129,7 @@ def _xor_seeds(runs: list[RunRecord]) -> Figure:
 
 
 def _functions(runs: list[RunRecord]) -> Figure:
-    fig, axes = plt.subplots(2, len(runs), figsize=(4.8 * len(runs), 6.4), squeeze=False,
+    fig, axes = plt.subplots(2, len(runs), figsize=_size(4.8 * len(runs), 6.4), squeeze=False,
                              gridspec_kw={"height_ratios": [2, 1.2]}, sharex="col")
     for top, bottom, run in zip(axes[0], axes[1], runs):
         a, s = run.arrays, run.summary
@@ -146,12 +146,12 @@ def _functions(runs: list[RunRecord]) -> Figure:
         if x[0] > 0 and x[-1] / x[0] >= _LOG_X_RATIO:
             bottom.set_xscale("log")
         top.set_title(f"{_title(run)}: {s['successes']}/{s['seeds']} seeds solved\n"
-                      f"RMSE {s['rmse']:.3g}, max |error| {s['max_error']:.3g} (median over seeds)", fontsize=9)
-        top.legend(fontsize=8)
+                      f"RMSE {s['rmse']:.3g}, max |error| {s['max_error']:.3g} (median over seeds)")
+        top.legend()
         top.grid(True, alpha=0.3)
         bottom.grid(True, alpha=0.3)
         bottom.set_xlabel("x")
-        bottom.legend(fontsize=7, loc="lower right")
+        bottom.legend(loc="lower right")
     axes[0][0].set_ylabel("f(x) and the network's fit")
     axes[1][0].set_ylabel("fit − truth")
     return Figure(
@@ -170,7 +170,7 @@ def _functions(runs: list[RunRecord]) -> Figure:
 def _learning_curves(runs: list[RunRecord]) -> Figure:
     columns = min(len(runs), 4)
     rows = math.ceil(len(runs) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.9 * rows), squeeze=False,
+    fig, axes = plt.subplots(rows, columns, figsize=_size(3.2 * columns, 2.9 * rows), squeeze=False,
                              constrained_layout=True)
     for ax in axes.flat[len(runs):]:
         ax.axis("off")
@@ -181,13 +181,13 @@ def _learning_curves(runs: list[RunRecord]) -> Figure:
             _band(ax, steps, shown, "#1f77b4", "held-out loss", axis=1)
         ax.axhline(run.summary["baseline_loss"], color="black", linestyle=":", linewidth=1, label="baseline")
         ax.set_yscale("log")
-        ax.set_title(f"{run.config['label']}\n{run.summary['network']}", fontsize=8)
-        ax.set_xlabel("training step", fontsize=8)
-        ax.tick_params(which="both", labelsize=7)
+        ax.set_title(f"{run.config['label']}\n{run.summary['network']}")
+        ax.set_xlabel("training step")
+        ax.tick_params(which="both", labelsize=10)
         ax.grid(True, alpha=0.3)
     for row in axes:
         row[0].set_ylabel("held-out loss")
-    axes.flat[0].legend(fontsize=7)
+    axes.flat[0].legend()
     return Figure(
         "Learning curves",
         "Loss on a held-out batch drawn from the training distribution during training: median over seeds with "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradtrace.report.figures import Figure, Table, _png, _runs, plt
+from gradtrace.report.figures import Figure, Table, _png, _runs, _size, plt
 from gradtrace.store import Store
 from gradtrace.studies.published import get_published
 from gradtrace.studies.stats import nan_quantiles
@@ -16,7 +16,7 @@ _INIT = "#7f7f7f"
 _FLOOR = 1e-30
 
 
-def bengio1994_figures(store: Store) -> tuple[list[Figure], list[Table]]:
+def bengio1994_figures(store: Store, lang: str = "en") -> tuple[list[Figure], list[Table]]:
     """Draw the bengio1994 study: success frequency, gradient decay and horizon, recurrent weights, losses."""
     runs = sorted((r for r in _runs(store, "bengio1994") if "train/loss" in r.arrays),
                   key=lambda r: r.config["length"])
@@ -61,7 +61,7 @@ def _frequency(runs, config) -> Figure:
     high = np.array([r.summary["success_high"] for r in runs])
     seeds = np.array([r.summary["seeds"] for r in runs])
     bistable = np.array([r.summary["radius_above_one"] for r in runs]) / seeds
-    fig, ax = plt.subplots(figsize=(6.4, 3.9))
+    fig, ax = plt.subplots(figsize=_size(6.4, 3.9))
     ax.fill_between(lengths, low, high, color=_OURS, alpha=0.18, linewidth=0, label="95% Wilson interval")
     ax.plot(lengths, rates, color=_OURS, marker="o", linewidth=1.8, label="ours: seeds that latch the bit")
     ax.plot(lengths, bistable, color="#ff7f0e", marker="s", linestyle="--", linewidth=1.2,
@@ -73,7 +73,7 @@ def _frequency(runs, config) -> Figure:
     ax.set_xlabel("sequence length T (steps)")
     ax.set_ylabel("fraction of seeds")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend()
     return Figure(
         "Success frequency against the sequence length",
         f"Fraction of the {int(seeds[0])} seeds per length that learned to latch the bit, with the 95% Wilson "
@@ -94,7 +94,7 @@ def _spread(ax, x, values, color, label, marker="o", linestyle="-"):
 def _gradient(runs, config) -> Figure:
     lengths = np.array([r.config["length"] for r in runs], dtype=float)
     latch = config["latch_steps"]
-    fig, axes = plt.subplots(1, 3, figsize=(14.5, 3.9), constrained_layout=True)
+    fig, axes = plt.subplots(1, 3, figsize=_size(14.5, 3.9), constrained_layout=True)
     for phase, color, marker, linestyle in (("init", _INIT, "s", "--"), ("final", _OURS, "o", "-")):
         label = "at initialization" if phase == "init" else "after training"
         _spread(axes[0], lengths, [r.arrays[f"{phase}/decay_rate"] for r in runs], color, label, marker, linestyle)
@@ -121,7 +121,7 @@ def _gradient(runs, config) -> Figure:
         ax.minorticks_off()
         ax.set_xlabel("sequence length T (steps)")
         ax.grid(True, alpha=0.3)
-    axes[1].legend(fontsize=8)
+    axes[1].legend()
     return Figure(
         "How far back the gradient reaches",
         "Measured with one backward pass on held-out sequences, at initialization and after training; median "
@@ -137,7 +137,7 @@ def _gradient(runs, config) -> Figure:
 
 
 def _weights(runs) -> Figure:
-    fig, ax = plt.subplots(figsize=(6.4, 3.9))
+    fig, ax = plt.subplots(figsize=_size(6.4, 3.9))
     generator = np.random.default_rng(0)  # horizontal jitter only
     for i, r in enumerate(runs):
         success = np.nan_to_num(np.asarray(r.arrays["task/success"], dtype=float)[-1], nan=0.0) == 1
@@ -153,7 +153,7 @@ def _weights(runs) -> Figure:
     ax.set_xticks(range(len(runs)), [f"T = {r.config['length']}" for r in runs])
     ax.set_ylabel("ρ(W_rec)")
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend()
     return Figure(
         "Recurrent weight of every seed",
         "Spectral radius of W_rec (for one unit, |w|) of each seed before (grey, left) and after training, "
@@ -165,7 +165,7 @@ def _weights(runs) -> Figure:
 
 
 def _losses(runs) -> Figure:
-    fig, axes = plt.subplots(1, 2, figsize=(11.5, 3.9), constrained_layout=True)
+    fig, axes = plt.subplots(1, 2, figsize=_size(11.5, 3.9), constrained_layout=True)
     colors = plt.cm.viridis(np.linspace(0.0, 0.9, max(len(runs), 2)))
     baseline = None
     for color, r in zip(colors, runs):
@@ -187,7 +187,7 @@ def _losses(runs) -> Figure:
     for ax in axes:
         ax.set_xlabel("update")
         ax.grid(True, alpha=0.3)
-    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return Figure(
         "Learning curves",
         "Left: fraction of seeds that have latched the bit (≥ 99% of held-out sequences of the right sign) "

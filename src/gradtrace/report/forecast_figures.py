@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradtrace.report.figures import Figure, Table, _png, _runs, plt
+from gradtrace.report.figures import Figure, Table, _png, _runs, _size, plt
 from gradtrace.store import RunRecord, Store
 
 __all__ = ["forecast_figures"]
@@ -21,7 +21,7 @@ _SERIES_LABELS = {"mackey_glass": "Mackey-Glass (τ = 17)", "price": "synthetic 
 _STRETCH = 120
 
 
-def forecast_figures(store: Store) -> tuple[list[Figure], list[Table]]:
+def forecast_figures(store: Store, lang: str = "en") -> tuple[list[Figure], list[Table]]:
     """Draw the forecast study."""
     runs = [r for r in _runs(store, "forecast") if r.status == "finished" and r.summary]
     if not runs:
@@ -36,7 +36,7 @@ def _style(run: RunRecord) -> tuple[str, str]:
 
 
 def _predictions(by_series: dict[str, list[RunRecord]]) -> Figure:
-    fig, axes = plt.subplots(2, len(by_series), figsize=(6.2 * len(by_series), 6.4), squeeze=False,
+    fig, axes = plt.subplots(2, len(by_series), figsize=_size(6.2 * len(by_series), 6.4), squeeze=False,
                              gridspec_kw={"height_ratios": [2, 1.2]}, sharex="col")
     for top, bottom, (series, runs) in zip(axes[0], axes[1], by_series.items()):
         first = runs[0].arrays
@@ -60,7 +60,7 @@ def _predictions(by_series: dict[str, list[RunRecord]]) -> Figure:
         top.set_ylabel("value (standardized by the train part)")
         bottom.set_ylabel("prediction − truth")
         bottom.set_xlabel("time step of the series")
-        top.legend(fontsize=7, loc="best")
+        top.legend(loc="best")
         top.grid(True, alpha=0.3)
         bottom.grid(True, alpha=0.3)
     return Figure(
@@ -76,7 +76,7 @@ def _predictions(by_series: dict[str, list[RunRecord]]) -> Figure:
 
 
 def _errors(by_series: dict[str, list[RunRecord]]) -> Figure:
-    fig, axes = plt.subplots(1, len(by_series), figsize=(5.2 * len(by_series), 3.9), squeeze=False)
+    fig, axes = plt.subplots(1, len(by_series), figsize=_size(5.2 * len(by_series), 3.9), squeeze=False)
     for ax, (series, runs) in zip(axes[0], by_series.items()):
         for i, run in enumerate(runs):
             color, label = _style(run)
@@ -88,11 +88,11 @@ def _errors(by_series: dict[str, list[RunRecord]]) -> Figure:
             ax.scatter(np.full(len(mse), i), mse, s=10, color="black", zorder=3)
         ax.axhline(runs[0].summary["persistence_mse"], color="gray", linestyle="--", linewidth=1.2,
                    label="persistence")
-        ax.set_xticks(range(len(runs)), [_style(r)[1] for r in runs], rotation=15, fontsize=8)
+        ax.set_xticks(range(len(runs)), [_style(r)[1] for r in runs], rotation=15)
         ax.set_yscale("log")
         ax.set_title(_SERIES_LABELS.get(series, series))
         ax.grid(True, axis="y", alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend()
     axes[0][0].set_ylabel("test MSE (standardized units)")
     price = [r for runs in by_series.values() for r in runs if r.summary["series"] == "price"]
     note = ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradtrace.report.figures import Figure, Table, _band, _png, _runs, plt
+from gradtrace.report.figures import Figure, Table, _band, _png, _runs, _size, plt
 from gradtrace.store import RunRecord, Store
 from gradtrace.studies.stats import nan_quantiles
 
@@ -29,7 +29,7 @@ def _cell(values: np.ndarray, spec: str = ".3f") -> str:
     return "—" if np.isnan(mid) else f"{mid:{spec}} [{low:{spec}}, {high:{spec}}]"
 
 
-def glorot2010_figures(store: Store) -> tuple[list[Figure], list[Table]]:
+def glorot2010_figures(store: Store, lang: str = "en") -> tuple[list[Figure], list[Table]]:
     """Draw the glorot2010 study."""
     runs = [r for r in _runs(store, _STUDY) if "mean_singular_value" in r.arrays]
     if not runs:
@@ -49,11 +49,11 @@ def _histogram_panel(ax, run: RunRecord, key: str, xlabel: str) -> None:
     ax.set_xlabel(xlabel)
     ax.set_ylabel("density")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend()
 
 
 def _activations(runs: list[RunRecord]) -> Figure:
-    fig, axes = plt.subplots(1, 1 + len(runs), figsize=(4.3 * (1 + len(runs)), 3.9))
+    fig, axes = plt.subplots(1, 1 + len(runs), figsize=_size(4.3 * (1 + len(runs)), 3.9))
     ax = axes[0]
     for run in runs:
         color, label = _style(run)
@@ -70,7 +70,7 @@ def _activations(runs: list[RunRecord]) -> Figure:
     ax.set_ylabel("standard deviation of h_l = tanh(z_l)")
     ax.set_title("Activation spread per layer", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, title="solid: measured; dashed:\nlinear regime, (n·Var W)^(l−1)", title_fontsize=7)
+    ax.legend(title="solid: measured; dashed:\nlinear regime, (n·Var W)^(l−1)")
     for ax, run in zip(axes[1:], runs):
         _histogram_panel(ax, run, "activation", "activation value h_l")
     config = runs[0].config
@@ -86,7 +86,7 @@ def _activations(runs: list[RunRecord]) -> Figure:
 
 
 def _gradients(runs: list[RunRecord]) -> Figure:
-    fig, axes = plt.subplots(2, 2, figsize=(10.5, 7.6), layout="constrained")
+    fig, axes = plt.subplots(2, 2, figsize=_size(10.5, 7.6), layout="constrained")
     ax = axes[0][0]
     for run in runs:
         color, label = _style(run)
@@ -105,7 +105,7 @@ def _gradients(runs: list[RunRecord]) -> Figure:
     ax.set_ylabel(r"std of $\partial L/\partial z_l$ entries")
     ax.set_title("Back-propagated gradient per layer", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, title="dashed: linear regime,\n(n·Var W)^(M−l)", title_fontsize=7)
+    ax.legend(title="dashed: linear regime,\n(n·Var W)^(M−l)")
     ax = axes[0][1]
     for run in runs:
         color, label = _style(run)
@@ -119,7 +119,7 @@ def _gradients(runs: list[RunRecord]) -> Figure:
     ax.set_ylabel(r"RMS of $\partial L/\partial W_l$ entries")
     ax.set_title("Weight gradient per layer", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend()
     for ax, run in zip(axes[1], runs):
         _histogram_panel(ax, run, "gradient", r"$\partial L/\partial z_l$ / its std at the top layer")
     for ax in list(axes[1])[len(runs):]:
@@ -138,7 +138,7 @@ def _gradients(runs: list[RunRecord]) -> Figure:
 
 
 def _singular_values(runs: list[RunRecord]) -> Figure:
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11.5, 4.2))
+    fig, (left, right) = plt.subplots(1, 2, figsize=_size(11.5, 4.2))
     for run in runs:
         color, label = _style(run)
         singular = run.arrays["mean_singular_value"]
@@ -164,12 +164,12 @@ def _singular_values(runs: list[RunRecord]) -> Figure:
     left.set_ylabel("average singular value")
     left.set_title("Average singular value of each layer Jacobian", fontsize=10)
     left.grid(True, alpha=0.3)
-    left.legend(fontsize=7, loc="lower right")
+    left.legend(loc="lower right")
     right.set_xlabel("singular value of a layer Jacobian")
     right.set_ylabel("density")
     right.set_title("All singular values, pooled over layers and seeds", fontsize=10)
     right.grid(True, alpha=0.3)
-    right.legend(fontsize=7)
+    right.legend()
     config = runs[0].config
     return Figure(
         "Singular values of the layer Jacobians",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradtrace.report.figures import Figure, Table, _band, _png, _runs, plt
+from gradtrace.report.figures import Figure, Table, _band, _png, _runs, _size, plt
 from gradtrace.store import Store
 from gradtrace.studies.published import get_published
 
@@ -17,7 +17,7 @@ _COUNT_SERIES = "LSTM: training sequences to success"
 _ERROR_SERIES = "LSTM: wrong test predictions"
 
 
-def hochreiter1997_figures(store: Store) -> tuple[list[Figure], list[Table]]:
+def hochreiter1997_figures(store: Store, lang: str = "en") -> tuple[list[Figure], list[Table]]:
     """Draw the hochreiter1997 study: sequences to success against T, and accuracy during training.
 
     Args:
@@ -63,7 +63,7 @@ def _fmt_count(value) -> str:
 
 
 def _counts_figure(by_key, models, lengths, published, deviations) -> Figure:
-    fig, ax = plt.subplots(figsize=(7.0, 4.2))
+    fig, ax = plt.subplots(figsize=_size(7.0, 4.2))
     budget = None
     for i, model in enumerate(models):
         offset = 1.0 + 0.05 * (i - (len(models) - 1) / 2)  # side by side on the log axis
@@ -92,7 +92,7 @@ def _counts_figure(by_key, models, lengths, published, deviations) -> Figure:
                 ax.scatter([length * offset], [budget], marker="^", s=60, facecolors="none", edgecolors=color,
                            label=None if unsolved_drawn else f"{_LABELS.get(model, model)}: not solved in budget")
                 ax.annotate(f"{unsolved}/{counts.size}", (length * offset, budget), textcoords="offset points",
-                            xytext=(-26 if i == 0 else 6, 5), fontsize=7, color=color)
+                            xytext=(-26 if i == 0 else 6, 5), color=color)
                 unsolved_drawn = True
     series = published.series_named(_COUNT_SERIES)
     ax.plot(series.xs, series.ys, color="black", linestyle="--", marker="s", markersize=6,
@@ -105,7 +105,7 @@ def _counts_figure(by_key, models, lengths, published, deviations) -> Figure:
     ax.set_xlabel("minimal sequence length T (steps)")
     ax.set_ylabel("training sequences until solved")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return Figure(
         "Training sequences until solved, beside Table 7",
         "Each dot is one seed: the training sequences it had seen when it first solved the task. The open "
@@ -117,7 +117,7 @@ def _counts_figure(by_key, models, lengths, published, deviations) -> Figure:
 
 
 def _accuracy_figure(by_key, models, lengths, published) -> Figure:
-    fig, axes = plt.subplots(1, len(lengths), figsize=(4.3 * len(lengths), 3.6), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(lengths), figsize=_size(4.3 * len(lengths), 3.6), squeeze=False, sharey=True)
     reference = dict(published.series_named(_COUNT_SERIES).points)
     for ax, length in zip(axes[0], lengths):
         for model in models:
@@ -136,7 +136,7 @@ def _accuracy_figure(by_key, models, lengths, published) -> Figure:
         ax.set_ylim(0, 1.02)
         ax.grid(True, alpha=0.3)
     axes[0][0].set_ylabel("held-out fraction with |error| < 0.04")
-    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return Figure(
         "Held-out accuracy during training",
         "Fraction of held-out sequences answered within 0.04, median over seeds with the min–max band. A "

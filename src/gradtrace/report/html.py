@@ -6,6 +6,7 @@ import base64
 import datetime as _dt
 import html
 import platform
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from gradtrace.report.figures import Figure, Table, long_range_figures, through_
 from gradtrace.report.forecast_figures import forecast_figures
 from gradtrace.report.glorot2010_figures import glorot2010_figures
 from gradtrace.report.hochreiter1997_figures import hochreiter1997_figures
+from gradtrace.report.i18n import check_lang, study_text, text
 from gradtrace.report.jaeger2001_figures import jaeger2001_figures
 from gradtrace.report.le2015_figures import le2015_figures
 from gradtrace.report.pascanu2013_figures import pascanu2013_figures
@@ -34,8 +36,8 @@ from gradtrace.studies.summary import QUICK_NOTE
 
 __all__ = ["DRAWERS", "write_report"]
 
-#: How each built-in study is drawn.
-DRAWERS: dict[str, Callable[[Store], tuple[list[Figure], list[Table]]]] = {
+#: How each built-in study is drawn: ``DRAWERS[name](store, lang="en") -> (figures, tables)``.
+DRAWERS: dict[str, Callable[..., tuple[list[Figure], list[Table]]]] = {
     "through-time": through_time_figures,
     "long-range": long_range_figures,
     "exploding": exploding_figures,
@@ -61,25 +63,23 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width:
 h1 { margin-bottom: 0.2em; } h2 { border-bottom: 2px solid #ddd; padding-bottom: 0.2em; margin-top: 2em; }
 figure { margin: 1.5em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #444; font-size: 0.92em; max-width: 60em; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.92em; }
-th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
-th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.88em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.45em; text-align: right; }
+/* A number broken across lines ("1.5e-" / "13") misreads: numeric cells never wrap; a wide table scrolls. */
+td .n, td.short { white-space: nowrap; } td.num { font-variant-numeric: tabular-nums; }
+.table-wrap { overflow-x: auto; }
+th { background: #f4f4f4; } td, th:first-child { text-align: left; } td.num { text-align: right; }
+nav.toc { background: #f7f7f7; border: 1px solid #e2e2e2; padding: 0.5em 1.2em; }
+nav.toc h2 { margin-top: 0.3em; border: none; } nav.toc ol { margin: 0.3em 0; }
+.footnote { border-top: 1px solid #eee; padding-top: 0.3em; }
 .note { background: #fff8e1; border-left: 4px solid #f0b400; padding: 0.5em 1em; }
 .meta { color: #666; font-size: 0.85em; }
 .claims { list-style: none; padding-left: 0; } .claims li { margin: 0.3em 0; }
 .held { color: #1a7f37; font-weight: bold; } .not-held { color: #c62828; font-weight: bold; }
 """
 
-_INTRO = """
-<p>Backpropagation through time multiplies the error, step after step, by the Jacobian
-∂h<sub>t</sub>/∂h<sub>t−1</sub> = diag(φ′(a<sub>t</sub>)) W<sub>rec</sub>. Over k steps that is a product
-of k such matrices: when W<sub>rec</sub> is small the product shrinks geometrically and the early steps
-stop learning (the <b>vanishing gradient</b>); when it is large the product can grow just as fast
-(the <b>exploding gradient</b>). gradtrace measured ‖∂L/∂h<sub>t</sub>‖ at every step t with one backward
-pass, for every seed of every ensemble below. A deep feed-forward network is the same product through
-depth, one factor diag(φ′(z<sub>l</sub>)) W<sub>l</sub> per layer, and σ′ ≤ 0.25: there gradtrace measured
-‖∂L/∂h<sub>l</sub>‖ at every layer l.</p>
-"""
+# Config keys that size a run, in the order the footnote lists them (each study uses some of them).
+_SIZE_KEYS = ("length", "hidden_size", "width", "depth", "num_layers", "reservoir_size", "batch_size")
 
 
 def _figure_html(figure: Figure) -> str:
@@ -89,12 +89,33 @@ def _figure_html(figure: Figure) -> str:
             f"<figcaption>{html.escape(figure.caption)}</figcaption></figure>")
 
 
+# A cell that starts with a digit, a sign or a bracket and holds a digit is a number (or numbers): "1.5e-13",
+# "−0.2", "[0.1, 0.3]", "3/5 = 60%", "12 / 100"; it is right-aligned. Cells of words ("ReLU + batch norm") are
+# left-aligned and may wrap.
+_NUMERIC = re.compile(r"^[\s\d.,:;%+\-−–×/=()\[\]eE→~≈<>≤≥·^]*\d[\s\d.,:;%+\-−–×/=()\[\]eE→~≈<>≤≥·^]*$")
+_DIGIT = re.compile(r"\d")
+_UNIT = re.compile(r"\[[^\]]*\]\S*|\S+")
+_SHORT = 12
+
+
+def _cell_html(cell: str) -> str:
+    numeric = bool(_NUMERIC.match(cell)) or cell in ("—", "nan")
+    # A browser breaks "1.5e-13" after its hyphen: every word holding a digit, and every bracketed interval, is
+    # kept whole; a long cell ("4.5e-13 [1.5e-13, 1.4e-12]") may still wrap between them, the median above its
+    # interval, which keeps wide tables on the page.
+    words = (f'<span class="n">{html.escape(word)}</span>' if _DIGIT.search(word) else html.escape(word)
+             for word in _UNIT.findall(cell))
+    # A short cell of numbers stays on one line ("3/5 = 60%"); the header above it wraps instead.
+    kind = (' class="num short"' if len(cell) <= _SHORT else ' class="num"') if numeric else ""
+    return f"<td{kind}>{' '.join(words)}</td>"
+
+
 def _table_html(table: Table) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
-                   for row in table.rows)
+    body = "".join("<tr>" + "".join(_cell_html(cell) for cell in row) + "</tr>" for row in table.rows)
     caption = f'<p class="meta">{html.escape(table.caption)}</p>' if table.caption else ""
-    return f"<h3>{html.escape(table.title)}</h3><table><tr>{head}</tr>{body}</table>{caption}"
+    return (f'<h3>{html.escape(table.title)}</h3><div class="table-wrap"><table><tr>{head}</tr>{body}</table></div>'
+            f"{caption}")
 
 
 def _claims_html(verdicts: list[Verdict], *, quick: bool = False, lang: str = "en") -> str:
@@ -102,13 +123,38 @@ def _claims_html(verdicts: list[Verdict], *, quick: bool = False, lang: str = "e
     if not verdicts:
         return ""
     items = "".join(
-        f'<li><span class="{"held" if v.held else "not-held"}">{"✓ held" if v.held else "✗ not held"}</span> '
-        f"{html.escape(v.sentence[lang])}</li>" for v in verdicts)
+        f'<li><span class="{"held" if v.held else "not-held"}">'
+        f'{text("claim.held" if v.held else "claim.not_held", lang)}</span> {html.escape(v.sentence[lang])}</li>'
+        for v in verdicts)
     note = f'<p class="note">{html.escape(QUICK_NOTE[lang])}</p>' if quick else ""
     return f'<ul class="claims">{items}</ul>{note}'
 
 
-def write_report(store: Store | str | Path, path: str | Path | None = None) -> Path:
+def _distinct(values) -> str:
+    shown = list(dict.fromkeys(str(v) for v in values))
+    return shown[0] if len(shown) == 1 else f"{min(shown, key=_order)}–{max(shown, key=_order)}"
+
+
+def _order(value: str):
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
+
+
+def _footnote(records, meta: dict, lang: str) -> str:
+    """Sizes, seeds, steps and seconds of a study's runs, from their configs."""
+    configs = [r.config for r in records]
+    sizes = ", ".join(f"{text('size.' + key, lang)} {_distinct(c[key] for c in configs if key in c)}"
+                      for key in _SIZE_KEYS if any(key in c for c in configs)) or text("unknown", lang)
+    steps = [c["steps"] for c in configs if isinstance(c.get("steps"), int)]
+    steps_text = text("steps", lang, steps=_distinct(steps)) if steps else text("no_steps", lang)
+    finished = sum(r.status == "finished" for r in records)
+    return text("footnote", lang, runs=finished, seeds=meta.get("seeds", "?"), sizes=sizes, steps=steps_text,
+                seconds=f"{sum(r.seconds for r in records):.0f}")
+
+
+def write_report(store: Store | str | Path, path: str | Path | None = None, *, lang: str = "en") -> Path:
     """Write the HTML report of every study in ``store`` and return its path.
 
     Each study's section opens with its claims and their verdicts, computed from the store; the same
@@ -121,11 +167,13 @@ def write_report(store: Store | str | Path, path: str | Path | None = None) -> P
     Args:
         store: a :class:`Store` or the folder of one.
         path: where to write; default ``<store>/report.html``.
+        lang: the language of the report's text, one of :data:`~gradtrace.report.i18n.LANGUAGES` ("en", "pt").
 
     Raises:
         StoreError: if the folder holds no run store, or its catalog is damaged.
-        ValueError: if the store has no runs to report.
+        ValueError: if the store has no runs to report, or ``lang`` is not a language it is written in.
     """
+    check_lang(lang)
     if not isinstance(store, Store):
         store = Store(store, create=False)
     studies = store.studies()
@@ -134,46 +182,46 @@ def write_report(store: Store | str | Path, path: str | Path | None = None) -> P
     path = Path(path) if path is not None else store.root / "report.html"
     damaged = {name: store.damaged(name) for name in studies}
     intact = store.without((name, run) for name, runs in damaged.items() for run in runs)
-    sections = []
+    sections, contents = [], []
     for name in sorted(studies, key=lambda s: (s not in DRAWERS, list(DRAWERS).index(s) if s in DRAWERS else 0)):
         meta = intact.meta(f"study/{name}", {})
         planned = meta.get("runs", [])
         records = [intact.get(name, run) for run in intact.names(name)]
         finished = [r for r in records if r.status == "finished"]
         study = STUDIES[name]() if name in STUDIES else None
-        title = study.title if study else name
-        parts = [f'<h2 id="{html.escape(name)}">{html.escape(title)}</h2>']
-        if study:
-            parts.append(f"<p>{html.escape(study.description)}</p>")
-        parts.append(_claims_html(evaluate_claims(intact, name), quick=bool(meta.get("quick"))))
+        title, description = study_text(name, study.title, study.description, lang) if study else (name, "")
+        anchor = html.escape(name)
+        contents.append(f'<li><a href="#{anchor}">{html.escape(title)}</a></li>')
+        parts = [f'<section id="{anchor}"><h2>{html.escape(title)}</h2>']
+        if description:
+            parts.append(f"<p>{html.escape(description)}</p>")
+        parts.append(_claims_html(evaluate_claims(intact, name), quick=bool(meta.get("quick")), lang=lang))
         if damaged[name]:
             items = "".join(f"<li>{html.escape(run)}: {html.escape(problem)}</li>"
                             for run, problem in damaged[name].items())
-            parts.append(f'<div class="note damaged"><p>{len(damaged[name])} run(s) of this study are damaged on '
-                         f"disk and left out of its figures:</p><ul>{items}</ul><p>Run the study again with the "
-                         "same output folder to redo exactly these runs.</p></div>")
+            parts.append(f'<div class="note damaged"><p>{text("damaged", lang, count=len(damaged[name]))}</p>'
+                         f"<ul>{items}</ul><p>{text('damaged_redo', lang)}</p></div>")
         missing = [r for r in planned if r not in {f.name for f in finished} and r not in damaged[name]]
         if missing:
-            parts.append(f'<p class="note">This study is incomplete: {len(finished)} of {len(planned)} runs '
-                         f"finished (missing: {html.escape(', '.join(missing))}). Run it again with the same "
-                         "output folder to finish it.</p>")
+            parts.append('<p class="note">' + text("incomplete", lang, finished=len(finished), planned=len(planned),
+                                                   missing=html.escape(", ".join(missing))) + "</p>")
         if meta.get("quick"):
-            parts.append('<p class="note">Quick mode: tiny sizes and few steps, for a smoke test; the '
-                         "numbers are not meaningful.</p>")
+            parts.append(f'<p class="note">{text("quick", lang)}</p>')
         drawer = DRAWERS.get(name)
         if drawer is not None and records:  # a study whose every run is damaged has nothing to draw
-            figures, tables = drawer(intact)
+            figures, tables = drawer(intact, lang=lang)
             parts += [_figure_html(f) for f in figures] + [_table_html(t) for t in tables]
-        seconds = sum(r.seconds for r in records)
-        parts.append(f'<p class="meta">{len(finished)} runs, {meta.get("seeds", "?")} seeds each, '
-                     f"{seconds:.0f} s of training.</p>")
+        parts.append(f'<p class="meta footnote">{html.escape(_footnote(records, meta, lang))}</p></section>')
         sections.append("\n".join(parts))
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    footer = (f'<p class="meta">gradtrace {__version__}, torch {torch.__version__}, Python '
-              f"{platform.python_version()}; written {now} from {html.escape(str(store.root))}.</p>")
-    document = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-                f"<title>gradtrace report</title><style>{_STYLE}</style></head><body>"
-                f"<h1>gradtrace report</h1>{_INTRO}{''.join(sections)}{footer}</body></html>\n")
+    footer = '<p class="meta">' + html.escape(text("written", lang, version=__version__, torch=torch.__version__,
+                                                    python=platform.python_version(), now=now,
+                                                    root=str(store.root))) + "</p>"
+    toc = f'<nav class="toc"><h2>{text("contents", lang)}</h2><ol>{"".join(contents)}</ol></nav>'
+    title = text("title", lang)
+    document = (f'<!DOCTYPE html>\n<html lang="{lang}"><head><meta charset="utf-8">'
+                f"<title>{title}</title><style>{_STYLE}</style></head><body>"
+                f"<h1>{title}</h1>{text('intro', lang)}{toc}{''.join(sections)}{footer}</body></html>\n")
     temporary = path.with_suffix(".html.tmp")
     temporary.write_text(document, encoding="utf-8")
     temporary.replace(path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradtrace.report.figures import Figure, Table, _band, _png, _runs, plt
+from gradtrace.report.figures import Figure, Table, _band, _png, _runs, _size, plt
 from gradtrace.store import Store
 from gradtrace.studies.published import get_published
 
@@ -13,7 +13,7 @@ __all__ = ["jaeger2001_figures"]
 _PUBLISHED_LABEL = "ESN, tau=17: NRMSE84"
 
 
-def jaeger2001_figures(store: Store) -> tuple[list[Figure], list[Table]]:
+def jaeger2001_figures(store: Store, lang: str = "en") -> tuple[list[Figure], list[Table]]:
     """Draw the jaeger2001 study."""
     runs = sorted((r for r in _runs(store, "jaeger2001") if r.summary), key=lambda r: r.summary["train_length"])
     if not runs:
@@ -55,7 +55,7 @@ def jaeger2001_figures(store: Store) -> tuple[list[Figure], list[Table]]:
 
 
 def _nrmse84(runs, points) -> Figure:
-    fig, ax = plt.subplots(figsize=(6.2, 4.0))
+    fig, ax = plt.subplots(figsize=_size(6.2, 4.0))
     lengths = [r.summary["train_length"] for r in runs]
     for run in runs:
         values = np.asarray(run.arrays["nrmse84"], dtype=float)
@@ -72,7 +72,7 @@ def _nrmse84(runs, points) -> Figure:
     ax.set_xlabel("training sequence length (steps)")
     ax.set_ylabel("NRMSE 84 steps ahead")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend()
     return Figure(
         "NRMSE84 against the training length",
         "Error of the free-running prediction 84 steps ahead; each dot is one seed (one reservoir), the line "
@@ -82,7 +82,7 @@ def _nrmse84(runs, points) -> Figure:
 
 
 def _by_horizon(runs, points, config) -> Figure:
-    fig, ax = plt.subplots(figsize=(6.2, 4.0))
+    fig, ax = plt.subplots(figsize=_size(6.2, 4.0))
     colors = plt.cm.viridis(np.linspace(0.1, 0.8, len(runs)))
     for color, run in zip(colors, runs):
         curves = np.asarray(run.arrays["nrmse_by_horizon"], dtype=float)  # (K, horizon)
@@ -96,7 +96,7 @@ def _by_horizon(runs, points, config) -> Figure:
     ax.set_xlabel("free-running steps")
     ax.set_ylabel("NRMSE")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend()
     return Figure(
         "Error against the free-run horizon",
         "RMS error k steps into the free run (median over seeds, min–max band): the chaotic attractor "
@@ -106,7 +106,7 @@ def _by_horizon(runs, points, config) -> Figure:
 
 
 def _free_run(run, config) -> Figure:
-    fig, ax = plt.subplots(figsize=(9, 3.2))
+    fig, ax = plt.subplots(figsize=_size(9, 3.2))
     truth, free = run.arrays["free_run_truth"], run.arrays["free_run"]
     steps = np.arange(len(truth))
     ax.plot(steps, truth, color="black", linewidth=1.2, label="Mackey-Glass (τ = 17)")
@@ -114,7 +114,7 @@ def _free_run(run, config) -> Figure:
     ax.axvline(config["horizon"], color="gray", linestyle=":", linewidth=1)
     ax.set_xlabel("free-running steps")
     ax.set_ylabel("x(t)")
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(loc="upper right")
     ax.grid(True, alpha=0.3)
     return Figure(
         f"A free run ({run.summary['train_length']:,} training steps, seed 0)",

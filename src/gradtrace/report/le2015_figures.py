@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradtrace.report.figures import Figure, Table, _band, _png, _runs, plt
+from gradtrace.report.figures import Figure, Table, _band, _png, _runs, _size, plt
 from gradtrace.store import Store
 from gradtrace.studies.published import get_published
 from gradtrace.studies.stats import nan_quantiles
@@ -18,7 +18,7 @@ _LABELS = {"irnn": "IRNN (ReLU, W_rec = I)", "tanh": "RNN, tanh", "lstm": "LSTM"
 _EXPECTED = {"irnn": "below the baseline", "tanh": "stays on the baseline", "lstm": "below the baseline"}
 
 
-def le2015_figures(store: Store) -> tuple[list[Figure], list[Table]]:
+def le2015_figures(store: Store, lang: str = "en") -> tuple[list[Figure], list[Table]]:
     """Draw the le2015 study: held-out MSE against training steps beside the baseline, and the table.
 
     Args:
@@ -62,7 +62,7 @@ def _deviations(runs, published) -> str:
 
 
 def _mse_figure(by_key, models, lengths, published, deviations) -> Figure:
-    fig, axes = plt.subplots(1, len(lengths), figsize=(5.2 * len(lengths), 3.9), squeeze=False)
+    fig, axes = plt.subplots(1, len(lengths), figsize=_size(5.2 * len(lengths), 3.9), squeeze=False)
     baseline = published.settings["baseline_mse"]
     for ax, length in zip(axes[0], lengths):
         for model in models:
@@ -78,7 +78,7 @@ def _mse_figure(by_key, models, lengths, published, deviations) -> Figure:
         ax.set_xlabel("training step (updates)")
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].set_ylabel("held-out MSE")
-    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return Figure(
         "Held-out MSE against the baseline",
         "Held-out MSE of each model during training, median over seeds with the min–max band, beside the "
@@ -89,7 +89,7 @@ def _mse_figure(by_key, models, lengths, published, deviations) -> Figure:
 
 
 def _gradient_figure(by_key, models, lengths) -> Figure:
-    fig, axes = plt.subplots(1, len(lengths), figsize=(5.2 * len(lengths), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(lengths), figsize=_size(5.2 * len(lengths), 3.6), squeeze=False)
     clip = None
     for ax, length in zip(axes[0], lengths):
         for model in models:
@@ -107,7 +107,7 @@ def _gradient_figure(by_key, models, lengths) -> Figure:
         ax.set_xlabel("training step (updates)")
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].set_ylabel("‖∇‖ before clipping")
-    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return Figure(
         "Gradient norm before clipping",
         "Global gradient norm of each seed before clipping, its median over blocks of 25 updates, then the "

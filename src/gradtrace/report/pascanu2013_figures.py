@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradtrace.report.figures import Figure, Table, _band, _png, _runs, plt
+from gradtrace.report.figures import Figure, Table, _band, _png, _runs, _size, plt
 from gradtrace.store import Store
 from gradtrace.studies.pascanu2013 import ALGORITHMS, INITS
 from gradtrace.studies.published import get_published
@@ -18,7 +18,7 @@ _PUBLISHED_CR_BASIC = (5, 5)
 _FLOOR = 1e-30
 
 
-def pascanu2013_figures(store: Store) -> tuple[list[Figure], list[Table]]:
+def pascanu2013_figures(store: Store, lang: str = "en") -> tuple[list[Figure], list[Table]]:
     """Draw the pascanu2013 study: success rates, loss curves, gradient norms, Ω and final profiles."""
     runs = [r for r in _runs(store, "pascanu2013") if "train/loss" in r.arrays]
     if not runs:
@@ -76,7 +76,7 @@ def _deviations(config) -> str:
 
 def _success(by_key, inits, algorithms, lengths, config) -> Figure:
     published = get_published("pascanu2013")
-    fig, axes = plt.subplots(1, len(inits), figsize=(4.3 * len(inits), 3.8), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(inits), figsize=_size(4.3 * len(inits), 3.8), squeeze=False, sharey=True)
     width = 0.8 / max(len(algorithms), 1)
     for ax, init in zip(axes[0], inits):
         for i, algorithm in enumerate(algorithms):
@@ -103,7 +103,7 @@ def _success(by_key, inits, algorithms, lengths, config) -> Figure:
         ax.grid(True, axis="y", alpha=0.3)
     axes[0][0].set_ylabel("fraction of seeds that solved it")
     handles = {label: handle for ax in axes[0] for handle, label in zip(*ax.get_legend_handles_labels())}
-    axes[0][-1].legend(handles.values(), handles.keys(), fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    axes[0][-1].legend(handles.values(), handles.keys(), loc="upper left", bbox_to_anchor=(1.02, 1.0))
     seeds = next(iter(by_key.values())).summary.get("seeds", "?")
     caption = (
         f"Fraction of {seeds} seeds whose held-out accuracy reached 99% (Pascanu's < 1% error), with the 95% "
@@ -118,7 +118,7 @@ def _success(by_key, inits, algorithms, lengths, config) -> Figure:
 
 
 def _loss_curves(by_key, inits, algorithms, lengths) -> Figure:
-    fig, axes = plt.subplots(len(lengths), len(inits), figsize=(4.2 * len(inits), 3.0 * len(lengths)),
+    fig, axes = plt.subplots(len(lengths), len(inits), figsize=_size(4.2 * len(inits), 3.0 * len(lengths)),
                              squeeze=False, sharex=True, sharey=True)
     for row, length in zip(axes, lengths):
         for ax, init in zip(row, inits):
@@ -138,7 +138,7 @@ def _loss_curves(by_key, inits, algorithms, lengths) -> Figure:
         row[0].set_ylabel("held-out cross-entropy")
     for ax in axes[-1]:
         ax.set_xlabel("update")
-    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return Figure(
         "Loss curves",
         "Held-out cross-entropy during training, median over seeds with the min–max band. The dotted line "
@@ -161,7 +161,7 @@ def _binned(steps: np.ndarray, values: np.ndarray, bins: int = 50) -> tuple[np.n
 
 
 def _over_training(by_key, inits, algorithms, length, key, config, title, caption) -> Figure:
-    fig, axes = plt.subplots(1, len(inits), figsize=(4.3 * len(inits), 3.5), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(inits), figsize=_size(4.3 * len(inits), 3.5), squeeze=False, sharey=True)
     for ax, init in zip(axes[0], inits):
         for algorithm in algorithms:
             run = by_key.get((init, algorithm, length))
@@ -180,12 +180,12 @@ def _over_training(by_key, inits, algorithms, length, key, config, title, captio
         ax.set_xlabel("update")
         ax.grid(True, alpha=0.3)
     axes[0][0].set_ylabel("‖∂L/∂θ‖ before remedies" if key == "grad/norm" else "Ω")
-    axes[0][-1].legend(fontsize=8)
+    axes[0][-1].legend()
     return Figure(title, caption, _png(fig))
 
 
 def _profiles(by_key, inits, algorithms, length) -> Figure:
-    fig, axes = plt.subplots(1, len(inits), figsize=(4.3 * len(inits), 3.5), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(inits), figsize=_size(4.3 * len(inits), 3.5), squeeze=False, sharey=True)
     for ax, init in zip(axes[0], inits):
         for low, high in ((0.10, 0.20), (0.50, 0.60)):
             ax.axvspan(np.floor(low * length) - 0.5, np.floor(high * length) + 0.5, color="gold", alpha=0.25,
@@ -203,7 +203,7 @@ def _profiles(by_key, inits, algorithms, length) -> Figure:
         ax.set_xlabel("time step t")
         ax.grid(True, alpha=0.3)
     axes[0][0].set_ylabel(r"$\|\partial L/\partial h_t\|$ after training")
-    axes[0][-1].legend(fontsize=8)
+    axes[0][-1].legend()
     return Figure(
         f"‖∂L/∂h_t‖ along the sequence after training (T = {length})",
         "The gradient reaching the hidden state at each time step, on held-out sequences after training "

@@ -1,0 +1,226 @@
+"""The report's words in English and Portuguese: message catalogs looked up by key.
+
+The report's own prose (title, introduction, notes, section chrome) lives in :data:`MESSAGES`; each figure
+module keeps the texts of its figures in a :class:`Catalog` of its own, beside the code that draws them, so a
+study's words travel with the study. Portuguese uses the course's terms: gradiente que desaparece (dissipação do
+gradiente), gradiente que explode, ReLU agonizante, poda do gradiente, retropropagação através do tempo (BPTT).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = ["LANGUAGES", "MESSAGES", "Catalog", "check_lang", "study_text", "text"]
+
+#: The languages the report is written in; the first is the default.
+LANGUAGES: tuple[str, ...] = ("en", "pt")
+
+
+def check_lang(lang: str) -> str:
+    """Return ``lang`` if the report can be written in it.
+
+    Raises:
+        ValueError: naming the language received and the available ones.
+    """
+    if lang not in LANGUAGES:
+        raise ValueError(f"Unknown language {lang!r}. Available: {', '.join(LANGUAGES)}.")
+    return lang
+
+
+class Catalog:
+    """Messages by key, each with one template per language, filled with :meth:`str.format`.
+
+    Args:
+        messages: ``{key: {"en": template, "pt": template}}``; every key needs every language in
+            :data:`LANGUAGES` (checked here, so a missing translation fails at import, not in a report).
+
+    Raises:
+        ValueError: if a message lacks a language.
+    """
+
+    def __init__(self, messages: Mapping[str, Mapping[str, str]]):
+        for key, templates in messages.items():
+            missing = [lang for lang in LANGUAGES if lang not in templates]
+            if missing:
+                raise ValueError(f"Message {key!r} has no {', '.join(missing)} text.")
+        self.messages = dict(messages)
+
+    def __call__(self, key: str, lang: str = "en", **values) -> str:
+        """Return the message ``key`` in ``lang``, filled with ``values``.
+
+        Raises:
+            KeyError: if the catalog has no message ``key``.
+            ValueError: if ``lang`` is not one of :data:`LANGUAGES`.
+        """
+        template = self.messages[key][check_lang(lang)]
+        return template.format(**values) if values else template
+
+
+MESSAGES = Catalog({
+    "title": {"en": "gradtrace report", "pt": "Relatório do gradtrace"},
+    "contents": {"en": "Contents", "pt": "Sumário"},
+    "intro": {
+        "en": "<p>Backpropagation through time multiplies the error, step after step, by the Jacobian "
+              "∂h<sub>t</sub>/∂h<sub>t−1</sub> = diag(φ′(a<sub>t</sub>)) W<sub>rec</sub>. Over k steps that is a "
+              "product of k such matrices: when W<sub>rec</sub> is small the product shrinks geometrically and the "
+              "early steps stop learning (the <b>vanishing gradient</b>); when it is large the product can grow "
+              "just as fast (the <b>exploding gradient</b>). gradtrace measured ‖∂L/∂h<sub>t</sub>‖ at every step "
+              "t with one backward pass, for every seed of every ensemble below. A deep feed-forward network is "
+              "the same product through depth, one factor diag(φ′(z<sub>l</sub>)) W<sub>l</sub> per layer, and "
+              "σ′ ≤ 0.25: there gradtrace measured ‖∂L/∂h<sub>l</sub>‖ at every layer l.</p>",
+        "pt": "<p>A retropropagação através do tempo (BPTT) multiplica o erro, passo a passo, pela jacobiana "
+              "∂h<sub>t</sub>/∂h<sub>t−1</sub> = diag(φ′(a<sub>t</sub>)) W<sub>rec</sub>. Em k passos, isso é um "
+              "produto de k dessas matrizes: quando W<sub>rec</sub> é pequena, o produto encolhe geometricamente "
+              "e os primeiros passos deixam de aprender (o <b>gradiente que desaparece</b>, ou dissipação do "
+              "gradiente); quando é grande, o produto pode crescer na mesma velocidade (o <b>gradiente que "
+              "explode</b>). O gradtrace mediu ‖∂L/∂h<sub>t</sub>‖ em cada passo t com uma única passagem para "
+              "trás, para cada semente de cada conjunto abaixo. Uma rede profunda sem recorrência é o mesmo "
+              "produto ao longo da profundidade, um fator diag(φ′(z<sub>l</sub>)) W<sub>l</sub> por camada, com "
+              "σ′ ≤ 0,25: ali o gradtrace mediu ‖∂L/∂h<sub>l</sub>‖ em cada camada l.</p>",
+    },
+    "damaged": {
+        "en": "{count} run(s) of this study are damaged on disk and left out of its figures:",
+        "pt": "{count} execução(ões) deste estudo estão danificadas no disco e ficaram fora das figuras:",
+    },
+    "damaged_redo": {
+        "en": "Run the study again with the same output folder to redo exactly these runs.",
+        "pt": "Rode o estudo de novo com a mesma pasta de saída para refazer exatamente essas execuções.",
+    },
+    "incomplete": {
+        "en": "This study is incomplete: {finished} of {planned} runs finished (missing: {missing}). Run it again "
+              "with the same output folder to finish it.",
+        "pt": "Este estudo está incompleto: {finished} de {planned} execuções terminaram (faltam: {missing}). "
+              "Rode-o de novo com a mesma pasta de saída para completá-lo.",
+    },
+    "claim.held": {"en": "✓ held", "pt": "✓ confirmada"},
+    "claims.count": {"en": "{held} of {total} claims held", "pt": "{held} de {total} afirmações confirmadas"},
+    "claims.quick": {"en": " (quick mode: not meaningful)", "pt": " (modo rápido: sem significado)"},
+    "claim.not_held": {"en": "✗ not held", "pt": "✗ não confirmada"},
+    "quick": {
+        "en": "Quick mode: tiny sizes and few steps, for a smoke test; the numbers are not meaningful.",
+        "pt": "Modo rápido: tamanhos mínimos e poucos passos, só para um teste de fumaça; os números não têm "
+              "significado.",
+    },
+    "footnote": {
+        "en": "{runs} runs; {seeds} seeds each; sizes: {sizes}; {steps}; {seconds} s of training.",
+        "pt": "{runs} execuções; {seeds} sementes cada; tamanhos: {sizes}; {steps}; {seconds} s de treino.",
+    },
+    "steps": {"en": "{steps} training steps", "pt": "{steps} passos de treino"},
+    "no_steps": {"en": "no training steps recorded", "pt": "nenhum passo de treino registrado"},
+    "unknown": {"en": "?", "pt": "?"},
+    "size.length": {"en": "length", "pt": "comprimento"},
+    "size.hidden_size": {"en": "hidden units", "pt": "unidades ocultas"},
+    "size.width": {"en": "width", "pt": "largura"},
+    "size.depth": {"en": "depth", "pt": "profundidade"},
+    "size.num_layers": {"en": "layers", "pt": "camadas"},
+    "size.reservoir_size": {"en": "reservoir", "pt": "reservatório"},
+    "size.batch_size": {"en": "batch", "pt": "lote"},
+    "written": {
+        "en": "gradtrace {version}, torch {torch}, Python {python}; written {now} from {root}.",
+        "pt": "gradtrace {version}, torch {torch}, Python {python}; escrito em {now} a partir de {root}.",
+    },
+})
+
+
+def text(key: str, lang: str = "en", **values) -> str:
+    """Return the report's message ``key`` in ``lang``, filled with ``values``.
+
+    Example:
+        >>> text("incomplete", "pt", finished=1, planned=2, missing="a")[:24]
+        'Este estudo está incompl'
+    """
+    return MESSAGES(key, lang, **values)
+
+
+# The built-in studies' titles and descriptions in Portuguese; English comes from the study classes themselves.
+_STUDIES_PT: dict[str, tuple[str, str]] = {
+    "through-time": (
+        "O gradiente através do tempo, para vários raios espectrais de W_rec",
+        "‖∂L/∂h_{T−k}‖ em função do atraso k numa RNN tanh cuja W_rec é reescalada para raio espectral ρ, na "
+        "inicialização e depois do treino, com o envelope σ_max^k."),
+    "long-range": (
+        "Dependências de longo alcance: RNN simples contra LSTM e GRU",
+        "Conjuntos de cada modelo treinados no problema da soma com sequências cada vez mais longas: a perda "
+        "contra a referência, a taxa de sucesso com intervalo de 95% e ‖∂L/∂h_t‖ ao longo do treino."),
+    "exploding": (
+        "Gradientes que explodem e a poda do gradiente",
+        "RNNs de Elman iniciadas com ρ(W_rec) > 1 e treinadas por SGD simples no problema da soma, sem poda e "
+        "com poda pela norma, por valor e por unidade: a norma do gradiente antes da poda, onde os membros "
+        "divergem e com que frequência cada poda agiu."),
+    "remedies": (
+        "Remédios para o gradiente que desaparece, lado a lado",
+        "RNN tanh, + poda, + poda + Ω, + BPTT truncada, IRNN, inicialização ortogonal, rede de estado de eco, "
+        "LSTM e GRU nos problemas da soma e da ordem temporal, em comprimentos onde a RNN tanh falha: taxa de "
+        "sucesso entre sementes com intervalo de 95%, curvas de perda e perfis do gradiente."),
+    "through-depth": (
+        "O gradiente através da profundidade: ativações, inicialização, batch norm e conexões residuais",
+        "‖∂L/∂h_l‖ camada a camada em MLPs de 20 camadas (sigmoide, tanh, ReLU, leaky ReLU, GELU; a "
+        "inicialização própria da ativação ou a padrão U[±1/√n]; simples, com batch norm, com conexões "
+        "residuais), na inicialização e depois de um treino curto no problema dos círculos; a razão entre a "
+        "primeira e a última camada em função da profundidade, ao lado do 0,25^(M−1) da sigmoide; quão rápido a "
+        "primeira camada aprende em comparação com a última."),
+    "activations": (
+        "Funções de ativação, suas derivadas e o limite do gradiente",
+        "Cada ativação e sua derivada, com o máximo da derivada marcado (0,25 para a sigmoide, 1 para a tanh): "
+        "em M camadas o gradiente é no máximo (max φ′)^M vezes o que os pesos deixam passar, 0,25^M para a "
+        "sigmoide e 1 para tanh e ReLU."),
+    "dying-relu": (
+        "ReLU agonizante e as ativações que mantêm o gradiente",
+        "MLPs profundas (ReLU, Leaky ReLU, PReLU, GELU) treinadas por SGD simples em dois círculos concêntricos, "
+        "com taxa de aprendizado moderada e grande, e com vieses ocultos negativos: a fração de unidades mortas "
+        "(derivada 0 em todos os pontos de teste) e inativas por camada ao longo do treino, unidades que voltam "
+        "e a acurácia alcançada."),
+    "approximation": (
+        "Aproximação universal: XOR, círculos, espirais e três funções",
+        "Conjuntos de MLPs no XOR (a rede 2-2-1, sigmoide e tanh), nos círculos (4 unidades ocultas), em duas "
+        "espirais (32-32) e em x², 1/x e sen x (uma camada oculta de 32 unidades tanh): fronteiras de decisão, "
+        "curvas ajustadas contra a verdade, erros e a taxa de sucesso entre sementes com intervalo de 95%."),
+    "descent": (
+        "Descida do gradiente em lote, em minilote e estocástica",
+        "Uma pequena MLP ajustando sen x a partir do mesmo conjunto fixo de dados, com descida em lote completo, "
+        "em minilote e exemplo a exemplo pelo mesmo número de épocas: a perda de treino em função das épocas e "
+        "dos segundos, o ruído da perda por lote e a perda em dados separados no fim."),
+    "dynamics": (
+        "Estado estacionário, oscilação e caos numa RNN autônoma",
+        "Uma RNN sem entrada, h_{t+1} = tanh(g·W h_t), vai para um estado estacionário com g pequeno, oscila (W "
+        "uma rotação, g acima de 1) e fica caótica com g grande: trajetórias, o maior expoente de Lyapunov em "
+        "função de g ao lado da teoria de campo médio, e onde ele cruza 0."),
+    "forecast": (
+        "Previsão a partir de uma janela de cinco valores: MLP, RNN, LSTM e ESN contra a persistência",
+        "Previsão do próximo valor a partir dos últimos 5, em Mackey-Glass (caótica) e num preço sintético: MLP, "
+        "RNN de Elman, LSTM e rede de estado de eco, avaliadas nos últimos 20% de cada série contra a previsão "
+        "por persistência (repetir o último valor)."),
+    "jaeger2001": (
+        "Jaeger 2001: uma rede de estado de eco prevê Mackey-Glass 84 passos à frente",
+        "ESN com leitura ridge em forma fechada na série de Mackey-Glass (τ = 17): NRMSE de um passo e de 84 "
+        "passos em execução livre entre sementes, ao lado do NRMSE84 publicado por Jaeger."),
+    "pascanu2013": (
+        "Pascanu et al. 2013: poda e Ω no problema da ordem temporal",
+        "Uma RNN de Elman de 50 unidades treinada por SGD em minilotes no problema da ordem temporal de 4 "
+        "classes, a partir das três inicializações do artigo, sem nada (MSGD), com a norma do gradiente podada "
+        "em 1 (MSGD-C) e com poda mais o regularizador Ω (MSGD-CR)."),
+    "bengio1994": (
+        "Bengio et al. 1994: guardar um bit por descida do gradiente fica mais raro com sequências longas",
+        "Vinte RNNs tanh de uma unidade por comprimento, treinadas para guardar um bit em meio a ruído: a "
+        "fração que aprende em função do comprimento, com intervalo de 95%, e até onde o gradiente alcança."),
+    "hochreiter1997": (
+        "Hochreiter & Schmidhuber 1997: LSTM no problema da soma",
+        "Conjuntos de LSTM e de RNN tanh no problema da soma de 1997: sequências de treino vistas até 99% das "
+        "sequências separadas ficarem dentro de 0,04, ao lado da Tabela 7 do artigo."),
+    "le2015": (
+        "Le, Jaitly & Hinton 2015: IRNN no problema da soma",
+        "RNNs ReLU iniciadas na identidade (IRNN), RNNs tanh e LSTMs no problema da soma com T = 150: MSE em "
+        "dados separados ao longo do treino contra a referência 1/6 de sempre responder 1."),
+    "glorot2010": (
+        "Glorot & Bengio 2010: uma rede tanh profunda na inicialização, padrão contra normalizada",
+        "Cinco camadas tanh de 1000 unidades na inicialização, com a inicialização padrão U[±1/√n] e a "
+        "normalizada (Xavier): dispersão das ativações por camada, o gradiente retropropagado e o valor "
+        "singular médio das jacobianas das camadas, ao lado dos ≈0,5 e ≈0,8 do artigo."),
+}
+
+
+def study_text(name: str, title: str, description: str, lang: str = "en") -> tuple[str, str]:
+    """Return a study's title and description in ``lang`` (the given English ones when no translation exists)."""
+    if check_lang(lang) == "pt" and name in _STUDIES_PT:
+        return _STUDIES_PT[name]
+    return title, description
