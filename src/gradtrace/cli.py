@@ -285,7 +285,6 @@ def _print_claims(store, names: list[str], lang: str = "en") -> None:
             continue
         short = bool((store.meta(f"study/{name}") or {}).get("quick"))
         quick |= short
-        # Plain text, wrapped by the terminal and never cut: readable at 80 columns and when piped.
         _plain(f"{name}: " + text("claims.count", lang, held=sum(v.held for v in verdicts), total=len(verdicts))
                + (text("claims.quick", lang) if short else ""))
         for verdict in verdicts:
@@ -297,7 +296,8 @@ def _print_claims(store, names: list[str], lang: str = "en") -> None:
 
 
 def _plain(text: str) -> None:
-    console.print(text, markup=False, highlight=False, soft_wrap=True)
+    # Wrapped between words at the console's width (80 when piped), never cut: a claim reads whole either way.
+    console.print(text, markup=False, highlight=False)
 
 
 def _cell(value, spec: str) -> str:

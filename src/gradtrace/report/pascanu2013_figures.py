@@ -59,6 +59,13 @@ def _budget(config) -> str:
             "(Pascanu: up to 5M updates, lr 0.01)")
 
 
+def _form(config) -> str:
+    # Stores written before Ω had two forms took Eq. 9's ratio of norms.
+    if config.get("penalty_form", "norm") == "squared":
+        return ", in the authors' form: a ratio of squared norms (Eq. 10, their code)"
+    return ", as a ratio of norms (Eq. 9) where the code takes a ratio of squared norms"
+
+
 def _deviations(config) -> str:
     lengths = ", ".join(str(t) for t in sorted({config["length"]} | set(config["lengths"])))
     return (f"Deviations from the paper's protocol: lengths T = {lengths} instead of 50 and more; "
@@ -66,8 +73,8 @@ def _deviations(config) -> str:
             f"{config['eval_batch_size']} held-out sequences per seed instead of 10,000, with success counted "
             "at the last evaluation (the paper stopped each run at its first success; the table gives that "
             "count too); Ω averaged over sequences and non-vanished steps (the released code's normalization) "
-            f"with weight α = {config['penalty_weight']:g} from the text (the code's default is 2), and as a "
-            "ratio of norms where the code takes a ratio of squared norms. Same as the paper: "
+            f"with weight α = {config['penalty_weight']:g} from the text (the code's default is 2){_form(config)}. "
+            "Same as the paper: "
             f"{config['hidden_size']} units, plain SGD with minibatches of {config['batch_size']}, clipping of the "
             f"whole gradient's norm at {config['clip_threshold']:g} after adding α∂Ω/∂W_rec (as the code does), "
             "and the three initializations with all biases 0. The larger learning rate also enlarges every "
