@@ -287,3 +287,29 @@ def test_two_gradtrace_run_processes_one_writes_the_other_is_refused(tmp_path):
     assert f"(`gradtrace run {STUDY} --quick --out {out} --seeds 1 --workers 1`)" in same_seeds.stderr
     assert "Traceback" not in other_seeds.stderr + same_seeds.stderr
     assert Store(out).studies() == []  # the refused writers did no work
+
+
+def test_threads_beyond_any_machine_exit_2_before_a_folder_is_made(tmp_path):
+    out = tmp_path / "runs"
+    result = _invoke("run", STUDY, "--quick", "--threads", 100000, "--out", out)
+    assert result.exit_code == 2
+    assert "`--threads` must be at most" in _message(result) and "got 100000" in _message(result)
+    assert not out.exists()
+
+
+def test_report_of_an_empty_folder_name_exits_2_instead_of_reading_the_current_folder():
+    result = _invoke("report", "")
+    assert result.exit_code == 2
+    assert "`FOLDER` must be a run folder written by `gradtrace run`, got ''; for the current folder, give '.'." in (
+        _message(result))
+
+
+def test_a_report_that_cannot_be_written_exits_1_keeping_the_runs(store_copy):
+    (store_copy / "report.html").unlink(missing_ok=True)
+    (store_copy / "report.html").mkdir()  # a folder in the way of the file
+    before = _files(store_copy / "arrays")
+    result = _invoke("report", store_copy)
+    assert result.exit_code == 1
+    assert f"Cannot write the report to {store_copy / 'report.html'}:" in _message(result)
+    assert "are untouched" in _message(result)
+    assert _files(store_copy / "arrays") == before and not (store_copy / "report.html.tmp").exists()

@@ -125,7 +125,8 @@ def run(
 
     try:
         # Every option is checked before anything is written: a refused command leaves no folder behind.
-        threads = check_int("--threads", threads, minimum=1)
+        # More threads than cores only makes the workers wait on each other; far more cannot even start.
+        threads = check_int("--threads", threads, minimum=1, maximum=max(MAX_THREADS, _cores()))
         lang = _check_lang(check_lang, lang)
         processes = _cores() if workers is None else check_int("--workers", workers, minimum=1, maximum=MAX_WORKERS)
         if seeds is not None:
@@ -200,6 +201,10 @@ def _warn_damaged(store) -> dict[str, dict[str, str]]:
             _warn(f"Damaged, not in the report: {name}/{run}: {problem}. Run the study again with the same --out "
                   "to redo it.")
     return damaged
+
+
+#: The most torch threads `--threads` takes (or the cores, if there are more).
+MAX_THREADS = 256
 
 
 def _cores() -> int:
@@ -335,7 +340,7 @@ def list_() -> None:
 
 @app.command()
 def report(
-    folder: Annotated[Path, typer.Argument(help="A run folder written by `gradtrace run`.")],
+    folder: Annotated[str, typer.Argument(help="A run folder written by `gradtrace run`.")],
     lang: Annotated[str, typer.Option(help="Language of the HTML report: en or pt.")] = "en",
 ) -> None:
     """Write (again) the HTML report of a run folder and print its path."""
@@ -345,6 +350,10 @@ def report(
 
     try:
         lang = _check_lang(check_lang, lang)
+        if not folder:  # Path("") would silently mean the current folder
+            raise ValueError("`FOLDER` must be a run folder written by `gradtrace run`, got ''; for the current "
+                             "folder, give '.'.")
+        folder = Path(folder)
         if folder.is_file():
             raise ValueError(f"`FOLDER` must be a run folder written by `gradtrace run`, got {str(folder)!r}, "
                              "which is a file.")

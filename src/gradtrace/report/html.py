@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from gradtrace import __version__
+from gradtrace.errors import StoreError
 from gradtrace.report.activations_figures import activations_figures
 from gradtrace.report.approximation_figures import approximation_figures
 from gradtrace.report.bengio1994_figures import bengio1994_figures
@@ -223,7 +224,13 @@ def write_report(store: Store | str | Path, path: str | Path | None = None, *, l
                 f"<title>{title}</title><style>{_STYLE}</style></head><body>"
                 f"<h1>{title}</h1>{text('intro', lang)}{toc}{''.join(sections)}{footer}</body></html>\n")
     temporary = path.with_suffix(".html.tmp")
-    temporary.write_text(document, encoding="utf-8")
-    temporary.replace(path)
+    try:
+        temporary.write_text(document, encoding="utf-8")
+        temporary.replace(path)
+    except OSError as error:  # read-only, immutable, a folder in the way, a full disk: the runs are untouched
+        if temporary.is_file():
+            temporary.unlink()
+        raise StoreError(f"Cannot write the report to {path}: {error.strerror or error}. The runs in {store.root} "
+                         "are untouched; fix that path (or pass another) and run `gradtrace report` again.") from None
     write_summary(store)  # beside the report, from the same store: an old folder gets one too
     return path
