@@ -93,8 +93,8 @@ def test_an_old_catalog_without_checksums_is_migrated_and_its_runs_verified_by_l
     store = Store(root)
     with sqlite3.connect(root / "catalog.sqlite") as db:
         columns = [row[1] for row in db.execute("PRAGMA table_info(runs)")]
-        assert columns[-2:] == ["sha256", "size"]
-        assert db.execute("PRAGMA user_version").fetchone() == (1,)
+        assert columns[-3:] == ["sha256", "size", "row_sha256"]
+        assert db.execute("PRAGMA user_version").fetchone() == (2,)
     db.close()
     assert store.finished("demo") == {"a"}
     assert sorted(store.damaged("demo")) == ["b", "c"]

@@ -2,15 +2,15 @@
 
 Layout of a store folder::
 
-    catalog.sqlite           one row per (study, run name): status, config, summary, timings, and the
-                             size and SHA-256 of the run's arrays file
+    catalog.sqlite           one row per (study, run name): status, config, summary, timings, the
+                             size and SHA-256 of the run's arrays file, and a SHA-256 of the row itself
     arrays/<study>/<run>.npz the run's arrays
     writer.lock              held (flock) by the one process writing the store; names it
 
 A run's arrays are written to a temporary file and renamed into place before its catalog row is
 committed, so a run is either in the store whole or not at all; a study that was interrupted
-resumes by skipping the runs already finished. The checksum in the row is checked whenever a run
-is read or a study resumes, so a file damaged on disk is found, named, and run again.
+resumes by skipping the runs already finished. The checksums in the row are checked whenever a run
+is read or a study resumes, so a row or file damaged on disk is found, named, and run again.
 """
 
 from __future__ import annotations
@@ -53,15 +53,22 @@ CREATE TABLE IF NOT EXISTS runs (
     created  REAL NOT NULL,
     sha256   TEXT,
     size     INTEGER,
+    row_sha256 TEXT,
     PRIMARY KEY (study, name)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 # Catalogs written before the checksum columns existed gain them (NULL for their old rows, which are
-# then verified by loading them: the zip format checks a CRC-32 of every array it reads).
-_CHECKSUM_COLUMNS = (("sha256", "TEXT"), ("size", "INTEGER"))
-_SCHEMA_VERSION = 1
+# then verified by loading them: the zip format checks a CRC-32 of every array it reads, and by parsing
+# the row's JSON).
+_CHECKSUM_COLUMNS = (("sha256", "TEXT"), ("size", "INTEGER"), ("row_sha256", "TEXT"))
+_SCHEMA_VERSION = 2
+_ROW_COLUMNS = "study, name, status, config, summary, seconds, sha256, size, row_sha256"
+# What `PRAGMA integrity_check` says of an index that disagrees with its table. The index is derived
+# data: REINDEX rebuilds it from the table's rows, losing nothing.
+_INDEX_PROBLEMS = ("missing from index", "wrong # of entries in index", "non-unique entry in index")
+_REINDEX = "REINDEX"
 
 # What numpy and zipfile raise on a truncated, bit-flipped or foreign .npz file.
 _UNREADABLE = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
@@ -108,13 +115,17 @@ class Store:
         root: the store folder.
         create: create the folder and catalog if missing; False raises StoreError instead.
 
-    Writers hold :meth:`write_lock` (``run_study`` does); readers need no lock. Every run's arrays
-    file is checked against the size and SHA-256 its catalog row recorded (:meth:`damaged`).
+    Writers hold :meth:`write_lock` (``run_study`` does); readers need no lock. Every run's catalog
+    row is checked against the SHA-256 of its content, and its arrays file against the size and SHA-256
+    the row recorded (:meth:`damaged`). Opening checks every page of the catalog; an index that
+    disagrees with its table is rebuilt from the rows (``REINDEX``, which loses nothing; see
+    :attr:`repaired`).
 
     Raises:
         ValueError: if ``root`` is empty, is a file or lies under one, or (with ``create``) cannot be
             written (see :func:`check_folder`).
-        StoreError: if the folder cannot be created, its catalog is damaged, or its catalog lists
+        StoreError: if the folder cannot be created, its catalog is damaged (beyond an index that
+            can be rebuilt), or its catalog lists
             no runs while its arrays folder holds some (an emptied catalog).
 
     Example:
@@ -138,12 +149,10 @@ class Store:
                 self.root.mkdir(parents=True, exist_ok=True)
             except OSError as error:
                 raise StoreError(f"Cannot create the run store folder {self.root}: {error.strerror}.") from error
+        self.repaired = False
         with self._connect() as db:
             db.executescript(_SCHEMA)
-            # A damaged page is otherwise found only by the query that reads it, perhaps mid-study.
-            problems = [row[0] for row in db.execute("PRAGMA quick_check")]
-            if problems != ["ok"]:
-                raise sqlite3.DatabaseError(f"integrity check failed: {problems[0].splitlines()[-1]}")
+            self._check_integrity(db)
             _migrate(db)
             listed = {(study, name) for study, name in db.execute("SELECT study, name FROM runs")}
         # Only this store's one writer puts runs, one at a time, arrays first and catalog row second: a
@@ -160,6 +169,35 @@ class Store:
                 "or replaced, and running here would silently compute them all again. Restore catalog.sqlite "
                 "from a backup, or move the folder away (or delete its arrays folder) to start afresh."
             )
+
+    def _check_integrity(self, db: sqlite3.Connection) -> None:
+        """Check every page of the catalog, rebuilding a damaged index from the table's rows.
+
+        A damaged page is otherwise found only by the query that reads it, perhaps mid-study. The full
+        ``integrity_check`` (not ``quick_check``) compares each index with its table: a damaged index
+        makes lookups by name miss rows that are there, so ``run`` would write a phantom second row and
+        ``report`` would say a finished run is missing. Catalogs are small: it costs about as little as ``quick_check``.
+        When the index is all that is wrong, ``REINDEX`` rebuilds it from the rows, which are intact,
+        so it is done here and :attr:`repaired` is set; anything else is a damaged catalog.
+        """
+        problems = [row[0] for row in db.execute("PRAGMA integrity_check")]
+        if problems == ["ok"]:
+            return
+        if all(any(kind in problem for kind in _INDEX_PROBLEMS) for problem in problems):
+            try:
+                db.execute(_REINDEX)
+                problems = [row[0] for row in db.execute("PRAGMA integrity_check")]
+            except sqlite3.DatabaseError as error:  # read-only, or the rows themselves collide
+                problems = [*problems, f"REINDEX failed: {error}"]
+            if problems == ["ok"]:
+                self.repaired = True
+                return
+            raise StoreError(
+                f"The catalog {self.catalog} has a damaged index ({problems[0]}) that could not be rebuilt "
+                f"({problems[-1]}). Its rows may be intact: run `sqlite3 {self.catalog} REINDEX` where the folder "
+                "is writable, then the same command again."
+            )
+        raise sqlite3.DatabaseError(f"integrity check failed: {problems[0].splitlines()[-1]}")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -207,30 +245,32 @@ class Store:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
-        row = (study, name, status, config_text, summary_text, float(seconds), time.time(),
-               hashlib.sha256(data).hexdigest(), len(data))
+        fields = (study, name, status, config_text, summary_text, float(seconds), hashlib.sha256(data).hexdigest(),
+                  len(data))
         with self._connect() as db:
-            db.execute("INSERT OR REPLACE INTO runs (study, name, status, config, summary, seconds, created, "
-                       "sha256, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+            db.execute("INSERT OR REPLACE INTO runs (study, name, status, config, summary, seconds, sha256, size, "
+                       "row_sha256, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (*fields, _row_digest(*fields), time.time()))
 
     def finished(self, study: str) -> set[str]:
         """Return the names of the finished runs of ``study`` whose arrays are on disk and intact."""
         with self._connect() as db:
-            rows = db.execute("SELECT name, sha256, size FROM runs WHERE study = ? AND status = 'finished'",
+            rows = db.execute(f"SELECT {_ROW_COLUMNS} FROM runs WHERE study = ? AND status = 'finished'",
                               (study,)).fetchall()
-        return {name for name, digest, size in rows
-                if (study, name) not in self._hidden and self._damage(study, name, digest, size) is None}
+        return {row[1] for row in rows if (study, row[1]) not in self._hidden and self._damage(row) is None}
 
     def damaged(self, study: str) -> dict[str, str]:
-        """Return the runs of ``study`` whose arrays file is missing or damaged, each with what is wrong.
+        """Return the runs of ``study`` whose catalog row or arrays file is damaged, each with what is wrong.
 
-        A row with a checksum is checked against it (size, then SHA-256); a row written before the store
-        kept checksums is checked by loading the file.
+        The row is checked against the SHA-256 of its content recorded when it was written (a row from
+        before the store kept one is checked by parsing its JSON). The arrays file is checked against
+        the row's size and SHA-256 (a row from before checksums: by loading the file). A damaged run is
+        left out of :meth:`finished`, so running the study again redoes exactly these runs.
         """
         with self._connect() as db:
-            rows = db.execute("SELECT name, sha256, size FROM runs WHERE study = ? ORDER BY created",
+            rows = db.execute(f"SELECT {_ROW_COLUMNS} FROM runs WHERE study = ? ORDER BY created",
                               (study,)).fetchall()
-        found = {name: self._damage(study, name, digest, size) for name, digest, size in rows}
+        found = {row[1]: self._damage(row) for row in rows}
         return {name: problem for name, problem in found.items() if problem is not None}
 
     def names(self, study: str) -> list[str]:
@@ -257,16 +297,21 @@ class Store:
         """Read one run.
 
         Raises:
-            StoreError: if the run is not in the catalog, or its arrays file is missing, does not match
-                the checksum the catalog holds, or cannot be read.
+            StoreError: if the run is not in the catalog, its catalog row does not match the checksum
+                recorded with it, or its arrays file is missing, does not match its checksum, or cannot
+                be read; naming the run and what is damaged.
         """
         with self._connect() as db:
-            row = db.execute("SELECT status, config, summary, seconds, sha256, size FROM runs "
-                             "WHERE study = ? AND name = ?", (study, name)).fetchone()
+            row = db.execute(f"SELECT {_ROW_COLUMNS} FROM runs WHERE study = ? AND name = ?",
+                             (study, name)).fetchone()
         if row is None or (study, name) in self._hidden:
             raise StoreError(f"No run {name!r} of study {study!r} in {self.root}.")
-        status, config, summary, seconds, digest, size = row
+        _, _, status, config, summary, seconds, digest, size, _ = row
         path = self._array_path(study, name)
+        problem = self._row_damage(row)
+        if problem is not None:
+            raise StoreError(f"Run {study}/{name} is damaged: {problem}. Run the study again with the same output "
+                             "folder to redo this run.")
         data, problem = _read(path, digest, size)
         if problem is None:
             try:
@@ -277,12 +322,32 @@ class Store:
         if problem is not None:
             raise StoreError(f"Run {study}/{name} is damaged: its arrays file {path} {problem}. Run the study "
                              "again with the same output folder to redo this run.")
-        try:
-            return RunRecord(study, name, status, json.loads(config), json.loads(summary), seconds, arrays)
-        except json.JSONDecodeError as error:
-            raise StoreError(f"The catalog row of run {study}/{name} in {self.catalog} is damaged: {error}.") from error
+        return RunRecord(study, name, status, json.loads(config), json.loads(summary), seconds, arrays)
 
-    def _damage(self, study: str, name: str, digest: str | None, size: int | None) -> str | None:
+    def _row_damage(self, row: tuple) -> str | None:
+        """Return what is wrong with a catalog row (selected as ``_ROW_COLUMNS``), worded after "Run X is damaged:"."""
+        study, name, status, config, summary, seconds, digest, size, row_digest = row
+        where = f"its catalog row in {self.catalog}"
+        if row_digest is not None:
+            try:
+                expected = _row_digest(study, name, status, config, summary, float(seconds), digest, size)
+            except (TypeError, ValueError):  # a column that no longer holds its type
+                expected = None
+            if expected != row_digest:
+                return f"{where} does not match the SHA-256 checksum recorded when it was written"
+        try:
+            parsed = [json.loads(config), json.loads(summary)]
+        except (TypeError, ValueError) as error:  # JSONDecodeError, or a column that is not text
+            return f"{where} is not valid JSON ({error})"
+        if not all(isinstance(value, dict) for value in parsed):
+            return f"{where} does not hold a config and summary"
+        return None
+
+    def _damage(self, row: tuple) -> str | None:
+        problem = self._row_damage(row)
+        if problem is not None:
+            return problem
+        study, name, digest, size = row[0], row[1], row[6], row[7]
         path = self._array_path(study, name)
         data, problem = _read(path, digest, size)
         if problem is None and digest is None:
@@ -427,6 +492,13 @@ def _read(path: Path, digest: str | None, size: int | None) -> tuple[bytes, str 
     if digest is not None and hashlib.sha256(data).hexdigest() != digest:
         return data, "does not match the SHA-256 checksum recorded when it was written"
     return data, None
+
+
+def _row_digest(study: str, name: str, status: str, config: str, summary: str, seconds: float,
+                digest: str | None, size: int | None) -> str:
+    """Return the SHA-256 of a catalog row's content: a bit flip that keeps its JSON valid still shows."""
+    content = json.dumps([study, name, status, config, summary, float(seconds).hex(), digest, size])
+    return hashlib.sha256(content.encode()).hexdigest()
 
 
 def _migrate(db: sqlite3.Connection) -> None:
