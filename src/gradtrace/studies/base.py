@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from gradtrace.errors import RunInterrupted, check_int
+from gradtrace.errors import RunInterrupted, check_int, describe
 from gradtrace.store import Store, describe_holder
 from gradtrace.studies.claims import Claim
 
@@ -151,9 +151,12 @@ def check_resume(study: Study, store: Store, *, quick: bool = False, seeds: int 
         )
 
 
-def run_study(study: Study, store: Store, *, quick: bool = False, seeds: int | None = None,
+def run_study(study: Study, store: Store | str | os.PathLike, *, quick: bool = False, seeds: int | None = None,
               progress: ProgressReporter | None = None, workers: int = 1) -> StudyResult:
     """Run every planned run of ``study`` not yet finished in ``store``.
+
+    ``gradtrace.run_study`` (and ``gradtrace.studies.run_study``) also takes a built-in study by name;
+    this one, for the studies' own modules, takes a :class:`Study`.
 
     The runs of a study are independent, and the built-in ones are small networks that one core
     runs as fast as two; so with ``workers`` > 1 they run side by side in that many forked worker
@@ -167,13 +170,15 @@ def run_study(study: Study, store: Store, *, quick: bool = False, seeds: int | N
 
     Args:
         study: the study.
-        store: where runs are written; finished runs found there are skipped (resume).
+        store: where runs are written, a :class:`~gradtrace.store.Store` or the folder of one (opened,
+            or created, with ``Store(store)``); finished runs found there are skipped (resume).
         quick: a much shorter version, for tests and a first look.
         seeds: members per ensemble, i.e. independent seeds per configuration.
         progress: receives progress events (with workers, only the end of each run).
         workers: processes that run the study's runs side by side (1: in this process).
 
     Raises:
+        TypeError: if ``study`` is not a :class:`Study` or ``store`` is neither a Store nor a path.
         ValueError: if ``store`` holds runs of the study made with other ``quick``/``seeds``, or another
             process is writing it with other options (see :func:`check_resume`).
         StoreError: if another process is writing ``store`` (one writer at a time; the message names it).
@@ -181,6 +186,14 @@ def run_study(study: Study, store: Store, *, quick: bool = False, seeds: int | N
             another; with workers the runs in flight are dropped); the finished runs stay in the
             store and are skipped when the study is run again.
     """
+    if not isinstance(study, Study):
+        hint = (f"; for a built-in study by name, use gradtrace.run_study({study!r}, ...) or get_study({study!r})"
+                if isinstance(study, str) else "")
+        raise TypeError(f"`study` must be a gradtrace Study, got {describe(study)}{hint}.")
+    if isinstance(store, (str, os.PathLike)):
+        store = Store(store)
+    elif not isinstance(store, Store):
+        raise TypeError(f"`store` must be a gradtrace Store or the path of its folder, got {describe(store)}.")
     workers = check_int("workers", workers, minimum=1, maximum=MAX_WORKERS)
     seeds = check_int("seeds", seeds if seeds is not None else study.default_seeds, minimum=1, maximum=MAX_SEEDS)
     plan = study.plan(quick=quick, seeds=seeds)
