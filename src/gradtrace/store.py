@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import errno
 import fcntl
 import hashlib
 import io
@@ -69,6 +70,8 @@ _ROW_COLUMNS = "study, name, status, config, summary, seconds, sha256, size, row
 # data: REINDEX rebuilds it from the table's rows, losing nothing.
 _INDEX_PROBLEMS = ("missing from index", "wrong # of entries in index", "non-unique entry in index")
 _REINDEX = "REINDEX"
+# A full disk, or a full quota: the store is intact and a resume continues once space is freed.
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 # What numpy and zipfile raise on a truncated, bit-flipped or foreign .npz file.
 _UNREADABLE = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
@@ -200,17 +203,19 @@ class Store:
         raise sqlite3.DatabaseError(f"integrity check failed: {problems[0].splitlines()[-1]}")
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connect(self, run: str = "") -> Iterator[sqlite3.Connection]:
         try:
             with closing(sqlite3.connect(self.catalog, timeout=30)) as db:
                 db.execute("PRAGMA journal_mode=WAL")
                 with db:
                     yield db
         except sqlite3.DatabaseError as error:  # OperationalError too: locked, read-only, unopenable
-            raise self._catalog_error(error) from error
+            raise self._catalog_error(error, run) from error
 
-    def _catalog_error(self, error: sqlite3.DatabaseError) -> StoreError:
+    def _catalog_error(self, error: sqlite3.DatabaseError, run: str = "") -> StoreError:
         text = str(error)
+        if "database or disk is full" in text:  # SQLITE_FULL: nothing is damaged
+            return self._disk_full(text, run)
         if "locked" in text or "busy" in text:
             return StoreError(f"The catalog {self.catalog} stayed locked by another process for 30 s ({text}).")
         if isinstance(error, sqlite3.OperationalError) and ("readonly" in text or "unable to open" in text):
@@ -221,12 +226,26 @@ class Store:
             "start afresh (`sqlite3 catalog.sqlite .recover` may rescue the catalog's rows)."
         )
 
+    def _disk_full(self, detail: str, run: str = "") -> StoreError:
+        """The error for a full disk: nothing is damaged, and running again resumes."""
+        lost = f": run {run} was not saved" if run else ""
+        return StoreError(
+            f"The disk holding the run store {self.root} is full ({detail}){lost}. Nothing in the store is damaged "
+            "and the runs finished before are kept: free some space, then run the same command again to resume."
+        )
+
     def _array_path(self, study: str, name: str) -> Path:
         return self.root / "arrays" / study / f"{name}.npz"
 
     def put(self, study: str, name: str, arrays: dict[str, np.ndarray], *, config: dict[str, Any],
             summary: dict[str, Any], status: str = "finished", seconds: float = 0.0) -> None:
-        """Write one run atomically: its arrays first, then its catalog row with their checksum."""
+        """Write one run atomically: its arrays first, then its catalog row with their checksum.
+
+        Raises:
+            StoreError: if the disk is full (the run is not saved; the store is intact and the runs
+                written before are kept, so running again after freeing space resumes), or the catalog
+                cannot be written.
+        """
         # Serialize everything before touching the disk: an unstorable value leaves the old run whole.
         config_text = json.dumps(config, default=_jsonable)
         summary_text = json.dumps(summary, default=_jsonable)
@@ -234,6 +253,22 @@ class Store:
         np.savez_compressed(buffer, **arrays)
         data = buffer.getvalue()
         path = self._array_path(study, name)
+        try:
+            self._write_atomically(path, data)
+        except OSError as error:
+            if error.errno in _DISK_FULL:
+                raise self._disk_full(error.strerror or str(error), f"{study}/{name}") from error
+            raise
+        fields = (study, name, status, config_text, summary_text, float(seconds), hashlib.sha256(data).hexdigest(),
+                  len(data))
+        with self._connect(run=f"{study}/{name}") as db:
+            db.execute("INSERT OR REPLACE INTO runs (study, name, status, config, summary, seconds, sha256, size, "
+                       "row_sha256, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (*fields, _row_digest(*fields), time.time()))
+
+    @staticmethod
+    def _write_atomically(path: Path, data: bytes) -> None:
+        """Write ``data`` to a temporary file beside ``path`` and rename it into place."""
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
         try:
@@ -243,14 +278,8 @@ class Store:
                 os.fsync(stream.fileno())  # a run can be minutes of work: on disk before its row says so
             os.replace(temporary, path)
         except BaseException:
-            Path(temporary).unlink(missing_ok=True)
+            Path(temporary).unlink(missing_ok=True)  # a partial file on a full disk would hold space too
             raise
-        fields = (study, name, status, config_text, summary_text, float(seconds), hashlib.sha256(data).hexdigest(),
-                  len(data))
-        with self._connect() as db:
-            db.execute("INSERT OR REPLACE INTO runs (study, name, status, config, summary, seconds, sha256, size, "
-                       "row_sha256, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       (*fields, _row_digest(*fields), time.time()))
 
     def finished(self, study: str) -> set[str]:
         """Return the names of the finished runs of ``study`` whose arrays are on disk and intact."""
