@@ -340,3 +340,11 @@ def test_a_flip_in_the_index_page_is_repaired_not_a_phantom_run(store_copy):
     with sqlite3.connect(catalog) as db:
         assert db.execute("SELECT count(*) FROM runs").fetchone() == (2,)
     db.close()
+
+
+def test_out_inside_another_stores_arrays_folder_exits_2(store_copy):
+    result = _invoke("run", STUDY, "--quick", "--seeds", 1, "--out", store_copy / "arrays")
+    assert result.exit_code == 2, result.output
+    assert (f"`--out` must not lie inside another run store's arrays folder, got '{store_copy}/arrays', which is "
+            f"inside the run store at '{store_copy}'") in _message(result)
+    assert not (store_copy / "arrays" / "catalog.sqlite").exists()

@@ -220,3 +220,14 @@ def test_without_hides_runs_from_a_view_only(tmp_path):
     with pytest.raises(StoreError, match="No run 'b' of study 'demo'"):
         view.get("demo", "b")
     assert store.names("demo") == ["a", "b"]
+
+
+@pytest.mark.parametrize("inner", ["arrays", "arrays/demo", "arrays/new/deeper"])
+def test_a_store_inside_another_stores_arrays_folder_is_refused(tmp_path, inner):
+    # Regression: `--out X/arrays` quietly made a second store where X reads its runs.
+    _put(Store(tmp_path / "outer"), "a")
+    with pytest.raises(ValueError, match=(r"`root` must not lie inside another run store's arrays folder, got "
+                                          rf"'.*outer/{inner}', which is inside the run store at '.*outer'")):
+        Store(tmp_path / "outer" / inner)
+    assert not (tmp_path / "outer" / "arrays" / "catalog.sqlite").exists()
+    assert Store(tmp_path / "outer").finished("demo") == {"a"}

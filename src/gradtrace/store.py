@@ -485,12 +485,17 @@ def check_folder(path: str | os.PathLike, *, name: str = "root", writable: bool 
 
     Raises:
         ValueError: if ``path`` is empty (which would mean the current folder), is a file or lies under
-            one, or cannot be written.
+            one, lies inside another run store's ``arrays`` folder (where that store would read it as
+            damaged runs), or cannot be written.
     """
     if not str(path).strip():
         raise ValueError(f"`{name}` must be a folder for the run store, got {str(path)!r}; to use the current "
                          "folder, give '.'.")
     folder = Path(path)
+    for above in (folder, *folder.parents):
+        if above.name == "arrays" and (above.parent / "catalog.sqlite").is_file():
+            raise ValueError(f"`{name}` must not lie inside another run store's arrays folder, got {str(path)!r}, "
+                             f"which is inside the run store at {str(above.parent)!r}; give a folder outside it.")
     for above in (folder, *folder.parents):
         try:
             exists, is_dir = above.exists(), above.is_dir()
