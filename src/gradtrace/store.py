@@ -157,20 +157,17 @@ class Store:
             db.executescript(_SCHEMA)
             self._check_integrity(db)
             _migrate(db)
-            listed = {(study, name) for study, name in db.execute("SELECT study, name FROM runs")}
-        # Only this store's one writer puts runs, one at a time, arrays first and catalog row second: a
-        # writer killed between the two leaves one file without a row, which a resume simply redoes.
-        # More than one means rows were lost (an emptied or replaced catalog), and running would
-        # silently compute them all again.
-        orphans = [path for path in sorted((self.root / "arrays").glob("*/*.npz"))
-                   if (path.parent.name, path.stem) not in listed]
-        if len(orphans) > 1:
-            what = "lists no runs" if not listed else f"lists {len(listed)} run(s)"
+            listed = db.execute("SELECT count(*) FROM runs").fetchone()[0]
+        # A catalog that lists nothing beside run files was emptied or replaced: there is nothing intact to
+        # read, and a writer would compute every run again. Rows lost from a catalog that still lists
+        # some are the write path's concern (see :meth:`unlisted`); the intact runs stay readable.
+        orphans = self.unlisted()
+        if not listed and len(orphans) > 1:
             raise StoreError(
-                f"The catalog {self.catalog} {what}, but {self.root / 'arrays'} holds {len(orphans)} run "
-                f"files it does not list (e.g. {orphans[0].relative_to(self.root)}): the catalog was emptied "
-                "or replaced, and running here would silently compute them all again. Restore catalog.sqlite "
-                "from a backup, or move the folder away (or delete its arrays folder) to start afresh."
+                f"The catalog {self.catalog} lists no runs, but {self.root / 'arrays'} holds {len(orphans)} run "
+                f"files it does not list ({_some(orphans)}): the catalog was emptied or replaced, and their "
+                "configs and summaries were in it, so they cannot be read. Restore catalog.sqlite from a backup; "
+                f"or, to compute these {len(orphans)} runs again, delete those files (or the arrays folder)."
             )
 
     def _check_integrity(self, db: sqlite3.Connection) -> None:
@@ -293,14 +290,35 @@ class Store:
 
         The row is checked against the SHA-256 of its content recorded when it was written (a row from
         before the store kept one is checked by parsing its JSON). The arrays file is checked against
-        the row's size and SHA-256 (a row from before checksums: by loading the file). A damaged run is
-        left out of :meth:`finished`, so running the study again redoes exactly these runs.
+        the row's size and SHA-256 (a row from before checksums: by loading the file). A run file without
+        a row (see :meth:`unlisted`) is damaged too. A damaged run is left out of :meth:`finished`, so
+        running the study again redoes exactly these runs.
         """
         with self._connect() as db:
             rows = db.execute(f"SELECT {_ROW_COLUMNS} FROM runs WHERE study = ? ORDER BY created",
                               (study,)).fetchall()
         found = {row[1]: self._damage(row) for row in rows}
+        for _, name in self.unlisted(study):
+            found[name] = (f"its catalog row is missing from {self.catalog}; its arrays file "
+                           f"{self._array_path(study, name)} is kept, but its config and summary were in the row")
         return {name: problem for name, problem in found.items() if problem is not None}
+
+    def unlisted(self, study: str | None = None) -> list[tuple[str, str]]:
+        """Return the runs, as (study, name), whose arrays file is in the store but not in the catalog.
+
+        Only the store's one writer puts runs, arrays first and catalog row second: a writer killed
+        between the two leaves one such file, which a resume simply redoes. More mean catalog rows were
+        lost; such runs cannot be read (their config and summary were in the row). :meth:`damaged` lists
+        them, and :func:`~gradtrace.studies.check_resume` refuses to recompute several unasked.
+
+        Args:
+            study: only this study's runs; None for every study.
+        """
+        with self._connect() as db:
+            listed = set(db.execute("SELECT study, name FROM runs").fetchall())
+        pattern = f"{study}/*.npz" if study is not None else "*/*.npz"
+        found = ((path.parent.name, path.stem) for path in sorted((self.root / "arrays").glob(pattern)))
+        return [run for run in found if run not in listed]
 
     def names(self, study: str) -> list[str]:
         """Return the run names of ``study`` in the order they were written."""
@@ -526,6 +544,12 @@ def _read(path: Path, digest: str | None, size: int | None) -> tuple[bytes, str 
     if digest is not None and hashlib.sha256(data).hexdigest() != digest:
         return data, "does not match the SHA-256 checksum recorded when it was written"
     return data, None
+
+
+def _some(runs: list[tuple[str, str]], shown: int = 3) -> str:
+    """Name a few runs: ``arrays/a/x.npz, arrays/a/y.npz and 4 more``."""
+    names = [f"arrays/{study}/{name}.npz" for study, name in runs[:shown]]
+    return ", ".join(names) + (f" and {len(runs) - shown} more" if len(runs) > shown else "")
 
 
 def _row_digest(study: str, name: str, status: str, config: str, summary: str, seconds: float,

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from gradtrace.errors import RunInterrupted, check_int, describe
+from gradtrace.errors import RunInterrupted, StoreError, check_int, describe
 from gradtrace.store import Store, describe_holder
 from gradtrace.studies.claims import Claim
 
@@ -115,11 +115,15 @@ class StudyResult:
 
 
 def check_resume(study: Study, store: Store, *, quick: bool = False, seeds: int | None = None) -> None:
-    """Raise ``ValueError`` if running ``study`` with these options would mix runs made with others.
+    """Raise if running ``study`` with these options would mix runs made with others, or recompute lost runs.
 
     Quick and full runs share names, as do runs with other seeds: the store's runs of the study, or the
     options recorded by a process writing the study now, must match. A study recorded by a writer that
     is gone and left no runs is free to start again.
+
+    A run file without a catalog row is what a writer killed between the two leaves: one is redone.
+    Several mean catalog rows were lost, and running would compute those runs again without being
+    asked: refused, naming them, with the two ways on that keep every intact run.
 
     Args:
         study: the study.
@@ -129,7 +133,20 @@ def check_resume(study: Study, store: Store, *, quick: bool = False, seeds: int 
 
     Raises:
         ValueError: naming the store's options and the ones asked for.
+        StoreError: if more than one of the study's run files has no catalog row, counting and naming them.
     """
+    unlisted = store.unlisted(study.name)
+    if len(unlisted) > 1:
+        shown = ", ".join(f"{name}.npz" for _, name in unlisted[:5])
+        more = f" and {len(unlisted) - 5} more" if len(unlisted) > 5 else ""
+        kept = len(store.finished(study.name))
+        raise StoreError(
+            f"The catalog {store.catalog} has no row for {len(unlisted)} run files of study {study.name!r} in "
+            f"{store.root / 'arrays' / study.name} ({shown}{more}): their rows were lost, and running would compute "
+            f"these {len(unlisted)} runs again without telling. To recompute just them, delete those "
+            f"{len(unlisted)} files and run the same command again; or restore catalog.sqlite from a backup. "
+            f"The study's {kept} intact finished run(s) are kept either way, and `gradtrace report` draws them."
+        )
     seeds = study.default_seeds if seeds is None else seeds
     previous = store.meta(f"study/{study.name}") or {}
     before = (previous.get("quick"), previous.get("seeds"))
@@ -181,7 +198,8 @@ def run_study(study: Study, store: Store | str | os.PathLike, *, quick: bool = F
         TypeError: if ``study`` is not a :class:`Study` or ``store`` is neither a Store nor a path.
         ValueError: if ``store`` holds runs of the study made with other ``quick``/``seeds``, or another
             process is writing it with other options (see :func:`check_resume`).
-        StoreError: if another process is writing ``store`` (one writer at a time; the message names it).
+        StoreError: if another process is writing ``store`` (one writer at a time; the message names it), or
+            catalog rows of the study's runs were lost (see :func:`check_resume`).
         RunInterrupted: on Ctrl-C, after writing the interrupted run's partial results (one after
             another; with workers the runs in flight are dropped); the finished runs stay in the
             store and are skipped when the study is run again.
