@@ -4,6 +4,7 @@ Regression: `spectral_radius` on a NaN matrix crashed the process inside oneMKL 
 torch's raw `_LinAlgError`, and an LSTM's all-NaN profile read as `horizon = [10]`.
 """
 
+import numpy as np
 import pytest
 import torch
 
@@ -51,3 +52,10 @@ def test_trace_reads_a_nonfinite_member_as_nan_and_measures_the_others(name, mod
 
 def test_horizon_of_an_all_nan_profile_is_not_measured():
     assert gt.instruments.horizon(torch.tensor([[float("nan")] * 4, [1e-9, 1e-7, 1e-3, 1.0]])).tolist() == [-1, 2]
+
+
+def test_studies_leave_unmeasured_horizons_out_of_their_median():
+    from gradtrace.studies.base import median_horizon
+
+    assert median_horizon([-1, 4, 6]) == 5.0
+    assert np.isnan(median_horizon([-1, -1]))

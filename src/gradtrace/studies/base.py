@@ -30,6 +30,7 @@ __all__ = [
     "Study",
     "StudyResult",
     "check_resume",
+    "median_horizon",
     "run_study",
 ]
 
@@ -98,6 +99,18 @@ class Study(ABC):
         but their verdicts mean little (the sizes are a smoke test's). The base study claims nothing.
         """
         return []
+
+
+def median_horizon(horizons: Any) -> float:
+    """Return the median of the members' gradient horizons, leaving out those not measured.
+
+    A member whose trace is all NaN (diverged, or with NaN weights) has horizon −1, "not measured":
+    counting it as a length, or as the full T it used to read, would tilt the median. NaN (without a
+    warning) when no member was measured.
+    """
+    values = np.asarray(horizons, dtype=np.float64).ravel()
+    measured = values[values >= 0]
+    return float(np.median(measured)) if measured.size else float("nan")
 
 
 @dataclass(frozen=True)
