@@ -35,6 +35,9 @@ def test_forward_refuses_a_batch_of_one_in_training_mode():
 def test_fit_refuses_batch_size_one_before_training():
     with pytest.raises(ValueError, match=r"`batch_size` must be at least 2 for a model with batch norm, got 1"):
         gt.fit(_model(), gt.Circles(), steps=2, batch_size=1)
+    # The periodic evaluations run in training mode on the held-out batch.
+    with pytest.raises(ValueError, match=r"`eval_batch_size` must be at least 2 for a model with batch norm, got 1"):
+        gt.fit(_model(), gt.Circles(), steps=2, batch_size=2, eval_batch_size=1)
     with pytest.raises(ValueError, match=r"`dataset_size` = 5 leaves a last batch of 1 example .* `batch_size` = 2"):
         gt.fit(_model(), gt.Circles(), steps=2, batch_size=2, dataset_size=5)
     gt.fit(gt.MLP(2, depth=3, width=8, output_size=2, seed=0), gt.Circles(), steps=2, batch_size=1,

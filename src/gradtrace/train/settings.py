@@ -107,12 +107,17 @@ class Settings:
         num_models = path.model.num_models
         lr = _check_lr(lr, num_models)
         batch_size = check_int("batch_size", batch_size, minimum=1)
-        if batch_size == 1 and getattr(path.model, "batch_norm", False):
-            raise ValueError("`batch_size` must be at least 2 for a model with batch norm, got 1: batch norm "
-                             "normalizes each unit by the batch's mean and variance, and those of one example are "
-                             "the example itself, so every normalized output would be 0 and its gradient vanish.")
+        eval_batch_size = check_int("eval_batch_size", eval_batch_size, minimum=1)
+        batch_norm = bool(getattr(path.model, "batch_norm", False))
+        # The periodic evaluations run in training mode too, on the held-out batch.
+        for name, size in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
+            if batch_norm and size == 1:
+                raise ValueError(f"`{name}` must be at least 2 for a model with batch norm, got 1: batch norm "
+                                 "normalizes each unit by the batch's mean and variance, and those of one example "
+                                 "are the example itself, so every normalized output would be 0 and its gradient "
+                                 "vanish.")
         dataset_size = _check_dataset_size(dataset_size, batch_size)
-        if getattr(path.model, "batch_norm", False) and dataset_size is not None and dataset_size % batch_size == 1:
+        if batch_norm and dataset_size is not None and dataset_size % batch_size == 1:
             raise ValueError(f"`dataset_size` = {dataset_size} leaves a last batch of 1 example in every epoch with "
                              f"`batch_size` = {batch_size}, which batch norm cannot normalize (one example's mean is "
                              "itself); choose sizes whose remainder is not 1.")
@@ -124,7 +129,7 @@ class Settings:
             loss=loss,
             trace_every=_check_every("trace_every", trace_every, steps, _TRACE_SNAPSHOTS, "trace snapshots"),
             eval_every=_check_every("eval_every", eval_every, steps, _EVALUATIONS, "evaluations"),
-            eval_batch_size=check_int("eval_batch_size", eval_batch_size, minimum=1),
+            eval_batch_size=eval_batch_size,
             on_nonfinite=check_choice("on_nonfinite", on_nonfinite, NONFINITE_POLICIES, what="policy"),
             transform=as_transform(remedies), truncation=as_truncation(truncation),
         )
