@@ -118,6 +118,11 @@ class Store:
         root: the store folder.
         create: create the folder and catalog if missing; False raises StoreError instead.
 
+    Attributes:
+        root: the store folder.
+        catalog: the path of ``catalog.sqlite``.
+        repaired: True when opening found the catalog's index out of step with its rows and rebuilt it.
+
     Writers hold :meth:`write_lock` (``run_study`` does); readers need no lock. Every run's catalog
     row is checked against the SHA-256 of its content, and its arrays file against the size and SHA-256
     the row recorded (:meth:`damaged`). Opening checks every page of the catalog; an index that
