@@ -95,3 +95,16 @@ def test_a_damaged_index_that_cannot_be_rebuilt_is_a_store_error_naming_the_fix(
     with pytest.raises(StoreError, match=r"catalog.sqlite has a damaged index \(row \d+ missing from index.*\) that "
                                          r"could not be rebuilt .* run `sqlite3 .*catalog.sqlite REINDEX`"):
         Store(tmp_path, create=False)
+
+
+def test_an_old_catalog_is_sealed_on_migration_so_a_later_flip_shows(tmp_path):
+    _store(tmp_path)
+    with sqlite3.connect(tmp_path / "catalog.sqlite") as db:  # as a catalog written before row checksums
+        db.execute("ALTER TABLE runs DROP COLUMN row_sha256")
+        db.execute("UPDATE runs SET config = '{\"name\"' WHERE name = 'c'")  # already unreadable then
+    db.close()
+    store = Store(tmp_path)
+    assert list(store.damaged("demo")) == ["c"] and "is not valid JSON" in store.damaged("demo")["c"]
+    _edit(tmp_path, "UPDATE runs SET summary = '{\"bound_2?\": 1.5}' WHERE name = 'a'")
+    assert sorted(Store(tmp_path).damaged("demo")) == ["a", "c"]
+    assert Store(tmp_path).finished("demo") == {"b"}

@@ -60,9 +60,9 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
-# Catalogs written before the checksum columns existed gain them (NULL for their old rows, which are
-# then verified by loading them: the zip format checks a CRC-32 of every array it reads, and by parsing
-# the row's JSON).
+# Catalogs written before the checksum columns existed gain them. Old rows get no arrays checksum (their
+# files are verified by loading them: the zip format checks a CRC-32 of every array it reads); they are
+# sealed with a row checksum as they read now (see _seal_old_rows), or found damaged if they do not parse.
 _CHECKSUM_COLUMNS = (("sha256", "TEXT"), ("size", "INTEGER"), ("row_sha256", "TEXT"))
 _SCHEMA_VERSION = 2
 _ROW_COLUMNS = "study, name, status, config, summary, seconds, sha256, size, row_sha256"
@@ -569,8 +569,26 @@ def _migrate(db: sqlite3.Connection) -> None:
     for column, kind in _CHECKSUM_COLUMNS:
         if column not in columns:
             db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+    if "row_sha256" not in columns:
+        _seal_old_rows(db)
     if db.execute("PRAGMA user_version").fetchone()[0] < _SCHEMA_VERSION:
         db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+
+
+def _seal_old_rows(db: sqlite3.Connection) -> None:
+    """Give the rows of a catalog from before row checksums theirs, so a later bit flip in them shows.
+
+    A row whose JSON does not parse keeps none: it is found damaged by parsing, as before.
+    """
+    rows = db.execute(f"SELECT {_ROW_COLUMNS} FROM runs").fetchall()
+    for study, name, status, config, summary, seconds, digest, size, _ in rows:
+        try:
+            readable = all(isinstance(json.loads(text), dict) for text in (config, summary))
+            sealed = _row_digest(study, name, status, config, summary, float(seconds), digest, size)
+        except (TypeError, ValueError):
+            continue
+        if readable:
+            db.execute("UPDATE runs SET row_sha256 = ? WHERE study = ? AND name = ?", (sealed, study, name))
 
 
 def _read_holder(handle: int) -> dict[str, Any]:
