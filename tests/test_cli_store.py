@@ -313,3 +313,64 @@ def test_a_report_that_cannot_be_written_exits_1_keeping_the_runs(store_copy):
     assert f"Cannot write the report to {store_copy / 'report.html'}:" in _message(result)
     assert "are untouched" in _message(result)
     assert _files(store_copy / "arrays") == before and not (store_copy / "report.html.tmp").exists()
+
+
+# Damaged catalog rows and index
+
+
+def _damage_row(out, how, name="rho=0.5"):
+    with sqlite3.connect(out / "catalog.sqlite") as db:
+        (summary,) = db.execute("SELECT summary FROM runs WHERE study = ? AND name = ?", (STUDY, name)).fetchone()
+        key = summary.index('"') + 3
+        # A bit flip in a key keeps the JSON valid; one in a brace breaks it.
+        summary = summary[:key] + "?" + summary[key + 1:] if how == "key" else summary[:-1] + "|"
+        db.execute("UPDATE runs SET summary = ? WHERE study = ? AND name = ?", (summary, STUDY, name))
+    db.close()
+
+
+@pytest.mark.parametrize("how", ["key", "json"])
+def test_a_damaged_catalog_row_is_listed_by_report_and_redone_by_run(store_copy, how):
+    before = _seconds(store_copy)
+    _damage_row(store_copy, how)
+    result = _invoke("report", store_copy)
+    assert result.exit_code == 0, result.output
+    assert (f"Damaged, not in the report: {STUDY}/rho=0.5: its catalog row in {store_copy}/catalog.sqlite"
+            in _message(result))
+    page = (store_copy / "report.html").read_text(encoding="utf-8")
+    assert "1 run(s) of this study are damaged" in page and "data:image/png;base64" in page
+    result = _invoke("run", STUDY, "--quick", "--seeds", 1, "--workers", 1, "--out", store_copy)
+    assert result.exit_code == 0, result.output
+    assert f"{STUDY}: run 'rho=0.5' is damaged (its catalog row in" in _message(result)
+    after = _seconds(store_copy)
+    assert after.keys() == {"rho=0.5", "rho=1.5"} and after["rho=1.5"] == before["rho=1.5"]
+    assert Store(store_copy).damaged(STUDY) == {}
+
+
+def test_a_flip_in_the_index_page_is_repaired_not_a_phantom_run(store_copy):
+    catalog = store_copy / "catalog.sqlite"
+    with sqlite3.connect(catalog) as db:
+        page = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'sqlite_autoindex_runs_1'").fetchone()[0]
+        size = db.execute("PRAGMA page_size").fetchone()[0]
+    db.close()
+    data = bytearray(catalog.read_bytes())
+    data[page * size - 8] ^= 0x01
+    catalog.write_bytes(bytes(data))
+    with sqlite3.connect(catalog) as db:
+        assert "missing from index" in db.execute("PRAGMA integrity_check").fetchone()[0]
+    db.close()
+    before = _seconds(store_copy)
+    assert _invoke("report", store_copy).exit_code == 0
+    result = _invoke("run", STUDY, "--quick", "--seeds", 1, "--workers", 1, "--out", store_copy)
+    assert result.exit_code == 0, result.output
+    assert _seconds(store_copy) == before  # nothing redone, no phantom row
+    with sqlite3.connect(catalog) as db:
+        assert db.execute("SELECT count(*) FROM runs").fetchone() == (2,)
+    db.close()
+
+
+def test_out_inside_another_stores_arrays_folder_exits_2(store_copy):
+    result = _invoke("run", STUDY, "--quick", "--seeds", 1, "--out", store_copy / "arrays")
+    assert result.exit_code == 2, result.output
+    assert (f"`--out` must not lie inside another run store's arrays folder, got '{store_copy}/arrays', which is "
+            f"inside the run store at '{store_copy}'") in _message(result)
+    assert not (store_copy / "arrays" / "catalog.sqlite").exists()

@@ -401,6 +401,8 @@ def test_trace_on_broken_batches(data, kind):
     other = "mse" if task.loss_kind == "cross_entropy" else "cross_entropy"
     loss = options.arg("loss", st.sampled_from([None, task.loss_kind]), st.sampled_from(["l1", 3, "MSE", other]))
     bad |= options.bad
+    if getattr(model, "batch_norm", False) and model.training and batch.batch_size == 1:
+        bad.add("batch")  # batch norm cannot normalize one example: refused naming `batch`
     outcome("trace", bad, lambda: gt.trace(model, batch, loss=loss, **{jacobian_name: count}),
             check=_check_trace(model, batch))
 
@@ -479,6 +481,13 @@ def test_fit_arguments(data, kind):
     case.bad |= _also_broken(case.args, K)
     if "dataset_size" in case.bad and "batch_size" not in case.bad:
         case.bad.add("batch_size")  # a dataset smaller than the batch is refused naming both
+    if getattr(model, "batch_norm", False):  # batch norm cannot normalize a batch of one example
+        args = case.args
+        case.bad |= {name for name in ("batch_size", "eval_batch_size")
+                     if type(args.get(name)) is int and args[name] == 1}
+        size, dataset = args.get("batch_size"), args.get("dataset_size")
+        if type(size) is int and type(dataset) is int and size >= 1 and dataset >= size and dataset % size == 1:
+            case.bad |= {"dataset_size", "batch_size"}
     domain = (NonFiniteError,) if case.args["on_nonfinite"] == "raise" and not case.bad else ()
     outcome("fit", case.bad, lambda: gt.fit(model, task, **case.args), check=_check_run(model, steps),
             domain=domain)

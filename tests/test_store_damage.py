@@ -93,8 +93,8 @@ def test_an_old_catalog_without_checksums_is_migrated_and_its_runs_verified_by_l
     store = Store(root)
     with sqlite3.connect(root / "catalog.sqlite") as db:
         columns = [row[1] for row in db.execute("PRAGMA table_info(runs)")]
-        assert columns[-2:] == ["sha256", "size"]
-        assert db.execute("PRAGMA user_version").fetchone() == (1,)
+        assert columns[-3:] == ["sha256", "size", "row_sha256"]
+        assert db.execute("PRAGMA user_version").fetchone() == (2,)
     db.close()
     assert store.finished("demo") == {"a"}
     assert sorted(store.damaged("demo")) == ["b", "c"]
@@ -154,8 +154,9 @@ def test_an_emptied_catalog_beside_run_files_is_refused(tmp_path, how):
     for create in (True, False):
         with pytest.raises(StoreError, match=(
                 rf"The catalog {tmp_path}/catalog.sqlite lists no runs, but {tmp_path}/arrays holds 3 run files "
-                r"it does not list \(e.g. arrays/demo/a.npz\): the catalog was emptied or replaced.*"
-                r"Restore catalog.sqlite from a backup, or move the folder")):
+                r"it does not list \(arrays/demo/a.npz, arrays/demo/b.npz, arrays/demo/c.npz\): the catalog was "
+                r"emptied or replaced.* Restore catalog.sqlite from a backup; or, to compute these 3 runs again, "
+                r"delete those files")):
             Store(tmp_path, create=create)
     assert sorted(p.name for p in (tmp_path / "arrays" / "demo").iterdir()) == ["a.npz", "b.npz", "c.npz"]
 
@@ -167,18 +168,28 @@ def test_a_store_killed_between_a_runs_arrays_and_its_row_opens_and_redoes_that_
     with sqlite3.connect(tmp_path / "catalog.sqlite") as db:  # b's arrays went in, its row did not
         db.execute("DELETE FROM runs WHERE name = 'b'")
     db.close()
-    assert Store(tmp_path).finished("demo") == {"a"}
-
-
-def test_a_catalog_that_lost_some_rows_is_refused(tmp_path):
     store = Store(tmp_path)
-    for name in ("a", "b", "c"):
+    assert store.finished("demo") == {"a"}
+    assert store.unlisted() == [("demo", "b")]
+    # Not silent: the run is listed as damaged (the report names it, `run` says it redoes it).
+    assert store.damaged("demo") == {"b": f"its catalog row is missing from {tmp_path}/catalog.sqlite; its arrays "
+                                          f"file {_arrays(tmp_path, 'b')} is kept, but its config and summary were "
+                                          "in the row"}
+
+
+def test_a_catalog_that_lost_some_rows_opens_and_lists_them_as_damaged(tmp_path):
+    # Regression: Store() refused outright, so `report` could not draw the intact runs either.
+    store = Store(tmp_path)
+    for name in ("a", "b", "c", "d"):
         _put(store, name)
     with sqlite3.connect(tmp_path / "catalog.sqlite") as db:
-        db.execute("DELETE FROM runs WHERE name != 'a'")
+        db.execute("DELETE FROM runs WHERE name IN ('b', 'c')")
     db.close()
-    with pytest.raises(StoreError, match=r"lists 1 run\(s\), but .* holds 2 run files it does not list"):
-        Store(tmp_path)
+    store = Store(tmp_path)
+    assert store.unlisted("demo") == [("demo", "b"), ("demo", "c")] and store.unlisted("other") == []
+    assert sorted(store.damaged("demo")) == ["b", "c"]
+    assert store.finished("demo") == {"a", "d"}
+    assert store.get("demo", "a").config == {"name": "a"}
 
 
 def test_a_root_that_is_a_file_or_under_one_or_empty_is_refused(tmp_path):
@@ -220,3 +231,14 @@ def test_without_hides_runs_from_a_view_only(tmp_path):
     with pytest.raises(StoreError, match="No run 'b' of study 'demo'"):
         view.get("demo", "b")
     assert store.names("demo") == ["a", "b"]
+
+
+@pytest.mark.parametrize("inner", ["arrays", "arrays/demo", "arrays/new/deeper"])
+def test_a_store_inside_another_stores_arrays_folder_is_refused(tmp_path, inner):
+    # Regression: `--out X/arrays` quietly made a second store where X reads its runs.
+    _put(Store(tmp_path / "outer"), "a")
+    with pytest.raises(ValueError, match=(r"`root` must not lie inside another run store's arrays folder, got "
+                                          rf"'.*outer/{inner}', which is inside the run store at '.*outer'")):
+        Store(tmp_path / "outer" / inner)
+    assert not (tmp_path / "outer" / "arrays" / "catalog.sqlite").exists()
+    assert Store(tmp_path / "outer").finished("demo") == {"a"}

@@ -285,6 +285,25 @@ def test_keyboard_interrupt_gives_the_partial_run():
     np.testing.assert_array_equal(partial.history["train/loss"], full.history["train/loss"][:4])
 
 
+def test_ctrl_c_in_fit_passes_a_sweeps_except_exception_and_keeps_the_partial_run():
+    # Regression: RunInterrupted was an Exception, so a sweep guarding each run with `except Exception`
+    # swallowed Ctrl-C and went on to the next run.
+    def interrupt(step, metrics):
+        if step == 1:
+            raise KeyboardInterrupt
+
+    finished = []
+    with pytest.raises(KeyboardInterrupt) as error:
+        for lr in (0.1, 0.01):
+            try:
+                fit(_model(), Adding(T), steps=5, lr=lr, seed=DATA_SEED, callback=interrupt, **SMALL)
+            except Exception:  # noqa: BLE001 - the sweep pattern under test
+                finished.append("swallowed")
+    assert finished == []
+    assert isinstance(error.value, RunInterrupted) and not isinstance(error.value, Exception)
+    assert error.value.partial.steps_done == 2
+
+
 def test_interrupt_before_the_first_step_gives_an_empty_partial_run():
     draws = []
 

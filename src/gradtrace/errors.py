@@ -2,7 +2,10 @@
 
 Wrong arguments raise the built-in ``TypeError``/``ValueError`` with a message that names the
 argument, what was expected and what came. Failures of the science or the machinery (a diverged
-run, an interrupted study, a corrupt store) raise a :class:`GradtraceError` subclass.
+run, a corrupt store, a full disk) raise a :class:`GradtraceError` subclass.
+
+Ctrl-C is not a failure: it raises :class:`RunInterrupted`, a ``KeyboardInterrupt`` (not an
+``Exception``), so a user's ``except Exception:`` around ``fit`` in a sweep still stops on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -43,8 +46,23 @@ class NonFiniteError(GradtraceError):
         self.members = members
 
 
-class RunInterrupted(GradtraceError):
-    """Training or a study was interrupted (Ctrl-C); ``partial`` holds what was finished."""
+class RunInterrupted(KeyboardInterrupt):
+    """Training or a study was interrupted (Ctrl-C); ``partial`` holds what was finished.
+
+    It is a ``KeyboardInterrupt``, and deliberately not a :class:`GradtraceError` (an ``Exception``):
+    a sweep that guards each run with ``except Exception:`` must still stop when the user presses
+    Ctrl-C. Catch it by name to keep ``partial``; code that handles ``KeyboardInterrupt`` (the
+    interpreter's default included) handles it too. An ``except`` for both must name this one first.
+
+    Example:
+        >>> try:
+        ...     raise RunInterrupted("stopped", partial={"steps": 3})
+        ... except Exception:
+        ...     print("a failure")
+        ... except KeyboardInterrupt as error:
+        ...     print("interrupted", error.partial)
+        interrupted {'steps': 3}
+    """
 
     def __init__(self, message: str, *, partial: Any = None):
         super().__init__(message)

@@ -64,20 +64,48 @@ def _check_square(name: str, weight: torch.Tensor) -> None:
         raise ValueError(f"`{name}` must be square matrices (..., H, H), got {describe(weight)}.")
 
 
+def _check_finite(name: str, weight: torch.Tensor) -> None:
+    """Raise ``ValueError`` naming the first NaN or infinite entry of ``weight``.
+
+    LAPACK's eigenvalue and singular-value routines are undefined on such a matrix: oneMKL's balancing
+    step (DGEBAL) crashes the whole process on a NaN, so the check runs before any decomposition.
+    """
+    if not isinstance(weight, torch.Tensor) or not weight.is_floating_point():
+        raise TypeError(f"`{name}` must be a floating-point tensor, got {describe(weight)}.")
+    bad = ~torch.isfinite(weight.detach())
+    if bool(bad.any()):
+        index = tuple(int(i) for i in bad.nonzero()[0])
+        raise ValueError(f"`{name}` must be finite, got {describe(weight)} holding {float(weight[index])} at index "
+                         f"{index} (a diverged model's weight?); its spectrum is undefined.")
+
+
 def spectral_radius(weight: torch.Tensor) -> torch.Tensor:
     """Return the largest eigenvalue modulus of each square matrix in ``weight`` (..., H, H) → (...).
+
+    Raises:
+        TypeError: if ``weight`` is not a floating-point tensor.
+        ValueError: if ``weight`` is not square or holds NaN or infinity (naming where).
 
     Example:
         >>> float(spectral_radius(torch.diag(torch.tensor([0.5, -2.0]))))
         2.0
     """
+    _check_finite("weight", weight)
     _check_square("weight", weight)
     with torch.no_grad():
         return torch.linalg.eigvals(weight.double()).abs().amax(-1).to(weight.dtype)
 
 
 def top_singular_value(weight: torch.Tensor) -> torch.Tensor:
-    """Return the largest singular value (the spectral norm) of each matrix: (..., M, N) → (...)."""
+    """Return the largest singular value (the spectral norm) of each matrix: (..., M, N) → (...).
+
+    Raises:
+        TypeError: if ``weight`` is not a floating-point tensor.
+        ValueError: if ``weight`` is not a stack of matrices or holds NaN or infinity (naming where).
+    """
+    _check_finite("weight", weight)
+    if weight.dim() < 2:
+        raise ValueError(f"`weight` must be matrices (..., M, N), got {describe(weight)}.")
     with torch.no_grad():
         return torch.linalg.matrix_norm(weight.double(), ord=2).to(weight.dtype)
 
@@ -95,11 +123,16 @@ def scale_to_spectral_radius_(weight: torch.Tensor, radius: float) -> torch.Tens
     Returns:
         ``weight``.
 
+    Raises:
+        ValueError: if ``weight`` is not square, holds NaN or infinity (naming where), or has a matrix
+            of spectral radius 0; or if ``radius`` is not a finite number > 0.
+
     Example:
         >>> w = torch.randn(3, 8, 8)
         >>> bool(torch.allclose(spectral_radius(scale_to_spectral_radius_(w, 0.9)), torch.tensor(0.9)))
         True
     """
+    _check_finite("weight", weight)
     _check_square("weight", weight)
     radius = check_real("radius", radius, minimum=0.0, exclusive_minimum=True)
     current = spectral_radius(weight)

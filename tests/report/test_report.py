@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from gradtrace.errors import StoreError
+from gradtrace.errors import RunInterrupted, StoreError
 from gradtrace.report import write_report
 from gradtrace.report.figures import long_range_figures
 from gradtrace.store import Store
@@ -80,7 +80,7 @@ def test_an_incomplete_study_says_so_and_draws_what_finished(tmp_path):
         radii=(0.5, 1.5), length=6, hidden_size=4, steps=2, batch_size=2, probe_batch_size=2
     )
     store = Store(tmp_path)
-    with pytest.raises(Exception, match="interrupted during run 'rho=1.5'"):
+    with pytest.raises(RunInterrupted, match="interrupted during run 'rho=1.5'"):
         run_study(Interrupted(config), store, seeds=1)
     target = tmp_path / "elsewhere.html"
     assert write_report(str(tmp_path), target) == target  # a folder and a path of one's own

@@ -11,7 +11,7 @@ import torch
 
 from gradtrace.memory import check_fits
 from gradtrace.models.base import RecurrentModel
-from gradtrace.models.mlp import MLP
+from gradtrace.models.mlp import MLP, batch_of_one_message
 from gradtrace.tasks.base import Batch
 
 __all__ = ["check_traceable"]
@@ -36,14 +36,19 @@ def check_traceable(model: RecurrentModel | MLP, batch: Batch, *, jacobians: int
         jacobians: how many step (layer) Jacobians per sequence (example) the trace takes; 0 for none.
 
     Raises:
-        ValueError: naming ``batch.inputs``/``batch.targets`` and the expected and received shapes; the
+        ValueError: naming ``batch.inputs``/``batch.targets`` and the expected and received shapes; a
+            batch of one example for an MLP with batch norm in training mode (see
+            :func:`~gradtrace.models.mlp.batch_of_one_message`); the
             first non-finite value of the batch with its index; or the bytes the trace would need
             when they exceed the device's memory.
     """
     try:
-        model.check_inputs(batch.inputs)
+        flat = model.check_inputs(batch.inputs)
     except ValueError as error:
         raise ValueError(f"`batch.inputs` does not fit this {type(model).__name__}: {error}") from None
+    # Batch norm would read a batch of one as a vanished gradient (its normalized output is 0).
+    if isinstance(model, MLP) and model.batch_norm and model.training and flat.shape[1] == 1:
+        raise ValueError(batch_of_one_message("`batch`", batch.inputs))
     _check_targets(model, batch)
     # Non-finite parameters are not refused: a diverged member's trace is data (NaN), recorded like
     # any other reading; a non-finite batch is a mistake in what was passed in.

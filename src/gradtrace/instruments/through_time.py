@@ -63,10 +63,12 @@ def decay_rate(profile: torch.Tensor) -> torch.Tensor:
 
 def horizon(profile: torch.Tensor, threshold: float = HORIZON_THRESHOLD) -> torch.Tensor:
     """Return how many steps back from the last the gradient travels before it falls below
-    ``threshold`` × its running peak: (K, T) → (K,) integers in [1, T].
+    ``threshold`` × its running peak: (K, T) → (K,) integers in [1, T], or −1 where not measured.
 
     T means it reaches the first step. A short horizon on a task whose answer lies further back
-    means the network cannot learn that dependency by gradient descent.
+    means the network cannot learn that dependency by gradient descent. A member whose profile holds
+    no finite value (a model with NaN weights, whose every gradient is NaN) was not measured: −1,
+    never a horizon it did not show.
 
     Example:
         >>> horizon(torch.tensor([[1e-9, 1e-7, 1e-3, 1.0]]))
@@ -79,7 +81,28 @@ def horizon(profile: torch.Tensor, threshold: float = HORIZON_THRESHOLD) -> torc
     below = finite < threshold * peak
     steps = back.shape[-1]
     first = torch.where(below, torch.arange(steps).expand_as(below), torch.full_like(below, steps, dtype=torch.long))
-    return first.amin(-1)
+    measured = torch.isfinite(back).any(-1)
+    return torch.where(measured, first.amin(-1), torch.full_like(first[..., 0], -1))
+
+
+def finite_members(model: torch.nn.Module) -> torch.Tensor:
+    """Return (K,) whether every parameter of each member of an ensemble ``model`` is finite."""
+    ok = None
+    for param in model.parameters():
+        member_ok = torch.isfinite(param.detach()).flatten(1).all(1)
+        ok = member_ok if ok is None else ok & member_ok
+    return ok
+
+
+def per_finite_member(reading, weight: torch.Tensor) -> torch.Tensor:
+    """Apply a spectral ``reading`` to each member's ``weight`` (K, ...) → (K,), NaN for a non-finite member.
+
+    The decompositions refuse (or crash on) a NaN anywhere in the stack; a diverged member's reading is
+    NaN instead, and the others are measured.
+    """
+    ok = torch.isfinite(weight).flatten(1).all(1)
+    values = reading(torch.where(ok.view(-1, *[1] * (weight.dim() - 1)), weight, torch.zeros_like(weight)))
+    return torch.where(ok, values, torch.full_like(values, float("nan")))
 
 
 def parameter_grad_norms(model: torch.nn.Module,
@@ -190,6 +213,10 @@ def trace(model: RecurrentModel, batch: Batch, *, loss: str | None = None,
             and where), or a trace that cannot fit in memory (see
             :func:`~gradtrace.instruments.inputs.check_traceable`).
 
+    A member whose weights hold NaN or infinity (one frozen after diverging, or set by hand) is not an
+    error: like a non-finite gradient it is data to record. Its readings are NaN (its ``horizon`` −1,
+    "not measured") while the other members are measured as usual.
+
     Example:
         >>> from gradtrace.models import ElmanRNN
         >>> from gradtrace.tasks import Adding
@@ -227,8 +254,8 @@ def trace(model: RecurrentModel, batch: Batch, *, loss: str | None = None,
         loss=losses.detach(),
         decay_rate=decay_rate(profiles[0]),
         horizon=horizon(profiles[0]),
-        spectral_radius=spectral_radius(W_rec) if isinstance(model, ElmanRNN) else None,
-        top_singular_value=top_singular_value(W_rec),
+        spectral_radius=per_finite_member(spectral_radius, W_rec) if isinstance(model, ElmanRNN) else None,
+        top_singular_value=per_finite_member(top_singular_value, W_rec),
         jacobian_steps=steps,
         jacobian_singular_values=singular_values,
         param_grad_norms=parameter_grad_norms(

@@ -55,6 +55,14 @@ class LayerTrajectory:
     preactivation_probes: list[torch.Tensor] | None = None
 
 
+
+def batch_of_one_message(name: str, value: torch.Tensor) -> str:
+    """Word why batch norm in training mode cannot take a batch of one example (``name`` is the argument)."""
+    return (f"{name} holds 1 example, but batch norm in training mode normalizes each unit by the batch's "
+            "mean and variance, and those of one example are the example itself: every normalized output "
+            f"would be 0 (and its gradient vanish), got {describe(value)}. Use a batch of at least 2 examples, "
+            "or call model.eval() to normalize with the running statistics.")
+
 class MLP(nn.Module):
     """An ensemble of K multilayer perceptrons: h_l = φ(BN(W_l h_{l−1} + b_l)) [+ h_{l−1}], ŷ = W_out h_M + b_out.
 
@@ -238,6 +246,8 @@ class MLP(nn.Module):
         """
         h = self.check_inputs(inputs)
         K, B = self.num_models, h.shape[1]  # noqa: N806
+        if B == 1 and self.batch_norm and self.training:
+            raise ValueError(batch_of_one_message("`inputs`", inputs))
         h = h.expand(K, B, h.shape[-1]) if h.shape[0] == 1 else h
         states, pre, normalized, probes, pre_probes = [], [], [], [], []
         for index in range(1, self.depth + 1):

@@ -1,6 +1,9 @@
 """Studies: grids of runs that tell the seeds' story, written to a run store."""
 
+import os
+
 from gradtrace.errors import check_choice
+from gradtrace.store import Store
 from gradtrace.studies.activations import Activations, ActivationsConfig
 from gradtrace.studies.approximation import Approximation, ApproximationConfig
 from gradtrace.studies.base import (
@@ -12,8 +15,8 @@ from gradtrace.studies.base import (
     Study,
     StudyResult,
     check_resume,
-    run_study,
 )
+from gradtrace.studies.base import run_study as _run_study
 from gradtrace.studies.bengio1994 import Bengio1994, Bengio1994Config
 from gradtrace.studies.claims import Claim, ClaimUnmeasured, Results, Verdict, evaluate_claims
 from gradtrace.studies.descent import Descent, DescentConfig
@@ -118,3 +121,31 @@ DEFAULT_QUICK: frozenset[str] = frozenset({"remedies", "through-depth"})
 def get_study(name: str) -> Study:
     """Return the built-in study called ``name``."""
     return STUDIES[check_choice("study", name, STUDIES, what="study")]()
+
+
+def run_study(study: Study | str, store: Store | str | os.PathLike, *, quick: bool = False, seeds: int | None = None,
+              progress: ProgressReporter | None = None, workers: int = 1) -> StudyResult:
+    """Run every planned run of ``study`` not yet finished in ``store``, resuming what is there.
+
+    Args:
+        study: a :class:`Study`, or the name of a built-in one (see :data:`STUDIES`), as ``gradtrace run``
+            takes it.
+        store: a :class:`~gradtrace.store.Store`, or the path of its folder (created if missing).
+        quick, seeds, progress, workers: as in :func:`gradtrace.studies.base.run_study`, which this calls.
+
+    Returns:
+        A :class:`StudyResult`.
+
+    Raises:
+        TypeError: if ``study`` is neither a Study nor a name, or ``store`` neither a Store nor a path.
+        ValueError: for an unknown study name (listing the built-in ones), or as
+            :func:`gradtrace.studies.base.run_study` raises.
+
+    Example:
+        >>> import tempfile
+        >>> run_study("through-time", tempfile.mkdtemp(), quick=True, seeds=1).study
+        'through-time'
+    """
+    if isinstance(study, str):
+        study = get_study(study)
+    return _run_study(study, store, quick=quick, seeds=seeds, progress=progress, workers=workers)

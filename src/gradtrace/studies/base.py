@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from gradtrace.errors import RunInterrupted, check_int
+from gradtrace.errors import RunInterrupted, StoreError, check_int, describe
 from gradtrace.store import Store, describe_holder
 from gradtrace.studies.claims import Claim
 
@@ -30,6 +30,7 @@ __all__ = [
     "Study",
     "StudyResult",
     "check_resume",
+    "median_horizon",
     "run_study",
 ]
 
@@ -100,6 +101,18 @@ class Study(ABC):
         return []
 
 
+def median_horizon(horizons: Any) -> float:
+    """Return the median of the members' gradient horizons, leaving out those not measured.
+
+    A member whose trace is all NaN (diverged, or with NaN weights) has horizon −1, "not measured":
+    counting it as a length, or as the full T it used to read, would tilt the median. NaN (without a
+    warning) when no member was measured.
+    """
+    values = np.asarray(horizons, dtype=np.float64).ravel()
+    measured = values[values >= 0]
+    return float(np.median(measured)) if measured.size else float("nan")
+
+
 @dataclass(frozen=True)
 class StudyResult:
     """What :func:`run_study` did: the runs it ran and those it found already finished.
@@ -115,11 +128,15 @@ class StudyResult:
 
 
 def check_resume(study: Study, store: Store, *, quick: bool = False, seeds: int | None = None) -> None:
-    """Raise ``ValueError`` if running ``study`` with these options would mix runs made with others.
+    """Raise if running ``study`` with these options would mix runs made with others, or recompute lost runs.
 
     Quick and full runs share names, as do runs with other seeds: the store's runs of the study, or the
     options recorded by a process writing the study now, must match. A study recorded by a writer that
     is gone and left no runs is free to start again.
+
+    A run file without a catalog row is what a writer killed between the two leaves: one is redone.
+    Several mean catalog rows were lost, and running would compute those runs again without being
+    asked: refused, naming them, with the two ways on that keep every intact run.
 
     Args:
         study: the study.
@@ -129,7 +146,20 @@ def check_resume(study: Study, store: Store, *, quick: bool = False, seeds: int 
 
     Raises:
         ValueError: naming the store's options and the ones asked for.
+        StoreError: if more than one of the study's run files has no catalog row, counting and naming them.
     """
+    unlisted = store.unlisted(study.name)
+    if len(unlisted) > 1:
+        shown = ", ".join(f"{name}.npz" for _, name in unlisted[:5])
+        more = f" and {len(unlisted) - 5} more" if len(unlisted) > 5 else ""
+        kept = len(store.finished(study.name))
+        raise StoreError(
+            f"The catalog {store.catalog} has no row for {len(unlisted)} run files of study {study.name!r} in "
+            f"{store.root / 'arrays' / study.name} ({shown}{more}): their rows were lost, and running would compute "
+            f"these {len(unlisted)} runs again without telling. To recompute just them, delete those "
+            f"{len(unlisted)} files and run the same command again; or restore catalog.sqlite from a backup. "
+            f"The study's {kept} intact finished run(s) are kept either way, and `gradtrace report` draws them."
+        )
     seeds = study.default_seeds if seeds is None else seeds
     previous = store.meta(f"study/{study.name}") or {}
     before = (previous.get("quick"), previous.get("seeds"))
@@ -151,9 +181,12 @@ def check_resume(study: Study, store: Store, *, quick: bool = False, seeds: int 
         )
 
 
-def run_study(study: Study, store: Store, *, quick: bool = False, seeds: int | None = None,
+def run_study(study: Study, store: Store | str | os.PathLike, *, quick: bool = False, seeds: int | None = None,
               progress: ProgressReporter | None = None, workers: int = 1) -> StudyResult:
     """Run every planned run of ``study`` not yet finished in ``store``.
+
+    ``gradtrace.run_study`` (and ``gradtrace.studies.run_study``) also takes a built-in study by name;
+    this one, for the studies' own modules, takes a :class:`Study`.
 
     The runs of a study are independent, and the built-in ones are small networks that one core
     runs as fast as two; so with ``workers`` > 1 they run side by side in that many forked worker
@@ -167,20 +200,31 @@ def run_study(study: Study, store: Store, *, quick: bool = False, seeds: int | N
 
     Args:
         study: the study.
-        store: where runs are written; finished runs found there are skipped (resume).
+        store: where runs are written, a :class:`~gradtrace.store.Store` or the folder of one (opened,
+            or created, with ``Store(store)``); finished runs found there are skipped (resume).
         quick: a much shorter version, for tests and a first look.
         seeds: members per ensemble, i.e. independent seeds per configuration.
         progress: receives progress events (with workers, only the end of each run).
         workers: processes that run the study's runs side by side (1: in this process).
 
     Raises:
+        TypeError: if ``study`` is not a :class:`Study` or ``store`` is neither a Store nor a path.
         ValueError: if ``store`` holds runs of the study made with other ``quick``/``seeds``, or another
             process is writing it with other options (see :func:`check_resume`).
-        StoreError: if another process is writing ``store`` (one writer at a time; the message names it).
+        StoreError: if another process is writing ``store`` (one writer at a time; the message names it), or
+            catalog rows of the study's runs were lost (see :func:`check_resume`).
         RunInterrupted: on Ctrl-C, after writing the interrupted run's partial results (one after
             another; with workers the runs in flight are dropped); the finished runs stay in the
             store and are skipped when the study is run again.
     """
+    if not isinstance(study, Study):
+        hint = (f"; for a built-in study by name, use gradtrace.run_study({study!r}, ...) or get_study({study!r})"
+                if isinstance(study, str) else "")
+        raise TypeError(f"`study` must be a gradtrace Study, got {describe(study)}{hint}.")
+    if isinstance(store, (str, os.PathLike)):
+        store = Store(store)
+    elif not isinstance(store, Store):
+        raise TypeError(f"`store` must be a gradtrace Store or the path of its folder, got {describe(store)}.")
     workers = check_int("workers", workers, minimum=1, maximum=MAX_WORKERS)
     seeds = check_int("seeds", seeds if seeds is not None else study.default_seeds, minimum=1, maximum=MAX_SEEDS)
     plan = study.plan(quick=quick, seeds=seeds)

@@ -17,7 +17,7 @@ from gradtrace.errors import RunInterrupted, check_int, check_real
 from gradtrace.init import spectral_radius
 from gradtrace.instruments import trace
 from gradtrace.models import ElmanRNN
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, median_horizon
 from gradtrace.studies.stats import wilson_interval
 from gradtrace.tasks import Latch
 from gradtrace.train import fit
@@ -148,8 +148,8 @@ def _executor(config: Bengio1994Config, length: int, seeds: int):
             "radius_above_one": int(np.sum(arrays["final/spectral_radius"] > 1)),
             "init/decay_rate": _median(arrays["init/decay_rate"]),
             "final/decay_rate": _median(arrays["final/decay_rate"]),
-            "init/horizon": _median(arrays["init/horizon"]),
-            "final/horizon": _median(arrays["final/horizon"]),
+            "init/horizon": median_horizon(arrays["init/horizon"]),
+            "final/horizon": median_horizon(arrays["final/horizon"]),
             "diverged": int((run.diverged_at >= 0).sum()),
         }
         return Outcome(arrays, run_config, summary)

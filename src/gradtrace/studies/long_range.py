@@ -10,7 +10,7 @@ from gradtrace.errors import RunInterrupted
 from gradtrace.instruments import trace
 from gradtrace.models import make_model
 from gradtrace.models.initialization import lstm_forget_bias_
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, median_horizon
 from gradtrace.studies.claims import Claim, Results
 from gradtrace.studies.stats import wilson_interval
 from gradtrace.tasks import Adding
@@ -169,7 +169,7 @@ def _executor(config: LongRangeConfig, model_name: str, length: int, seeds: int)
             "success_high": high,
             "task/loss": np.nanmedian(run.final["task/loss"]),
             "task/accuracy": np.nanmedian(run.final["task/accuracy"]),
-            "final/horizon": np.median(arrays["final/horizon"]),
+            "final/horizon": median_horizon(arrays["final/horizon"]),
             "diverged": int((run.diverged_at >= 0).sum()),
         }
         return Outcome(arrays, run_config, summary)

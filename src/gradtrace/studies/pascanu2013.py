@@ -17,8 +17,13 @@ from gradtrace.instruments import trace
 from gradtrace.models import ElmanRNN
 from gradtrace.models.initialization import initialize
 from gradtrace.remedies import GradientTransform, chain, clip_by_global_norm, pascanu_penalty
+<<<<<<< HEAD
 from gradtrace.remedies.penalties import OMEGA_FORMS, OMEGA_REDUCTIONS
 from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
+=======
+from gradtrace.remedies.penalties import OMEGA_REDUCTIONS
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, median_horizon
+>>>>>>> harden
 from gradtrace.studies.stats import wilson_interval
 from gradtrace.tasks import TemporalOrder
 from gradtrace.train import fit
@@ -266,6 +271,6 @@ def _summary(config: Pascanu2013Config, task: TemporalOrder, run, arrays: dict[s
         "omega_end": _median(omega[-tail:]) if omega is not None else None,
         "first_success_step": _median(first[first >= 0]) if (first >= 0).any() else None,
         "final/decay_rate": _median(arrays["final/decay_rate"]),
-        "final/horizon": _median(arrays["final/horizon"]),
+        "final/horizon": median_horizon(arrays["final/horizon"]),
         "diverged": int((run.diverged_at >= 0).sum()),
     }

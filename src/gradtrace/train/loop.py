@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from gradtrace.errors import OutOfMemoryError, RunInterrupted
+from gradtrace.errors import OutOfMemoryError, RunInterrupted, describe
 from gradtrace.models.base import RecurrentModel
 from gradtrace.models.mlp import MLP
 from gradtrace.remedies import GradientTransform, Truncation
@@ -115,12 +115,16 @@ def fit(
             the message names T, the batch size and the hidden size and suggests a truncation and a
             smaller batch; its ``partial`` is the :class:`Run` of the steps completed (with
             truncation the failed step may have made some of its updates).
-        TypeError: ``model`` or ``task`` is not a gradtrace one, an argument of the wrong type, or a
-            remedy that cannot apply to ``model`` (e.g. Pascanu's Ω on an LSTM).
+        TypeError: ``model`` or ``task`` is not a gradtrace one, a ``callback`` that is not callable, an
+            argument of the wrong type, or a remedy that cannot apply to ``model`` (e.g. Pascanu's Ω on
+            an LSTM).
         ValueError: sizes that do not suit ``task``, or an argument out of its range; the message names
             the argument, the valid range and the value that came.
     """
 
+    # Checked before training, not at the first step's call: a wrong callback must not cost a run.
+    if callback is not None and not callable(callback):
+        raise TypeError(f"`callback` must be a function of (step, metrics) or None, got {describe(callback)}.")
     path = gradient_path(model)
     settings = Settings.check(
         path, task, steps=steps, optimizer=optimizer, lr=lr, batch_size=batch_size, dataset_size=dataset_size,

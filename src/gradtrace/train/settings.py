@@ -95,8 +95,9 @@ class Settings:
 
         Raises:
             TypeError: ``task`` is not a gradtrace Task, or an argument of the wrong type.
-            ValueError: a size that does not suit the model, or an argument out of its range (the message
-                names the argument, the valid range and the value that came).
+            ValueError: a size that does not suit the model (a batch of one example for batch norm), or an
+                argument out of its range (the message names the argument, the valid range and the value
+                that came).
         """
         if not isinstance(task, Task):
             raise TypeError(f"`task` must be a gradtrace Task, got {type(task).__name__}.")
@@ -106,7 +107,20 @@ class Settings:
         num_models = path.model.num_models
         lr = _check_lr(lr, num_models)
         batch_size = check_int("batch_size", batch_size, minimum=1)
+        eval_batch_size = check_int("eval_batch_size", eval_batch_size, minimum=1)
+        batch_norm = bool(getattr(path.model, "batch_norm", False))
+        # The periodic evaluations run in training mode too, on the held-out batch.
+        for name, size in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
+            if batch_norm and size == 1:
+                raise ValueError(f"`{name}` must be at least 2 for a model with batch norm, got 1: batch norm "
+                                 "normalizes each unit by the batch's mean and variance, and those of one example "
+                                 "are the example itself, so every normalized output would be 0 and its gradient "
+                                 "vanish.")
         dataset_size = _check_dataset_size(dataset_size, batch_size)
+        if batch_norm and dataset_size is not None and dataset_size % batch_size == 1:
+            raise ValueError(f"`dataset_size` = {dataset_size} leaves a last batch of 1 example in every epoch with "
+                             f"`batch_size` = {batch_size}, which batch norm cannot normalize (one example's mean is "
+                             "itself); choose sizes whose remainder is not 1.")
         seed = _check_seed(seed, num_models)
         if loss is not None:
             check_choice("loss", loss, LOSS_KINDS, what="loss kind")
@@ -115,7 +129,7 @@ class Settings:
             loss=loss,
             trace_every=_check_every("trace_every", trace_every, steps, _TRACE_SNAPSHOTS, "trace snapshots"),
             eval_every=_check_every("eval_every", eval_every, steps, _EVALUATIONS, "evaluations"),
-            eval_batch_size=check_int("eval_batch_size", eval_batch_size, minimum=1),
+            eval_batch_size=eval_batch_size,
             on_nonfinite=check_choice("on_nonfinite", on_nonfinite, NONFINITE_POLICIES, what="policy"),
             transform=as_transform(remedies), truncation=as_truncation(truncation),
         )
