@@ -17,13 +17,8 @@ from gradtrace.instruments import trace
 from gradtrace.models import ElmanRNN
 from gradtrace.models.initialization import initialize
 from gradtrace.remedies import GradientTransform, chain, clip_by_global_norm, pascanu_penalty
-<<<<<<< HEAD
 from gradtrace.remedies.penalties import OMEGA_FORMS, OMEGA_REDUCTIONS
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
-=======
-from gradtrace.remedies.penalties import OMEGA_REDUCTIONS
 from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, median_horizon
->>>>>>> harden
 from gradtrace.studies.stats import wilson_interval
 from gradtrace.tasks import TemporalOrder
 from gradtrace.train import fit
