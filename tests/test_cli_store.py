@@ -4,6 +4,7 @@ import os
 import shutil
 import sqlite3
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -374,3 +375,18 @@ def test_out_inside_another_stores_arrays_folder_exits_2(store_copy):
     assert (f"`--out` must not lie inside another run store's arrays folder, got '{store_copy}/arrays', which is "
             f"inside the run store at '{store_copy}'") in _message(result)
     assert not (store_copy / "arrays" / "catalog.sqlite").exists()
+
+
+def test_report_of_runs_that_lost_their_rows_says_how_to_recompute_just_them(store_copy):
+    # One intact row elsewhere, so the catalog is not emptied as a whole (that is refused on opening); the
+    # study whose rows were all lost still gets its section.
+    Store(store_copy).put("demo", "kept", {"x": np.arange(3)}, config={}, summary={})
+    with sqlite3.connect(store_copy / "catalog.sqlite") as db:
+        lost = [name for (name,) in db.execute("SELECT name FROM runs WHERE study = ?", (STUDY,))][:2]
+        db.execute(f"DELETE FROM runs WHERE name IN ({', '.join('?' * len(lost))})", lost)
+    db.close()
+    result = _invoke("report", store_copy)
+    assert result.exit_code == 0, result.output
+    page = (store_copy / "report.html").read_text(encoding="utf-8")
+    assert "2 of these runs lost their catalog rows" in page and "delete their arrays files" in page
+    assert "to redo exactly these runs" not in page

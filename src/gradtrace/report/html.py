@@ -177,7 +177,8 @@ def write_report(store: Store | str | Path, path: str | Path | None = None, *, l
     check_lang(lang)
     if not isinstance(store, Store):
         store = Store(store, create=False)
-    studies = store.studies()
+    # A study whose every row was lost still has its run files: its section lists them as damaged.
+    studies = sorted(set(store.studies()) | {study for study, _ in store.unlisted()})
     if not studies:
         raise ValueError(f"The run store at {store.root} has no runs to report yet.")
     path = Path(path) if path is not None else store.root / "report.html"
@@ -200,8 +201,13 @@ def write_report(store: Store | str | Path, path: str | Path | None = None, *, l
         if damaged[name]:
             items = "".join(f"<li>{html.escape(run)}: {html.escape(problem)}</li>"
                             for run, problem in damaged[name].items())
+            # Several run files without a catalog row are not redone unasked (`run` refuses, naming them): the
+            # advice is then the one that keeps the intact runs.
+            unlisted = store.unlisted(name)
+            advice = text("unlisted_redo", lang, count=len(unlisted)) if len(unlisted) > 1 else text("damaged_redo",
+                                                                                                      lang)
             parts.append(f'<div class="note damaged"><p>{text("damaged", lang, count=len(damaged[name]))}</p>'
-                         f"<ul>{items}</ul><p>{text('damaged_redo', lang)}</p></div>")
+                         f"<ul>{items}</ul><p>{advice}</p></div>")
         missing = [r for r in planned if r not in {f.name for f in finished} and r not in damaged[name]]
         if missing:
             parts.append('<p class="note">' + text("incomplete", lang, finished=len(finished), planned=len(planned),

@@ -82,6 +82,13 @@ MESSAGES = Catalog({
         "en": "{count} run(s) of this study are damaged on disk and left out of its figures:",
         "pt": "{count} execução(ões) deste estudo estão danificadas no disco e ficaram fora das figuras:",
     },
+    "unlisted_redo": {
+        "en": "{count} of these runs lost their catalog rows, so running the study again will not redo them "
+              "unasked: delete their arrays files to recompute just them, or restore catalog.sqlite.",
+        "pt": "{count} dessas execuções perderam suas linhas no catálogo, então rodar o estudo de novo não as "
+              "refaz sem pedir: apague os arquivos de arrays delas para recalcular só essas, ou restaure o "
+              "catalog.sqlite.",
+    },
     "damaged_redo": {
         "en": "Run the study again with the same output folder to redo exactly these runs.",
         "pt": "Rode o estudo de novo com a mesma pasta de saída para refazer exatamente essas execuções.",
