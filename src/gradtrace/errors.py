@@ -15,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "MAX_SEED",
+    "ConfigError",
     "GradtraceError",
     "NonFiniteError",
     "OutOfMemoryError",
@@ -35,6 +36,13 @@ MAX_SEED = 2**63 - 1
 
 class GradtraceError(Exception):
     """Base class of the domain failures gradtrace reports."""
+
+
+class ConfigError(GradtraceError, ValueError, TypeError):
+    """A study's config is invalid: an unknown key (the message lists the valid ones) or a value of the wrong type.
+
+    It is a ``ValueError`` and a ``TypeError`` too, so code that caught the old validation errors still does.
+    """
 
 
 class NonFiniteError(GradtraceError):

@@ -120,7 +120,7 @@ def test_ctrl_c_keeps_the_trace_at_initialization(tmp_path, interrupt_at):
 @pytest.mark.parametrize(("change", "match"), [
     ({"activations": ("swish",)}, "Unknown activation 'swish' for `activations`"),
     ({"variants": ("plain", "dropout")}, "Unknown variant 'dropout' for `variants`"),
-    ({"sweep": (("relu",),)}, "must be an \\(activation, variant\\) pair"),
+    ({"sweep": (("relu",),)}, "`sweep` must be tuple"),
     ({"depth": 1}, "`depth` must be at least 2"),
     ({"optimizer": "lbfgs"}, "Unknown optimizer 'lbfgs'"),
     ({"activations": ("relu", "relu")}, "without repeats"),

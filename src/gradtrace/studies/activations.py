@@ -8,19 +8,17 @@ numbers are the functions themselves, with each hand-written derivative checked 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 
 from gradtrace.activations import ACTIVATIONS, Activation
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, StudyConfig
 
 __all__ = ["Activations", "ActivationsConfig", "derivative_by_autograd"]
 
 
-@dataclass(frozen=True)
-class ActivationsConfig:
+class ActivationsConfig(StudyConfig):
     """Sizes of the activations study (the defaults take well under a second)."""
 
     activations: tuple[str, ...] = tuple(ACTIVATIONS)
@@ -59,6 +57,8 @@ class Activations(Study):
     """
 
     name = "activations"
+    config_class = ActivationsConfig
+    quick_config = QUICK
     title = "Activation functions, their derivatives, and the bound on the gradient"
     description = ("Each activation and its derivative, with the derivative's maximum marked (0.25 for the "
                    "sigmoid, 1 for tanh): over M layers the gradient is at most (max φ′)^M times what the weights "
@@ -70,11 +70,8 @@ class Activations(Study):
                        ("bound, 20 layers", "bound_20", ".3g"), ("autograd difference", "autograd_difference", ".1e"),
                        ("saturating", "saturating", ""))
 
-    def __init__(self, config: ActivationsConfig | None = None):
-        self.config = config
-
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
-        config = self.config or (QUICK if quick else ActivationsConfig())
+        config = self.resolve(quick)
         unknown = [name for name in config.activations if name not in ACTIVATIONS]
         if unknown:
             raise ValueError(f"Unknown activation(s) {unknown} in the activations study. "
@@ -119,7 +116,7 @@ def _executor(config: ActivationsConfig, name: str):
             "learnable": activation.learnable,
             **{f"bound_{m}": float(bound[m - 1]) for m in config.table_layers},
         }
-        run_config = {**asdict(config), "activation": name}
+        run_config = {**config.model_dump(), "activation": name}
         return Outcome(arrays, run_config, summary)
 
     return execute

@@ -10,7 +10,6 @@ last. This study measures both sides, over seeds.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -18,7 +17,7 @@ import torch
 
 from gradtrace.errors import RunInterrupted
 from gradtrace.models import MLP
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, StudyConfig
 from gradtrace.studies.stats import wilson_interval
 from gradtrace.tasks import XOR, Batch, Circles, FunctionFit, Spiral, Task
 from gradtrace.train import Run, fit
@@ -47,8 +46,7 @@ _TEST_SEED_OFFSET = 7919
 _PLANE_MARGIN = 0.25
 
 
-@dataclass(frozen=True)
-class ApproximationConfig:
+class ApproximationConfig(StudyConfig):
     """Sizes of the approximation study (the defaults take about a minute on 2 idle CPU cores).
 
     Every network trains with Adam on a fixed set of examples per member, in epochs; members differ
@@ -145,6 +143,8 @@ class Approximation(Study):
     """
 
     name = "approximation"
+    config_class = ApproximationConfig
+    quick_config = QUICK
     title = "Universal approximation: XOR, circles, spirals and three functions"
     description = ("MLP ensembles on XOR (the 2-2-1 net, sigmoid and tanh), circles (4 hidden units), two spirals "
                    "(32-32) and x², 1/x, sin x (one hidden layer of 32 tanh units): decision boundaries, fitted "
@@ -158,11 +158,8 @@ class Approximation(Study):
                        ("accuracy", "accuracy", ".1%"), ("RMSE", "rmse", ".4f"), ("max |error|", "max_error", ".4f"),
                        ("steps", "steps", "d"))
 
-    def __init__(self, config: ApproximationConfig | None = None):
-        self.config = config
-
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
-        config = self.config or (QUICK if quick else ApproximationConfig())
+        config = self.resolve(quick)
         unknown = [problem for problem in config.problems if problem not in PROBLEMS]
         if unknown:
             raise ValueError(f"Unknown problem(s) {unknown} in the approximation study. "
@@ -178,7 +175,7 @@ def _executor(config: ApproximationConfig, problem: str, seeds: int) -> Callable
         model = MLP(task.input_size, setup.hidden, task.output_size, activation=setup.activation,
                     num_models=seeds, seed=config.seed)
         network = network_label(task.input_size, setup.hidden, task.output_size, setup.activation)
-        run_config = {**asdict(config), "problem": problem, "label": PROBLEMS[problem], "task": task.describe(),
+        run_config = {**config.model_dump(), "problem": problem, "label": PROBLEMS[problem], "task": task.describe(),
                       "network": network, "hidden": list(setup.hidden), "activation": setup.activation,
                       "train_steps": setup.steps, "lr": setup.lr, "examples": setup.examples,
                       "batch_size": setup.batch_size, "seeds": seeds}

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+import pydantic
 import torch
 
-from gradtrace.errors import RunInterrupted, StoreError, check_int, describe
+from gradtrace.errors import ConfigError, RunInterrupted, StoreError, check_int, check_seed, describe
 from gradtrace.store import Store, describe_holder
 from gradtrace.studies.claims import Claim
 
@@ -28,6 +29,7 @@ __all__ = [
     "ProgressReporter",
     "RunSpec",
     "Study",
+    "StudyConfig",
     "StudyResult",
     "check_resume",
     "median_horizon",
@@ -40,6 +42,71 @@ StepCallback = Callable[[int, dict], None]
 MAX_WORKERS = 256
 #: The most seeds (ensemble members) per configuration: each is a full network in memory.
 MAX_SEEDS = 1000
+
+
+class StudyConfig(pydantic.BaseModel):
+    """The sizes and settings of a study: frozen, validated, with every field's default the course's size.
+
+    A study's config subclasses this one. An unknown key is refused with the list of valid keys, a value
+    of the wrong type with what was expected and what came (:class:`~gradtrace.errors.ConfigError`). A
+    subclass may define ``__post_init__`` to check values across fields; it runs after the types are checked.
+
+    Attributes:
+        seed: the base seed; every random draw of the study derives from it, so ``seed + offset`` reruns the
+            study on other seeds (``gradtrace run --seed-offset``).
+
+    Example:
+        >>> class Demo(StudyConfig):
+        ...     length: int = 10
+        >>> Demo(length=20).length
+        20
+        >>> Demo(lenght=20)
+        Traceback (most recent call last):
+        ...
+        gradtrace.errors.ConfigError: Demo has no key 'lenght'. Valid keys: length, seed.
+    """
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, strict=False)
+
+    seed: int = 0
+
+    def __init__(self, **values: Any):
+        try:
+            super().__init__(**values)
+        except pydantic.ValidationError as error:
+            raise ConfigError(_config_message(type(self), error)) from None
+        # Checks across fields run here, outside pydantic, so that their errors reach the caller as raised.
+        check_seed(self.seed)
+        check = getattr(self, "__post_init__", None)
+        if check is not None:
+            check()
+
+    def with_seed_offset(self, offset: int) -> StudyConfig:
+        """Return this config with ``offset`` added to its seed (validated like any seed)."""
+        offset = check_int("seed_offset", offset, minimum=0)
+        return type(self)(**{**self.model_dump(), "seed": self.seed + offset})
+
+
+def _type_name(annotation: Any) -> str:
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+def _config_message(config_class: type, error: pydantic.ValidationError) -> str:
+    valid = ", ".join(sorted(config_class.model_fields))
+    problems = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "?"
+        if item["type"] == "extra_forbidden":
+            problems.append(f"{config_class.__name__} has no key {key!r}. Valid keys: {valid}.")
+        else:
+            top = str(item["loc"][0]) if item["loc"] else "?"
+            field = config_class.model_fields.get(top)
+            expected = _type_name(field.annotation) if field is not None else "?"
+            problems.append(f"{config_class.__name__}: `{top}` must be {expected}; at {key}: "
+                            f"{item['msg'].lower()}, got {describe(item.get('input'))}.")
+    return " ".join(problems)
 
 
 @dataclass(frozen=True)
@@ -87,6 +154,39 @@ class Study(ABC):
     #: The terminal summary after a run: (column header, summary key, format spec) per column,
     #: after the run's name. Empty: the first few scalar entries of each run's summary.
     summary_columns: tuple[tuple[str, str, str], ...] = ()
+    #: The study's words in each language: ``{"title": {"en": ..., "pt": ...}, "question": {...},
+    #: "description": {...}}``; the English title and description default to :attr:`title` and :attr:`description`.
+    text: dict[str, dict[str, str]] = {}
+    #: The config class, and the config ``quick`` runs (a smoke test); None for a study without one.
+    config_class: type[StudyConfig] | None = None
+    quick_config: StudyConfig | None = None
+
+    def __init__(self, config: StudyConfig | None = None):
+        if config is not None and self.config_class is not None and not isinstance(config, self.config_class):
+            raise TypeError(f"`config` of study {self.name!r} must be a {self.config_class.__name__} or None, got "
+                            f"{describe(config)}.")
+        self.config = config
+
+    def resolve(self, quick: bool = False) -> StudyConfig | None:
+        """Return the config the study runs with: the one it was made with, else the quick or the default one."""
+        if self.config is not None:
+            return self.config
+        if self.config_class is None:
+            return None
+        return self.quick_config if quick and self.quick_config is not None else self.config_class()
+
+    def with_seed_offset(self, offset: int, *, quick: bool = False) -> Study:
+        """Return the same study on other seeds: its resolved config with ``offset`` added to the seed."""
+        config = self.resolve(quick)
+        if config is None or not offset:
+            return self
+        return type(self)(config.with_seed_offset(offset))
+
+    def words(self, key: str, lang: str = "en") -> str:
+        """Return the study's ``key`` ("title", "question" or "description") in ``lang``, else in English."""
+        entry = self.text.get(key, {})
+        english = entry.get("en") or getattr(self, key, "")
+        return entry.get(lang) or english
 
     @abstractmethod
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:

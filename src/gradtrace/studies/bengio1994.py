@@ -9,7 +9,6 @@ at each length and reports the fraction that latch, and how far back the gradien
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -17,7 +16,7 @@ from gradtrace.errors import RunInterrupted, check_int, check_real
 from gradtrace.init import spectral_radius
 from gradtrace.instruments import trace
 from gradtrace.models import ElmanRNN
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, median_horizon
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, StudyConfig, median_horizon
 from gradtrace.studies.stats import wilson_interval
 from gradtrace.tasks import Latch
 from gradtrace.train import fit
@@ -28,8 +27,7 @@ __all__ = ["Bengio1994", "Bengio1994Config"]
 _TRACE_SEED_OFFSET = 7919
 
 
-@dataclass(frozen=True)
-class Bengio1994Config:
+class Bengio1994Config(StudyConfig):
     """The protocol of the study; the defaults take under a minute on one CPU core.
 
     Bengio et al.'s minimal task is one tanh unit x_t = tanh(w x_(t−1) + h_t): ``hidden_size = 1``
@@ -92,19 +90,16 @@ class Bengio1994(Study):
     """
 
     name = "bengio1994"
+    config_class = Bengio1994Config
+    quick_config = QUICK
     title = "Bengio et al. 1994: latching a bit by gradient descent gets rarer as sequences grow"
     description = ("Twenty one-unit tanh RNNs per length trained by gradient descent to hold one bit across "
                    "noise (the latching task): the fraction that learn it against the length, with a 95% "
                    "interval, and how far back the gradient reaches.")
     default_seeds = 20
 
-    def __init__(self, config: Bengio1994Config | None = None):
-        if config is not None and not isinstance(config, Bengio1994Config):
-            raise TypeError(f"`config` must be a Bengio1994Config or None, got {type(config).__name__}.")
-        self.config = config
-
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
-        config = self.config or (QUICK if quick else Bengio1994Config())
+        config = self.resolve(quick)
         return [RunSpec(f"T{length}", config.steps, _executor(config, length, seeds)) for length in config.lengths]
 
 
@@ -119,7 +114,7 @@ def _executor(config: Bengio1994Config, length: int, seeds: int):
                    "init/spectral_radius": spectral_radius(model.W_rec.detach()).numpy(),
                    "init/grad_norms": before.grad_norms.numpy(), "init/decay_rate": before.decay_rate.numpy(),
                    "init/horizon": before.horizon.numpy()}
-        run_config = {**asdict(config), "length": length, "seeds": seeds, "task": task.describe()}
+        run_config = {**config.model_dump(), "length": length, "seeds": seeds, "task": task.describe()}
         try:
             run = fit(model, task, steps=config.steps, optimizer="sgd", lr=config.lr, batch_size=config.batch_size,
                       seed=config.seed, loss="half_mse", eval_batch_size=config.eval_batch_size, callback=callback)

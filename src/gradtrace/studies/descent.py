@@ -12,14 +12,13 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 
 from gradtrace.errors import RunInterrupted, check_choice, check_int, check_real, check_seed
 from gradtrace.models import MLP
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, StudyConfig
 from gradtrace.studies.stats import nan_quantiles
 from gradtrace.tasks import FIT_FUNCTIONS, Batch, FunctionFit, member_loss
 from gradtrace.train import fit
@@ -30,8 +29,7 @@ __all__ = ["VARIANTS", "Descent", "DescentConfig", "dataset_of", "divergence"]
 VARIANTS = ("batch", "mini_batch", "stochastic")
 
 
-@dataclass(frozen=True)
-class DescentConfig:
+class DescentConfig(StudyConfig):
     """Sizes of the descent study (the defaults take about half a minute of CPU time).
 
     The learning rates were chosen once, on seeds 100–104 (not the study's): for each variant the
@@ -89,6 +87,8 @@ class Descent(Study):
     """
 
     name = "descent"
+    config_class = DescentConfig
+    quick_config = QUICK
     title = "Batch, mini-batch and stochastic gradient descent"
     description = ("One small MLP fitting sin x from the same fixed dataset by full-batch, mini-batch and "
                    "single-example gradient descent for the same number of epochs: the training loss on "
@@ -100,11 +100,8 @@ class Descent(Study):
                        ("held-out loss", "task/loss", ".2e"), ("s/epoch", "seconds_per_epoch", ".4f"),
                        ("diverged", "divergence", ""))
 
-    def __init__(self, config: DescentConfig | None = None):
-        self.config = config
-
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
-        config = self.config or (QUICK if quick else DescentConfig())
+        config = self.resolve(quick)
         _validate(config)
         return [RunSpec(variant, config.epochs * _updates_per_epoch(config, variant),
                         _executor(config, variant, seeds)) for variant in config.variants]
@@ -174,7 +171,7 @@ def _executor(config: DescentConfig, variant: str, seeds: int):
         # they are not charged to whichever variant happens to run first.
         fit(copy.deepcopy(model), task, steps=2, optimizer="sgd", lr=lr, batch_size=batch_size,
             dataset_size=config.dataset_size, seed=config.seed, eval_batch_size=config.eval_batch_size)
-        run_config = {**asdict(config), "variant": variant, "batch_size": batch_size, "updates_per_epoch": per_epoch,
+        run_config = {**config.model_dump(), "variant": variant, "batch_size": batch_size, "updates_per_epoch": per_epoch,
                       "lr": lr, "steps": steps, "seeds": seeds, "task": task.describe()}
         try:
             run = fit(model, task, steps=steps, optimizer="sgd", lr=lr, batch_size=batch_size,

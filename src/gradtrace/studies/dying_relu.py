@@ -12,7 +12,6 @@ come back.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -20,7 +19,7 @@ import torch
 from gradtrace.errors import RunInterrupted, check_int, check_real
 from gradtrace.instruments import dead_fraction
 from gradtrace.models import MLP
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, StudyConfig
 from gradtrace.studies.stats import nan_quantiles
 from gradtrace.tasks import Batch, Circles
 from gradtrace.train import fit
@@ -36,8 +35,7 @@ CONDITIONS = ("normal", "large_lr", "negative_bias")
 _PROBE_SEED_OFFSET = 7919
 
 
-@dataclass(frozen=True)
-class DyingReluConfig:
+class DyingReluConfig(StudyConfig):
     """Sizes of the dying-ReLU study (the defaults take about a minute of CPU time)."""
 
     activations: tuple[str, ...] = COMPARED_ACTIVATIONS
@@ -159,6 +157,8 @@ class DyingRelu(Study):
     """
 
     name = "dying-relu"
+    config_class = DyingReluConfig
+    quick_config = QUICK
     title = "Dying ReLUs and the activations that keep a gradient"
     description = ("Deep MLPs (ReLU, Leaky ReLU, PReLU, GELU) trained by plain SGD on two concentric circles "
                    "at a moderate and a large learning rate, and from hidden biases set negative: the "
@@ -171,11 +171,8 @@ class DyingRelu(Study):
                        ("revived", "revived", "d"), ("accuracy", "task/accuracy", ".1%"),
                        ("diverged", "diverged", "d"))
 
-    def __init__(self, config: DyingReluConfig | None = None):
-        self.config = config
-
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
-        config = self.config or (QUICK if quick else DyingReluConfig())
+        config = self.resolve(quick)
         _validate(config)
         return [RunSpec(f"{activation}-{condition}", config.steps, _executor(config, activation, condition, seeds))
                 for condition in config.conditions for activation in config.activations]
@@ -216,7 +213,7 @@ def _executor(config: DyingReluConfig, activation: str, condition: str, seeds: i
             if callback is not None:
                 callback(step, metrics)
 
-        run_config = {**asdict(config), "activation": activation, "condition": condition, "run_lr": lr,
+        run_config = {**config.model_dump(), "activation": activation, "condition": condition, "run_lr": lr,
                       "bias": config.negative_bias if condition == "negative_bias" else None, "seeds": seeds,
                       "task": task.describe()}
         try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -20,7 +19,7 @@ import torch
 from gradtrace.errors import check_int, check_real
 from gradtrace.init import spectral_radius
 from gradtrace.instruments.dynamics import autonomous_trajectory, largest_lyapunov_exponent
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, StudyConfig
 
 __all__ = [
     "REGIMES",
@@ -36,8 +35,7 @@ __all__ = [
 REGIMES = ("steady", "oscillating", "chaotic")
 
 
-@dataclass(frozen=True)
-class DynamicsConfig:
+class DynamicsConfig(StudyConfig):
     """Sizes of the dynamics study (the defaults take about half a minute on 2 CPU cores)."""
 
     # Dense around g = 1, where the transition is; 3 is well inside chaos.
@@ -171,6 +169,8 @@ class Dynamics(Study):
     """
 
     name = "dynamics"
+    config_class = DynamicsConfig
+    quick_config = QUICK
     title = "Steady state, oscillation and chaos in an autonomous RNN"
     description = ("An RNN with no input, h_{t+1} = tanh(g·W h_t), settles to a steady state for small g, "
                    "oscillates (a rotation W past g = 1) and turns chaotic for large g: trajectories, the largest "
@@ -182,11 +182,8 @@ class Dynamics(Study):
                        ("ρ(W_rec)", "spectral_radius", ".2f"), ("regime", "regime", ""),
                        ("steady", "steady", "d"), ("oscillating", "oscillating", "d"), ("chaotic", "chaotic", "d"))
 
-    def __init__(self, config: DynamicsConfig | None = None):
-        self.config = config
-
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
-        config = self.config or (QUICK if quick else DynamicsConfig())
+        config = self.resolve(quick)
         if not config.gains or not all(gain > 0 for gain in config.gains):
             raise ValueError(f"`gains` must be positive numbers, got {config.gains}.")
         for name in ("steady_gain", "chaotic_gain"):
@@ -208,7 +205,7 @@ def _random_executor(config: DynamicsConfig, gain: float, seeds: int):
         W_rec = gain * random_recurrent_weights(config.hidden_size, seeds, seed=config.seed)  # noqa: N806
         arrays, summary = _measure(config, W_rec, seeds)
         summary.update({"gain": gain, "mean_field_lyapunov": mean_field_lyapunov_exponent(gain)})
-        run_config = {**asdict(config), "network": "random", "gain": gain, "seeds": seeds}
+        run_config = {**config.model_dump(), "network": "random", "gain": gain, "seeds": seeds}
         return Outcome(arrays, run_config, summary)
 
     return execute
@@ -220,7 +217,7 @@ def _rotation_executor(config: DynamicsConfig, seeds: int):
         W_rec = rotation_weights(config.rotation_gain, config.rotation_angle).expand(seeds, 2, 2)  # noqa: N806
         arrays, summary = _measure(config, W_rec, seeds)
         summary.update({"gain": config.rotation_gain, "angle": config.rotation_angle})
-        run_config = {**asdict(config), "network": "rotation", "gain": config.rotation_gain,
+        run_config = {**config.model_dump(), "network": "rotation", "gain": config.rotation_gain,
                       "hidden_size": 2, "seeds": seeds}
         return Outcome(arrays, run_config, summary)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -10,7 +9,7 @@ from gradtrace.errors import RunInterrupted
 from gradtrace.init import scale_to_spectral_radius_
 from gradtrace.models import ElmanRNN
 from gradtrace.remedies import GradientTransform, adaptive_clip, clip_by_global_norm, clip_by_value
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, StudyConfig
 from gradtrace.studies.claims import Claim, Results
 from gradtrace.tasks import Adding
 from gradtrace.train import fit
@@ -21,8 +20,7 @@ __all__ = ["CLIPS", "Exploding", "ExplodingConfig"]
 CLIPS = ("none", "global_norm", "value", "adaptive")
 
 
-@dataclass(frozen=True)
-class ExplodingConfig:
+class ExplodingConfig(StudyConfig):
     """Sizes of the exploding study (the defaults take about half a minute on 2 CPU cores)."""
 
     radii: tuple[float, ...] = (1.5, 3.0)  # both > 1: a tanh RNN's gradient can grow along time
@@ -63,6 +61,8 @@ class Exploding(Study):
     """
 
     name = "exploding"
+    config_class = ExplodingConfig
+    quick_config = QUICK
     title = "Exploding gradients and clipping"
     description = ("Elman RNNs started at ρ(W_rec) > 1 and trained by plain SGD on the adding problem, "
                    "without clipping and with clipping by norm, by value and unit-wise: the gradient norm "
@@ -72,11 +72,8 @@ class Exploding(Study):
                        ("largest norm", "max_grad_norm", ".2e"), ("clipped", "fired_fraction", ".0%"),
                        ("held-out loss", "task/loss", ".4f"))
 
-    def __init__(self, config: ExplodingConfig | None = None):
-        self.config = config
-
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
-        config = self.config or (QUICK if quick else ExplodingConfig())
+        config = self.resolve(quick)
         unknown = sorted(set(config.clips) - set(CLIPS))
         if unknown:
             raise ValueError(f"Unknown clip(s) {unknown} in the exploding study. Available: {', '.join(CLIPS)}.")
@@ -90,7 +87,7 @@ class Exploding(Study):
         "Diverges" counts members whose loss turned NaN or infinite; "learns" means a held-out loss below
         the task's trivial baseline (predicting the mean), so a clipped run that merely survives does not count.
         """
-        config = self.config or (QUICK if quick else ExplodingConfig())
+        config = self.resolve(quick)
         radius = max(config.radii)
         claims = []
         if "none" in config.clips and "global_norm" in config.clips:
@@ -189,7 +186,7 @@ def _executor(config: ExplodingConfig, radius: float, clip: str, seeds: int):
                          num_models=seeds, seed=config.seed)
         scale_to_spectral_radius_(model.W_rec.data, radius)
         remedy = make_clip(clip, config)
-        run_config = {**asdict(config), "radius": radius, "clip": clip, "seeds": seeds, "task": task.describe(),
+        run_config = {**config.model_dump(), "radius": radius, "clip": clip, "seeds": seeds, "task": task.describe(),
                       "remedy": remedy.describe() if remedy is not None else None}
         try:
             run = fit(model, task, steps=config.steps, optimizer="sgd", lr=config.lr,

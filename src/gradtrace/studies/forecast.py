@@ -12,14 +12,13 @@ extrapolate; persistence, which only repeats the last value, does not care where
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 
 from gradtrace.errors import RunInterrupted
 from gradtrace.models import ESN, LSTM, MLP, ElmanRNN
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, StudyConfig
 from gradtrace.tasks import FORECAST_SERIES, Forecast, nrmse
 from gradtrace.train import Run, fit
 
@@ -29,8 +28,7 @@ __all__ = ["FORECAST_MODELS", "ForecastConfig", "ForecastStudy", "fit_esn_to_win
 FORECAST_MODELS = {"mlp": "MLP", "elman": "Elman RNN", "lstm": "LSTM", "esn": "echo state network"}
 
 
-@dataclass(frozen=True)
-class ForecastConfig:
+class ForecastConfig(StudyConfig):
     """Sizes of the forecast study (the defaults take about a minute on 2 idle CPU cores)."""
 
     series: tuple[str, ...] = FORECAST_SERIES
@@ -96,6 +94,8 @@ class ForecastStudy(Study):
     """
 
     name = "forecast"
+    config_class = ForecastConfig
+    quick_config = QUICK
     title = "Forecasting from a window of five values: MLP, RNN, LSTM and ESN against persistence"
     description = ("Next-step prediction from the last 5 values on Mackey-Glass (chaotic) and a synthetic price "
                    "(geometric random walk with a small seasonal term): an MLP, an Elman RNN, an LSTM (Adam) and an "
@@ -107,11 +107,8 @@ class ForecastStudy(Study):
                        ("MSE / persistence", "vs_persistence", ".3g"), ("beat it", "beats_persistence", "d"),
                        ("of", "seeds", "d"), ("train part: MSE / persistence", "train_vs_persistence", ".3g"))
 
-    def __init__(self, config: ForecastConfig | None = None):
-        self.config = config
-
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
-        config = self.config or (QUICK if quick else ForecastConfig())
+        config = self.resolve(quick)
         unknown = [model for model in config.models if model not in FORECAST_MODELS]
         if unknown:
             raise ValueError(f"Unknown model(s) {unknown} in the forecast study. "
@@ -145,7 +142,7 @@ def _executor(config: ForecastConfig, series: str, model_name: str,
                    "seed": config.series_seed}
         train, test = Forecast(series, split="train", **options), Forecast(series, split="test", **options)
         model = _make_model(model_name, config, seeds)
-        run_config = {**asdict(config), "series_name": series, "model": model_name,
+        run_config = {**config.model_dump(), "series_name": series, "model": model_name,
                       "label": FORECAST_MODELS[model_name], "task": train.describe(), "seeds": seeds,
                       "model_repr": model.extra_repr()}
         if model_name == "esn":

@@ -14,7 +14,6 @@ normalized one before tanh′ ≤ 1 lowers them — the paper's ≈ 0.5 and ≈ 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -22,7 +21,7 @@ import torch
 from gradtrace.errors import check_choice, check_int
 from gradtrace.instruments import trace_depth
 from gradtrace.models import MLP
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, StudyConfig
 from gradtrace.studies.published import Citation, PublishedResult
 from gradtrace.tasks import Batch, member_loss
 
@@ -88,8 +87,7 @@ PUBLISHED = PublishedResult(
 )
 
 
-@dataclass(frozen=True)
-class Glorot2010Config:
+class Glorot2010Config(StudyConfig):
     """The protocol of the study; the defaults take about a minute on 2 CPU cores.
 
     Raises:
@@ -153,6 +151,8 @@ class Glorot2010(Study):
     """
 
     name = "glorot2010"
+    config_class = Glorot2010Config
+    quick_config = QUICK
     title = "Glorot & Bengio 2010: a deep tanh network at initialization, standard vs normalized init"
     description = ("Five tanh layers of 1000 units at initialization with the standard U[±1/√n] and the normalized "
                    "(Xavier) init: per-layer activation spread, back-propagated gradient, and the average singular "
@@ -166,13 +166,8 @@ class Glorot2010(Study):
                        ("activation std, last layer", "activation_std/last", ".3f"),
                        ("∂L/∂z std, layer 1 / last", "backprop_std_ratio", ".3f"))
 
-    def __init__(self, config: Glorot2010Config | None = None):
-        if config is not None and not isinstance(config, Glorot2010Config):
-            raise TypeError(f"`config` must be a Glorot2010Config or None, got {type(config).__name__}.")
-        self.config = config
-
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
-        config = self.config or (QUICK if quick else Glorot2010Config())
+        config = self.resolve(quick)
         return [RunSpec(init, 1, _executor(config, init, seeds)) for init in config.inits]
 
 
@@ -265,7 +260,7 @@ def _executor(config: Glorot2010Config, init: str, seeds: int):
             "saturated_fraction": float(np.median(arrays["saturated_fraction"].mean(-1))),
             "loss": float(np.median(arrays["loss"])),
         }
-        run_config = {**asdict(config), "init": init, "mlp_init": _MLP_INIT[init], "seeds": seeds,
+        run_config = {**config.model_dump(), "init": init, "mlp_init": _MLP_INIT[init], "seeds": seeds,
                       "published": PUBLISHED.source}
         return Outcome(arrays, run_config, summary)
 

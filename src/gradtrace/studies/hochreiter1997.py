@@ -13,14 +13,13 @@ References:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from gradtrace.errors import RunInterrupted, check_choice, check_int, check_real
 from gradtrace.models import LSTM, ElmanRNN
 from gradtrace.models.initialization import initialize
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, StudyConfig
 from gradtrace.studies.stats import nan_quantiles, wilson_interval
 from gradtrace.tasks import Adding
 from gradtrace.train import OPTIMIZERS, fit
@@ -31,8 +30,7 @@ __all__ = ["HOCHREITER1997_MODELS", "QUICK", "Hochreiter1997", "Hochreiter1997Co
 HOCHREITER1997_MODELS: tuple[str, ...] = ("lstm", "elman")
 
 
-@dataclass(frozen=True)
-class Hochreiter1997Config:
+class Hochreiter1997Config(StudyConfig):
     """Sizes of the Hochreiter & Schmidhuber 1997 study (the defaults take about 3-4 minutes on one core).
 
     Raises:
@@ -98,15 +96,14 @@ class Hochreiter1997(Study):
     """
 
     name = "hochreiter1997"
+    config_class = Hochreiter1997Config
+    quick_config = QUICK
     title = "Hochreiter & Schmidhuber 1997: LSTM on the adding problem"
     description = ("LSTM and tanh RNN ensembles on the 1997 adding problem: training sequences seen until "
                    "99% of held-out sequences are within 0.04, beside the paper's Table 7.")
 
-    def __init__(self, config: Hochreiter1997Config | None = None):
-        self.config = config
-
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
-        config = self.config or (QUICK if quick else Hochreiter1997Config())
+        config = self.resolve(quick)
         return [RunSpec(f"{model}-T{length}", config.steps, _executor(config, model, length, seeds))
                 for length in config.lengths for model in config.models]
 
@@ -152,7 +149,7 @@ def _executor(config: Hochreiter1997Config, model_name: str, length: int, seeds:
     def execute(callback: StepCallback | None) -> Outcome:
         task = Adding(length, variant="hochreiter1997")
         model = _build(config, model_name, task, seeds)
-        run_config = {**asdict(config), "model": model_name, "length": length, "seeds": seeds,
+        run_config = {**config.model_dump(), "model": model_name, "length": length, "seeds": seeds,
                       "task": task.describe()}
         try:
             run = fit(model, task, steps=config.steps, optimizer=config.optimizer, lr=config.lr,

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
 
 import torch
 
 from gradtrace.models import ESN
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, StudyConfig
 from gradtrace.studies.published import get_published
 from gradtrace.tasks import mackey_glass
 
 __all__ = ["Jaeger2001", "Jaeger2001Config"]
 
 
-@dataclass(frozen=True)
-class Jaeger2001Config:
+class Jaeger2001Config(StudyConfig):
     """Jaeger's protocol (GMD Report 148, section 6) at his sizes; the full study takes well under a minute."""
 
     train_lengths: tuple[int, ...] = (3000, 21000)  # his two training sequences
@@ -59,6 +57,8 @@ class Jaeger2001(Study):
     """
 
     name = "jaeger2001"
+    config_class = Jaeger2001Config
+    quick_config = QUICK
     title = "Jaeger 2001: an echo state network predicts Mackey-Glass 84 steps ahead"
     description = ("ESN with a closed-form ridge readout on the Mackey-Glass series (τ = 17): one-step and "
                    "84-step free-run NRMSE over seeds, beside Jaeger's published NRMSE84.")
@@ -67,11 +67,8 @@ class Jaeger2001(Study):
                        ("published", "published_nrmse84", ".1e"), ("one-step NRMSE", "nrmse1", ".2e"),
                        ("seconds to fit", "fit_seconds", ".2f"))
 
-    def __init__(self, config: Jaeger2001Config | None = None):
-        self.config = config
-
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
-        config = self.config or (QUICK if quick else Jaeger2001Config())
+        config = self.resolve(quick)
         if config.test_starts < 1 or config.horizon < 1:
             raise ValueError(f"`test_starts` and `horizon` must be ≥ 1, got {config.test_starts}, {config.horizon}.")
         for length in config.train_lengths:
@@ -132,7 +129,7 @@ def _executor(config: Jaeger2001Config, length: int, seeds: int):
             "nrmse1": float(nrmse1.median()), "published_nrmse84": _published(length),
             "fit_seconds": fit_seconds,
         }
-        run_config = {**asdict(config), "train_length": length, "seeds": seeds}
+        run_config = {**config.model_dump(), "train_length": length, "seeds": seeds}
         return Outcome(arrays, run_config, summary)
 
     return execute

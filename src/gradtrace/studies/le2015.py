@@ -13,7 +13,6 @@ References:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -21,7 +20,7 @@ from gradtrace.errors import RunInterrupted, check_choice, check_int, check_real
 from gradtrace.models import LSTM, ElmanRNN
 from gradtrace.models.initialization import initialize
 from gradtrace.remedies import clip_by_global_norm
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, StudyConfig
 from gradtrace.studies.stats import nan_quantiles, wilson_interval
 from gradtrace.tasks import Adding
 from gradtrace.train import OPTIMIZERS, fit
@@ -32,8 +31,7 @@ __all__ = ["LE2015_MODELS", "QUICK", "Le2015", "Le2015Config"]
 LE2015_MODELS: tuple[str, ...] = ("irnn", "tanh", "lstm")
 
 
-@dataclass(frozen=True)
-class Le2015Config:
+class Le2015Config(StudyConfig):
     """Sizes of the Le, Jaitly & Hinton 2015 study (the defaults take about 3 minutes on one core).
 
     Raises:
@@ -103,15 +101,14 @@ class Le2015(Study):
     """
 
     name = "le2015"
+    config_class = Le2015Config
+    quick_config = QUICK
     title = "Le, Jaitly & Hinton 2015: IRNN on the adding problem"
     description = ("ReLU RNNs started at the identity (IRNN), tanh RNNs and LSTMs on the adding problem at "
                    "T = 150: held-out MSE during training against the baseline 1/6 of always answering 1.")
 
-    def __init__(self, config: Le2015Config | None = None):
-        self.config = config
-
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
-        config = self.config or (QUICK if quick else Le2015Config())
+        config = self.resolve(quick)
         return [RunSpec(f"{model}-T{length}", config.steps, _executor(config, model, length, seeds))
                 for length in config.lengths for model in config.models]
 
@@ -132,7 +129,7 @@ def _executor(config: Le2015Config, model_name: str, length: int, seeds: int):
         task = Adding(length, variant="sum")
         model = _build(config, model_name, task, seeds)
         lr = config.lr(model_name)
-        run_config = {**asdict(config), "model": model_name, "length": length, "seeds": seeds, "lr": lr,
+        run_config = {**config.model_dump(), "model": model_name, "length": length, "seeds": seeds, "lr": lr,
                       "task": task.describe()}
         try:
             run = fit(model, task, steps=config.steps, optimizer=config.optimizer, lr=lr,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -10,7 +9,7 @@ from gradtrace.errors import RunInterrupted
 from gradtrace.instruments import trace
 from gradtrace.models import make_model
 from gradtrace.models.initialization import lstm_forget_bias_
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, median_horizon
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, StudyConfig, median_horizon
 from gradtrace.studies.claims import Claim, Results
 from gradtrace.studies.stats import wilson_interval
 from gradtrace.tasks import Adding
@@ -19,8 +18,7 @@ from gradtrace.train import fit
 __all__ = ["LongRange", "LongRangeConfig"]
 
 
-@dataclass(frozen=True)
-class LongRangeConfig:
+class LongRangeConfig(StudyConfig):
     """Sizes of the long-range study (the defaults take about two minutes on 2 CPU cores)."""
 
     models: tuple[str, ...] = ("elman", "lstm", "gru")
@@ -46,6 +44,8 @@ class LongRange(Study):
     """
 
     name = "long-range"
+    config_class = LongRangeConfig
+    quick_config = QUICK
     title = "Long-range dependencies: vanilla RNN against LSTM and GRU"
     description = ("Ensembles of each model trained on the adding problem at increasing lengths: loss "
                    "against the baseline, success rate with a 95% interval, and ‖∂L/∂h_t‖ along training.")
@@ -53,18 +53,15 @@ class LongRange(Study):
     summary_columns = (("solved", "successes", "d"), ("of", "seeds", "d"), ("95% low", "success_low", ".0%"),
                        ("95% high", "success_high", ".0%"), ("held-out loss", "task/loss", ".4f"))
 
-    def __init__(self, config: LongRangeConfig | None = None):
-        self.config = config
-
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
-        config = self.config or (QUICK if quick else LongRangeConfig())
+        config = self.resolve(quick)
         return [RunSpec(f"{model}-T{length}", config.steps, _executor(config, model, length, seeds))
                 for length in config.lengths for model in config.models]
 
 
     def claims(self, *, quick: bool, seeds: int) -> list[Claim]:
         """The gated cells solve a length the tanh RNN cannot, and their gradient reaches back through it."""
-        config = self.config or (QUICK if quick else LongRangeConfig())
+        config = self.resolve(quick)
         gated = [model for model in config.models if model != "elman"]
         if "elman" not in config.models or not gated:
             return []
@@ -143,7 +140,7 @@ def _executor(config: LongRangeConfig, model_name: str, length: int, seeds: int)
                            readout="last", num_models=seeds, seed=config.seed)
         if model_name == "lstm":
             lstm_forget_bias_(model, config.lstm_forget_bias)
-        run_config = {**asdict(config), "model": model_name, "length": length, "seeds": seeds,
+        run_config = {**config.model_dump(), "model": model_name, "length": length, "seeds": seeds,
                       "task": task.describe()}
         try:
             run = fit(model, task, steps=config.steps, lr=config.lr, batch_size=config.batch_size,

@@ -7,7 +7,6 @@ lengths, every combination trained as one ensemble of seeds on the 4-class tempo
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -18,7 +17,7 @@ from gradtrace.models import ElmanRNN
 from gradtrace.models.initialization import initialize
 from gradtrace.remedies import GradientTransform, chain, clip_by_global_norm, pascanu_penalty
 from gradtrace.remedies.penalties import OMEGA_FORMS, OMEGA_REDUCTIONS
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, median_horizon
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, StudyConfig, median_horizon
 from gradtrace.studies.stats import wilson_interval
 from gradtrace.tasks import TemporalOrder
 from gradtrace.train import fit
@@ -34,8 +33,7 @@ ALGORITHMS: tuple[str, ...] = ("MSGD", "MSGD-C", "MSGD-CR")
 _TRACE_SEED_OFFSET = 7919
 
 
-@dataclass(frozen=True)
-class Pascanu2013Config:
+class Pascanu2013Config(StudyConfig):
     """The protocol of the study; the defaults take about two and a half minutes on one CPU core.
 
     Pascanu et al. trained with lr 0.01 for up to 5M updates of 20 sequences on lengths 50 and above.
@@ -121,6 +119,8 @@ class Pascanu2013(Study):
     """
 
     name = "pascanu2013"
+    config_class = Pascanu2013Config
+    quick_config = QUICK
     title = "Pascanu et al. 2013: clipping and Ω on the temporal order problem"
     description = ("A 50-unit Elman RNN trained by minibatch SGD on the 4-class temporal order problem from "
                    "the paper's three initializations, plain (MSGD), with the gradient norm clipped at 1 "
@@ -128,13 +128,8 @@ class Pascanu2013(Study):
                    "with a 95% interval beside the published claims, loss curves, clipping, Ω and the "
                    "gradient reaching each time step.")
 
-    def __init__(self, config: Pascanu2013Config | None = None):
-        if config is not None and not isinstance(config, Pascanu2013Config):
-            raise TypeError(f"`config` must be a Pascanu2013Config or None, got {type(config).__name__}.")
-        self.config = config
-
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
-        config = self.config or (QUICK if quick else Pascanu2013Config())
+        config = self.resolve(quick)
         return [RunSpec(f"{init}-{algorithm}-T{length}", config.steps,
                         _executor(config, init, algorithm, length, seeds))
                 for length in config.lengths for init in config.inits for algorithm in config.algorithms]
@@ -186,7 +181,7 @@ def _executor(config: Pascanu2013Config, init: str, algorithm: str, length: int,
         task = TemporalOrder(length, bits=2)
         model = make_model(config, init, task, seeds)
         initial_radius = spectral_radius(model.W_rec.detach()).numpy()
-        run_config = {**asdict(config), "init": init, "algorithm": algorithm, "length": length,
+        run_config = {**config.model_dump(), "init": init, "algorithm": algorithm, "length": length,
                       "seeds": seeds, "task": task.describe()}
         try:
             run = fit(model, task, steps=config.steps, optimizer="sgd", lr=config.lr,

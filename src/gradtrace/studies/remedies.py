@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -12,7 +11,7 @@ from gradtrace.instruments import trace
 from gradtrace.models import ESN, GRU, LSTM, ElmanRNN, RecurrentModel
 from gradtrace.models.initialization import initialize
 from gradtrace.remedies import chain, clip_by_global_norm, pascanu_penalty
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, StudyConfig
 from gradtrace.studies.claims import Claim, Results
 from gradtrace.studies.stats import wilson_interval
 from gradtrace.tasks import Adding, Batch, Task, TemporalOrder
@@ -34,8 +33,7 @@ REMEDY_SETUPS = {
 }
 
 
-@dataclass(frozen=True)
-class RemediesConfig:
+class RemediesConfig(StudyConfig):
     """Sizes of the remedies study (the defaults take about five minutes on 2 CPU cores)."""
 
     setups: tuple[str, ...] = tuple(REMEDY_SETUPS)
@@ -128,6 +126,8 @@ class Remedies(Study):
     """
 
     name = "remedies"
+    config_class = RemediesConfig
+    quick_config = QUICK
     title = "Remedies for the vanishing gradient, side by side"
     description = ("Tanh RNN, + clipping, + clipping + Ω, + truncated BPTT, IRNN, orthogonal init, echo state "
                    "network, LSTM and GRU on the adding and temporal order problems at lengths where the tanh "
@@ -137,11 +137,8 @@ class Remedies(Study):
                        ("95% high", "success_high", ".0%"), ("held-out loss", "task/loss", ".4f"),
                        ("baseline", "baseline_loss", ".4f"), ("horizon", "final/horizon", ".0f"))
 
-    def __init__(self, config: RemediesConfig | None = None):
-        self.config = config
-
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
-        config = self.config or (QUICK if quick else RemediesConfig())
+        config = self.resolve(quick)
         unknown = sorted(set(config.setups) - set(REMEDY_SETUPS))
         if unknown:
             raise ValueError(f"Unknown setup(s) {unknown} in the remedies study. Available: "
@@ -159,7 +156,7 @@ class Remedies(Study):
 
         Clipping, Ω and truncation treat exploding gradients: the course expects them to fail here, and says why.
         """
-        config = self.config or (QUICK if quick else RemediesConfig())
+        config = self.resolve(quick)
         if "tanh" not in config.setups:
             return []
         lengths = {"adding": config.adding_length, "temporal_order": config.temporal_order_length}
@@ -265,7 +262,7 @@ def _executor(config: RemediesConfig, task_name: str, setup: str, seeds: int):
         if setup == "tbptt":
             k = max(1, round(config.truncation_fraction * task.max_length))
             truncation = (k, k)
-        run_config = {**asdict(config), "setup": setup, "label": REMEDY_SETUPS[setup], "task": task.describe(),
+        run_config = {**config.model_dump(), "setup": setup, "label": REMEDY_SETUPS[setup], "task": task.describe(),
                       "task_name": task_name, "seeds": seeds,
                       "remedy": remedy.describe() if remedy is not None else None, "truncation": truncation}
         if setup == "esn":

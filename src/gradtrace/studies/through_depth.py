@@ -12,7 +12,6 @@ first layer learns compared with the last.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from types import MappingProxyType
 
 import numpy as np
@@ -22,7 +21,7 @@ from gradtrace.activations import ACTIVATIONS
 from gradtrace.errors import RunInterrupted, check_choice, check_int, check_real
 from gradtrace.instruments import DepthTrace, trace_depth
 from gradtrace.models import MLP
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, StudyConfig
 from gradtrace.studies.claims import Claim, Results
 from gradtrace.tasks import Circles
 from gradtrace.train import OPTIMIZERS, fit
@@ -47,8 +46,7 @@ SENSIBLE_INIT = MappingProxyType({
 _PROBE_SEED_OFFSET = 7919
 
 
-@dataclass(frozen=True)
-class ThroughDepthConfig:
+class ThroughDepthConfig(StudyConfig):
     """The grid of the through-depth study; the defaults take about two minutes on 2 CPU cores.
 
     Raises:
@@ -147,6 +145,8 @@ class ThroughDepth(Study):
     """
 
     name = "through-depth"
+    config_class = ThroughDepthConfig
+    quick_config = QUICK
     title = "The gradient through depth: activations, initialization, batch norm and skip connections"
     description = ("‖∂L/∂h_l‖ layer by layer in 20-layer MLPs (sigmoid, tanh, ReLU, leaky ReLU, GELU; the "
                    "activation's own init or the standard U[±1/√n]; plain, with batch norm, with residual "
@@ -160,13 +160,8 @@ class ThroughDepth(Study):
                        ("learning speed first/last", "learning_speed_ratio", ".2e"),
                        ("accuracy", "task/accuracy", ".2f"))
 
-    def __init__(self, config: ThroughDepthConfig | None = None):
-        if config is not None and not isinstance(config, ThroughDepthConfig):
-            raise TypeError(f"`config` must be a ThroughDepthConfig or None, got {type(config).__name__}.")
-        self.config = config
-
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
-        config = self.config or (QUICK if quick else ThroughDepthConfig())
+        config = self.resolve(quick)
         specs = [RunSpec(f"{activation}-{variant}", config.steps, _train_executor(config, activation, variant, seeds))
                  for activation in config.activations for variant in config.variants]
         specs += [RunSpec(f"depth-{activation}-{variant}", 1, _sweep_executor(config, activation, variant, seeds))
@@ -179,7 +174,7 @@ class ThroughDepth(Study):
 
         Each claim is made only where the config has the runs it reads.
         """
-        config = self.config or (QUICK if quick else ThroughDepthConfig())
+        config = self.resolve(quick)
         trained = {(a, v) for a in config.activations for v in config.variants}
         claims = []
         if ("sigmoid", "plain") in trained:
@@ -364,7 +359,7 @@ def _train_executor(config: ThroughDepthConfig, activation: str, variant: str, s
         before = trace_depth(model, probe, jacobian_examples=0)
         start = [w.detach().clone() for w in model.weights()]
         arrays = _trace_arrays("init", before)
-        run_config = {**asdict(config), "activation": activation, "variant": variant,
+        run_config = {**config.model_dump(), "activation": activation, "variant": variant,
                       "init": _init(activation, variant), "seeds": seeds, "task": task.describe()}
         try:
             run = fit(model, task, steps=config.steps, optimizer=config.optimizer, lr=config.lr,
@@ -433,7 +428,7 @@ def _sweep_executor(config: ThroughDepthConfig, activation: str, variant: str, s
         arrays["decay_rate"] = np.stack(rates, -1)          # (K, D)
         # The activation's own share of the ratio: (max φ′)^(M − 1) over the M − 1 layer Jacobians.
         arrays["derivative_bound"] = ACTIVATIONS[activation].max_derivative ** (depths - 1.0)
-        run_config = {**asdict(config), "activation": activation, "variant": variant,
+        run_config = {**config.model_dump(), "activation": activation, "variant": variant,
                       "init": _init(activation, variant), "seeds": seeds, "task": task.describe()}
         summary = {
             "activation": activation,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -10,7 +9,7 @@ from gradtrace.errors import RunInterrupted
 from gradtrace.init import scale_to_spectral_radius_
 from gradtrace.instruments import Trace, trace
 from gradtrace.models import ElmanRNN
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, StudyConfig
 from gradtrace.studies.claims import Claim, Results
 from gradtrace.tasks import Adding
 from gradtrace.train import fit
@@ -18,8 +17,7 @@ from gradtrace.train import fit
 __all__ = ["ThroughTime", "ThroughTimeConfig"]
 
 
-@dataclass(frozen=True)
-class ThroughTimeConfig:
+class ThroughTimeConfig(StudyConfig):
     """Sizes of the through-time study (the defaults take about a minute on 2 CPU cores)."""
 
     # 2 and 3 show plainly what 1.2 and 1.5 only begin: tanh saturation tempers growth near 1.
@@ -57,6 +55,8 @@ class ThroughTime(Study):
     """
 
     name = "through-time"
+    config_class = ThroughTimeConfig
+    quick_config = QUICK
     title = "The gradient through time, for several spectral radii of W_rec"
     description = ("‖∂L/∂h_{T−k}‖ against the lag k for a tanh RNN whose W_rec is rescaled to spectral "
                    "radius ρ, at initialization and after training, with the envelope σ_max^k.")
@@ -65,11 +65,8 @@ class ThroughTime(Study):
                        ("factor per step, trained", "trained/decay_rate", ".3f"),
                        ("horizon init", "init/horizon", ".0f"), ("horizon trained", "trained/horizon", ".0f"))
 
-    def __init__(self, config: ThroughTimeConfig | None = None):
-        self.config = config
-
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
-        config = self.config or (QUICK if quick else ThroughTimeConfig())
+        config = self.resolve(quick)
         return [RunSpec(_run_name(rho), config.steps, _executor(config, rho, seeds)) for rho in config.radii]
 
     def claims(self, *, quick: bool, seeds: int) -> list[Claim]:
@@ -77,7 +74,7 @@ class ThroughTime(Study):
 
         Each is read at initialization, where W_rec is exactly the rescaled matrix the claim names.
         """
-        config = self.config or (QUICK if quick else ThroughTimeConfig())
+        config = self.resolve(quick)
         radii = sorted(config.radii)
         claims = []
         if radii[0] < 1:
@@ -194,7 +191,7 @@ def _executor(config: ThroughTimeConfig, rho: float, seeds: int):
         scale_to_spectral_radius_(model.W_rec.data, rho)
         probe_batch = task.sample(config.probe_batch_size, seed=config.seed + 7919)
         arrays = _trace_arrays("init", trace(model, probe_batch))
-        run_config = {**asdict(config), "rho": rho, "seeds": seeds, "task": task.describe()}
+        run_config = {**config.model_dump(), "rho": rho, "seeds": seeds, "task": task.describe()}
         try:
             run = fit(model, task, steps=config.steps, lr=config.lr, batch_size=config.batch_size,
                       seed=config.seed, callback=callback)
