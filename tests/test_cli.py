@@ -9,6 +9,8 @@ from typer.testing import CliRunner
 from gradtrace.cli import app
 from gradtrace.errors import RunInterrupted
 from gradtrace.store import Store
+from gradtrace.studies import ThroughTime
+from gradtrace.studies.course import COURSE
 
 runner = CliRunner()
 
@@ -38,15 +40,17 @@ def test_run_quick_writes_the_store_and_prints_the_report_path(quick_run):
     assert printed == out / "report.html" and printed.is_file()
     assert "data:image/png;base64" in printed.read_text(encoding="utf-8")
     store = Store(out, create=False)
-    assert store.studies() == ["long-range", "remedies", "through-depth", "through-time"]
-    assert store.meta("study/through-time") == {
+    assert store.studies() == sorted(COURSE)
+    meta = store.meta("study/through-time")
+    assert {key: meta[key] for key in ("quick", "seeds", "runs")} == {
         "quick": True,
         "seeds": 2,
         "runs": ["rho=0.5", "rho=1.5"],
     }
+    assert meta["config"] == ThroughTime.quick_config.model_dump(mode="json")
     assert "Writing runs to" in result.stderr
     assert "through-time: The gradient through time" in " ".join(result.stderr.split())
-    assert "long-range:" in result.stderr and "remedies:" in result.stderr and "through-depth:" in result.stderr
+    assert all(f"{name}:" in result.stderr for name in COURSE)
 
 
 def test_run_prints_the_claims_and_how_many_held_and_writes_them_to_summary_json(quick_run):
@@ -61,8 +65,7 @@ def test_run_prints_the_claims_and_how_many_held_and_writes_them_to_summary_json
     tail = " ".join(result.stderr.split()).rsplit("✓ ", 1)[-1].rsplit("✗ ", 1)[-1]
     assert f" {held} of {total} claims held. " in tail and tail.endswith("not meaningful.")
     assert "through-time: " in result.stderr and "claims held (quick mode: not meaningful)" in result.stderr
-    assert [study["name"] for study in summary["studies"]] == ["through-time", "long-range", "remedies",
-                                                                "through-depth"]
+    assert [study["name"] for study in summary["studies"]] == list(COURSE)
     assert all(study["quick"] for study in summary["studies"]) and summary["wall_seconds"] > 0
     report = (out / "report.html").read_text(encoding="utf-8")
     assert report.count('<ul class="claims">') == 4 and ("✓ held" in report or "✗ not held" in report)
@@ -86,17 +89,17 @@ def test_running_again_resumes_without_redoing_finished_runs(tmp_path):
     assert "already finished" not in first.output
     catalog = {
         name: Store(out).get(name, run).seconds
-        for name in ("through-time", "long-range")
+        for name in ("through-time", "exploding")
         for run in Store(out).names(name)
     }
     second = _invoke("run", "--quick", "--seeds", 1, "--out", out)
     assert second.exit_code == 0, second.output
     assert "through-time: 2 of 2 runs already finished, resuming." in second.stderr
-    assert "long-range: 6 of 6 runs already finished, resuming." in second.stderr
+    assert "exploding: 2 of 2 runs already finished, resuming." in second.stderr
     store = Store(out)
     assert catalog == {
         name: store.get(name, run).seconds
-        for name, run in ((n, r) for n in ("through-time", "long-range") for r in store.names(n))
+        for name, run in ((n, r) for n in ("through-time", "exploding") for r in store.names(n))
     }
     # Resuming with other options would mix quick and full runs: refused, nothing run.
     third = _invoke("run", "through-time", "--seeds", 1, "--out", out)
@@ -108,7 +111,7 @@ def test_run_an_unknown_study_exits_2_with_the_choices(tmp_path):
     result = _invoke("run", "nosuch", "--out", tmp_path / "runs")
     assert result.exit_code == 2
     message = " ".join(result.stderr.split())
-    assert "Error: Unknown study 'nosuch'" in message and "'through-time', 'long-range'" in message
+    assert "Error: Unknown study 'nosuch'" in message and "'through-time', 'exploding'" in message
     assert not (tmp_path / "runs").exists()
 
 
@@ -145,7 +148,7 @@ def test_list_names_the_studies_tasks_and_models():
     for name in (
         "through-time",
         "long-range",
-        "(default)",
+        "(course §1)",
         "Tasks: adding, copy_memory, latch, temporal_order",
         "Models: elman, lstm, gru",
     ):
@@ -173,8 +176,8 @@ def test_ctrl_c_exits_130_and_reports_what_finished(tmp_path, monkeypatch):
     real_run_study = studies.run_study
 
     def interrupted_at_long_range(study, store, **options):
-        if study.name == "long-range":
-            raise RunInterrupted("Study 'long-range' interrupted during run 'elman-T5'.")
+        if study.name == "exploding":
+            raise RunInterrupted("Study 'exploding' interrupted during run 'rho3-none'.")
         return real_run_study(study, store, **options)
 
     monkeypatch.setattr(studies, "run_study", interrupted_at_long_range)
@@ -182,7 +185,7 @@ def test_ctrl_c_exits_130_and_reports_what_finished(tmp_path, monkeypatch):
     result = _invoke("run", "--quick", "--seeds", 1, "--out", out)
     assert result.exit_code == 130
     message = " ".join(result.stderr.split())
-    assert "Interrupted. Study 'long-range' interrupted during run 'elman-T5'." in message
+    assert "Interrupted. Study 'exploding' interrupted during run 'rho3-none'." in message
     assert "Report of what finished:" in message
     assert (out / "report.html").is_file()
 

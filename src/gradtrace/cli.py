@@ -102,9 +102,11 @@ def run(
     workers: Annotated[int | None, typer.Option(
         help="Processes that run a study's runs side by side; default: one per CPU core.")] = None,
     lang: Annotated[str, typer.Option(help="Language of the HTML report: en or pt.")] = "en",
+    seed_offset: Annotated[int, typer.Option(
+        help="Added to every study's base seed: the same course or study on other seeds.")] = 0,
 ) -> None:
-    """Run a study (default: through-time, long-range, through-depth and the quick form of remedies) and write its
-    HTML report."""
+    """Run the course (default: every section of the course notes, in their order) or one study, and write the
+    HTML report and summary.json."""
     started = time.perf_counter()
     import torch
 
@@ -113,14 +115,13 @@ def run(
     from gradtrace.report.i18n import check_lang
     from gradtrace.store import Store
     from gradtrace.studies import (
-        DEFAULT_QUICK,
-        DEFAULT_STUDY,
         MAX_SEEDS,
         MAX_WORKERS,
         check_resume,
         get_study,
         run_study,
     )
+    from gradtrace.studies.course import course_studies
     from gradtrace.studies.summary import WALL_SECONDS_KEY
 
     try:
@@ -131,9 +132,9 @@ def run(
         processes = _cores() if workers is None else check_int("--workers", workers, minimum=1, maximum=MAX_WORKERS)
         if seeds is not None:
             check_int("--seeds", seeds, minimum=1, maximum=MAX_SEEDS)
-        names = list(DEFAULT_STUDY) if study is None else [study]
-        # The default run takes some studies in their quick form; an explicit study runs as asked.
-        plans = [(get_study(name), quick or (study is None and name in DEFAULT_QUICK)) for name in names]
+        seed_offset = check_int("--seed-offset", seed_offset, minimum=0)
+        names = course_studies() if study is None else [study]
+        plans = [(get_study(name).with_seed_offset(seed_offset, quick=quick), quick) for name in names]
         folder = _out_folder(out)
         torch.set_num_threads(threads)
         store = Store(folder)
@@ -324,14 +325,15 @@ def _fmt(value: float) -> str:
 def list_() -> None:
     """List the built-in studies, tasks and models."""
     from gradtrace.models import MODELS
-    from gradtrace.studies import DEFAULT_QUICK, DEFAULT_STUDY, STUDIES
+    from gradtrace.studies import STUDIES
+    from gradtrace.studies.course import COURSE
     from gradtrace.tasks import TASKS
 
     table = Table(title="Studies (gradtrace run STUDY)")
     table.add_column("name")
     table.add_column("what it shows")
     for name, cls in STUDIES.items():
-        marker = (" (default, quick form)" if name in DEFAULT_QUICK else " (default)") if name in DEFAULT_STUDY else ""
+        marker = f" (course §{COURSE.index(name) + 1})" if name in COURSE else ""
         table.add_row(name + marker, cls.description)
     output.print(table)
     output.print("Tasks: " + ", ".join(TASKS))

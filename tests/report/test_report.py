@@ -9,9 +9,9 @@ import pytest
 
 from gradtrace.errors import RunInterrupted, StoreError
 from gradtrace.report import write_report
-from gradtrace.report.figures import long_range_figures
 from gradtrace.store import Store
 from gradtrace.studies import STUDIES, ThroughTime, ThroughTimeConfig, get_study, run_study
+from gradtrace.studies.long_range.figures import draw as long_range_figures
 from gradtrace.studies.stats import wilson_interval
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

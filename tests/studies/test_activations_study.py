@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from gradtrace.activations import ACTIVATIONS
-from gradtrace.report.activations_figures import activations_figures
 from gradtrace.store import Store
 from gradtrace.studies.activations import QUICK, Activations, ActivationsConfig
+from gradtrace.studies.activations.figures import draw as activations_figures
 from gradtrace.studies.base import run_study
 
 

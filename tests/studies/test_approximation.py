@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from gradtrace.errors import RunInterrupted
-from gradtrace.report.approximation_figures import approximation_figures
 from gradtrace.store import Store
 from gradtrace.studies.approximation import Approximation, ApproximationConfig
+from gradtrace.studies.approximation.figures import draw as approximation_figures
 from gradtrace.studies.base import run_study
 
 SEEDS = 8

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from gradtrace.report.bengio1994_figures import bengio1994_figures
 from gradtrace.store import Store
 from gradtrace.studies import STUDIES, Bengio1994, Bengio1994Config, run_study
 from gradtrace.studies.bengio1994 import QUICK
+from gradtrace.studies.bengio1994.figures import draw as bengio1994_figures
 
 SEEDS = 3
 

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from gradtrace.errors import RunInterrupted
-from gradtrace.report.descent_figures import descent_figures
 from gradtrace.store import Store
 from gradtrace.studies.base import run_study
 from gradtrace.studies.descent import Descent, DescentConfig
+from gradtrace.studies.descent.figures import draw as descent_figures
 
 SEEDS = 2
 SMALL = DescentConfig(dataset_size=16, mini_batch_size=4, epochs=5, hidden_sizes=(8,), eval_batch_size=64)

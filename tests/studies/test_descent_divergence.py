@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from gradtrace.report.descent_figures import descent_figures
 from gradtrace.store import Store
 from gradtrace.studies.base import run_study
 from gradtrace.studies.descent import Descent, DescentConfig
+from gradtrace.studies.descent.figures import draw as descent_figures
 
 SEEDS = 2
 # A learning rate of a million sends every member's weights to infinity within a few updates.

@@ -6,10 +6,10 @@ import torch
 
 from gradtrace.errors import RunInterrupted
 from gradtrace.models import MLP
-from gradtrace.report.dying_relu_figures import dying_relu_figures
 from gradtrace.store import Store
 from gradtrace.studies.base import run_study
 from gradtrace.studies.dying_relu import DyingRelu, DyingReluConfig, UnitMonitor
+from gradtrace.studies.dying_relu.figures import draw as dying_relu_figures
 from gradtrace.tasks import Circles
 
 SEEDS = 3

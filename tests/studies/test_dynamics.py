@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 
-from gradtrace.report.dynamics_figures import dynamics_figures
 from gradtrace.store import Store
 from gradtrace.studies.base import run_study
 from gradtrace.studies.dynamics import (
@@ -17,6 +16,7 @@ from gradtrace.studies.dynamics import (
     random_recurrent_weights,
     rotation_weights,
 )
+from gradtrace.studies.dynamics.figures import draw as dynamics_figures
 
 # 16 units: small, yet g = 4 is chaotic for most seeds (smaller networks often settle on cycles).
 SMALL = DynamicsConfig(gains=(0.3, 1.0, 4.0), hidden_size=16, warmup=200, steps=600, motion_window=50,

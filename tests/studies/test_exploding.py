@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from gradtrace.report.exploding_figures import exploding_figures
 from gradtrace.store import Store
 from gradtrace.studies import Exploding, ExplodingConfig, run_study
+from gradtrace.studies.exploding.figures import draw as exploding_figures
 
 # Long enough and steep enough to diverge within a few steps of plain SGD, yet tiny.
 SMALL = ExplodingConfig(radii=(3.0,), length=30, hidden_size=8, steps=40, lr=0.5, batch_size=8,

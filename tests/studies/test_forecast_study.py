@@ -6,10 +6,10 @@ import torch
 
 from gradtrace.errors import RunInterrupted
 from gradtrace.models import ESN
-from gradtrace.report.forecast_figures import forecast_figures
 from gradtrace.store import Store
 from gradtrace.studies.base import run_study
 from gradtrace.studies.forecast import FORECAST_MODELS, ForecastConfig, ForecastStudy, fit_esn_to_windows
+from gradtrace.studies.forecast.figures import draw as forecast_figures
 from gradtrace.tasks import Forecast
 
 SEEDS = 2

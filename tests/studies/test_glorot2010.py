@@ -4,10 +4,17 @@ import numpy as np
 import pytest
 import torch
 
-from gradtrace.report.glorot2010_figures import glorot2010_figures
 from gradtrace.store import Store
 from gradtrace.studies import run_study
-from gradtrace.studies.glorot2010 import PUBLISHED, QUARTER_CIRCLE_MEAN, QUICK, Glorot2010, Glorot2010Config, _model
+from gradtrace.studies.glorot2010.figures import draw as glorot2010_figures
+from gradtrace.studies.glorot2010.study import (
+    PUBLISHED,
+    QUARTER_CIRCLE_MEAN,
+    QUICK,
+    Glorot2010,
+    Glorot2010Config,
+    _model,
+)
 
 SEEDS = 2
 SMALL = Glorot2010Config(width=48, input_size=64, examples=32, jacobian_examples=2, bins=20)

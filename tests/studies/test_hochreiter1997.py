@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from gradtrace.models import LSTM, ElmanRNN
-from gradtrace.report.hochreiter1997_figures import hochreiter1997_figures
 from gradtrace.store import Store
 from gradtrace.studies import STUDIES, Hochreiter1997, Hochreiter1997Config, run_study
-from gradtrace.studies.hochreiter1997 import QUICK, _build, sequences_to_success
+from gradtrace.studies.hochreiter1997.figures import draw as hochreiter1997_figures
+from gradtrace.studies.hochreiter1997.study import QUICK, _build, sequences_to_success
 from gradtrace.tasks import Adding
 
 SEEDS = 2

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from gradtrace.report.jaeger2001_figures import jaeger2001_figures
 from gradtrace.store import Store
 from gradtrace.studies import Jaeger2001, Jaeger2001Config, run_study
+from gradtrace.studies.jaeger2001.figures import draw as jaeger2001_figures
 
 TINY = Jaeger2001Config(train_lengths=(400, 3000), reservoir_size=40, washout=50, test_starts=2, teacher_forced=60,
                         ridge=1e-8, show_steps=30, horizon=20)

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from gradtrace.models import LSTM, ElmanRNN
-from gradtrace.report.le2015_figures import le2015_figures
 from gradtrace.store import Store
 from gradtrace.studies import STUDIES, Le2015, Le2015Config, run_study
-from gradtrace.studies.le2015 import LE2015_MODELS, QUICK, _build
+from gradtrace.studies.le2015.figures import draw as le2015_figures
+from gradtrace.studies.le2015.study import LE2015_MODELS, QUICK, _build
 from gradtrace.tasks import Adding
 
 SEEDS = 2

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from gradtrace.report.pascanu2013_figures import pascanu2013_figures
 from gradtrace.store import Store
 from gradtrace.studies import STUDIES, Pascanu2013, Pascanu2013Config, run_study
 from gradtrace.studies.pascanu2013 import ALGORITHMS, INITS, QUICK, make_model, make_remedies
+from gradtrace.studies.pascanu2013.figures import draw as pascanu2013_figures
 from gradtrace.tasks import TemporalOrder
 
 SEEDS = 2

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from gradtrace.models import ESN
-from gradtrace.report.remedies_figures import remedies_figures
 from gradtrace.store import Store
 from gradtrace.studies import Remedies, RemediesConfig, run_study
 from gradtrace.studies.remedies import REMEDY_SETUPS, fit_esn_readout
+from gradtrace.studies.remedies.figures import draw as remedies_figures
 from gradtrace.tasks import Adding, TemporalOrder
 
 TINY = RemediesConfig(adding_length=8, temporal_order_length=10, hidden_size=4, steps=4, batch_size=4,

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 from gradtrace.errors import RunInterrupted
-from gradtrace.report.through_depth_figures import through_depth_figures, through_depth_headline
 from gradtrace.store import Store
 from gradtrace.studies import run_study
 from gradtrace.studies.through_depth import QUICK, ThroughDepth, ThroughDepthConfig
+from gradtrace.studies.through_depth.figures import draw as through_depth_figures
+from gradtrace.studies.through_depth.figures import through_depth_headline
 
 SEEDS = 3
 DEPTH = 12

@@ -7,56 +7,21 @@ import datetime as _dt
 import html
 import platform
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from gradtrace import __version__
 from gradtrace.errors import StoreError
-from gradtrace.report.activations_figures import activations_figures
-from gradtrace.report.approximation_figures import approximation_figures
-from gradtrace.report.bengio1994_figures import bengio1994_figures
-from gradtrace.report.descent_figures import descent_figures
-from gradtrace.report.dying_relu_figures import dying_relu_figures
-from gradtrace.report.dynamics_figures import dynamics_figures
-from gradtrace.report.exploding_figures import exploding_figures
-from gradtrace.report.figures import Figure, Table, long_range_figures, through_time_figures
-from gradtrace.report.forecast_figures import forecast_figures
-from gradtrace.report.glorot2010_figures import glorot2010_figures
-from gradtrace.report.hochreiter1997_figures import hochreiter1997_figures
+from gradtrace.report.figures import Figure, Table
 from gradtrace.report.i18n import check_lang, study_text, text
-from gradtrace.report.jaeger2001_figures import jaeger2001_figures
-from gradtrace.report.le2015_figures import le2015_figures
-from gradtrace.report.pascanu2013_figures import pascanu2013_figures
-from gradtrace.report.remedies_figures import remedies_figures
-from gradtrace.report.through_depth_figures import through_depth_figures
 from gradtrace.store import Store
 from gradtrace.studies import STUDIES, Verdict, evaluate_claims, write_summary
+from gradtrace.studies.claims import stored_study
+from gradtrace.studies.registry import figures_module
 from gradtrace.studies.summary import QUICK_NOTE
 
-__all__ = ["DRAWERS", "write_report"]
-
-#: How each built-in study is drawn: ``DRAWERS[name](store, lang="en") -> (figures, tables)``.
-DRAWERS: dict[str, Callable[..., tuple[list[Figure], list[Table]]]] = {
-    "through-time": through_time_figures,
-    "long-range": long_range_figures,
-    "exploding": exploding_figures,
-    "remedies": remedies_figures,
-    "jaeger2001": jaeger2001_figures,
-    "pascanu2013": pascanu2013_figures,
-    "bengio1994": bengio1994_figures,
-    "hochreiter1997": hochreiter1997_figures,
-    "le2015": le2015_figures,
-    "activations": activations_figures,
-    "through-depth": through_depth_figures,
-    "glorot2010": glorot2010_figures,
-    "dying-relu": dying_relu_figures,
-    "approximation": approximation_figures,
-    "descent": descent_figures,
-    "forecast": forecast_figures,
-    "dynamics": dynamics_figures,
-}
+__all__ = ["write_report"]
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1100px; margin: 2em auto;
@@ -75,6 +40,7 @@ nav.toc h2 { margin-top: 0.3em; border: none; } nav.toc ol { margin: 0.3em 0; }
 .footnote { border-top: 1px solid #eee; padding-top: 0.3em; }
 .note { background: #fff8e1; border-left: 4px solid #f0b400; padding: 0.5em 1em; }
 .meta { color: #666; font-size: 0.85em; }
+.question { font-size: 1.08em; font-style: italic; color: #333; }
 .claims { list-style: none; padding-left: 0; } .claims li { margin: 0.3em 0; }
 .held { color: #1a7f37; font-weight: bold; } .not-held { color: #c62828; font-weight: bold; }
 """
@@ -185,16 +151,25 @@ def write_report(store: Store | str | Path, path: str | Path | None = None, *, l
     damaged = {name: store.damaged(name) for name in studies}
     intact = store.without((name, run) for name, runs in damaged.items() for run in runs)
     sections, contents = [], []
-    for name in sorted(studies, key=lambda s: (s not in DRAWERS, list(DRAWERS).index(s) if s in DRAWERS else 0)):
+    order = list(STUDIES)  # the course's studies first, in the course's order
+    for name in sorted(studies, key=lambda s: (s not in STUDIES, order.index(s) if s in STUDIES else 0, s)):
         meta = intact.meta(f"study/{name}", {})
         planned = meta.get("runs", [])
         records = [intact.get(name, run) for run in intact.names(name)]
         finished = [r for r in records if r.status == "finished"]
-        study = STUDIES[name]() if name in STUDIES else None
-        title, description = study_text(name, study.title, study.description, lang) if study else (name, "")
+        study = stored_study(intact, name)
+        if study is None:
+            title, description, question = name, "", ""
+        elif study.text:
+            title, description, question = (study.words(key, lang) for key in ("title", "description", "question"))
+        else:
+            (title, description), question = study_text(name, study.title, study.description, lang), ""
         anchor = html.escape(name)
         contents.append(f'<li><a href="#{anchor}">{html.escape(title)}</a></li>')
-        parts = [f'<section id="{anchor}"><h2>{html.escape(title)}</h2>']
+        number = len(contents)
+        parts = [f'<section id="{anchor}"><h2>{number}. {html.escape(title)}</h2>']
+        if question:
+            parts.append(f'<p class="question">{html.escape(question)}</p>')
         if description:
             parts.append(f"<p>{html.escape(description)}</p>")
         parts.append(_claims_html(evaluate_claims(intact, name), quick=bool(meta.get("quick")), lang=lang))
@@ -214,9 +189,9 @@ def write_report(store: Store | str | Path, path: str | Path | None = None, *, l
                                                    missing=html.escape(", ".join(missing))) + "</p>")
         if meta.get("quick"):
             parts.append(f'<p class="note">{text("quick", lang)}</p>')
-        drawer = DRAWERS.get(name)
+        drawer = figures_module(study) if study is not None else None
         if drawer is not None and records:  # a study whose every run is damaged has nothing to draw
-            figures, tables = drawer(intact, lang=lang)
+            figures, tables = drawer.draw(intact, lang=lang)
             parts += [_figure_html(f) for f in figures] + [_table_html(t) for t in tables]
         parts.append(f'<p class="meta footnote">{html.escape(_footnote(records, meta, lang))}</p></section>')
         sections.append("\n".join(parts))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["LANGUAGES", "MESSAGES", "Catalog", "check_lang", "study_text", "text"]
+__all__ = ["LANGUAGES", "MESSAGES", "Catalog", "check_lang", "number", "study_text", "text"]
 
 #: The languages the report is written in; the first is the default.
 LANGUAGES: tuple[str, ...] = ("en", "pt")
@@ -25,6 +25,23 @@ def check_lang(lang: str) -> str:
     if lang not in LANGUAGES:
         raise ValueError(f"Unknown language {lang!r}. Available: {', '.join(LANGUAGES)}.")
     return lang
+
+
+def number(value, spec: str = "", lang: str = "en") -> str:
+    """Return ``value`` formatted with ``spec`` as ``lang`` writes numbers: Portuguese with a decimal comma.
+
+    NaN and None read "n/a" ("n/d" in Portuguese).
+
+    Example:
+        >>> number(0.125, ".2f", "pt"), number(1234.5, ".1e", "pt"), number(float("nan"), ".2f", "pt")
+        ('0,12', '1,2e+03', 'n/d')
+    """
+    if hasattr(value, "item") and not isinstance(value, (list, tuple)):
+        value = value.item()
+    if value is None or (isinstance(value, float) and value != value):
+        return "n/a" if check_lang(lang) == "en" else "n/d"
+    text = format(value, spec)
+    return text.replace(".", ",") if check_lang(lang) == "pt" else text
 
 
 class Catalog:

@@ -169,8 +169,9 @@ class Study(ABC):
 
     def resolve(self, quick: bool = False) -> StudyConfig | None:
         """Return the config the study runs with: the one it was made with, else the quick or the default one."""
-        if self.config is not None:
-            return self.config
+        config = getattr(self, "config", None)  # a subclass's __init__ may not call this one's
+        if config is not None:
+            return config
         if self.config_class is None:
             return None
         return self.quick_config if quick and self.quick_config is not None else self.config_class()
@@ -263,22 +264,34 @@ def check_resume(study: Study, store: Store, *, quick: bool = False, seeds: int 
     seeds = study.default_seeds if seeds is None else seeds
     previous = store.meta(f"study/{study.name}") or {}
     before = (previous.get("quick"), previous.get("seeds"))
-    if not previous or before == (quick, seeds):
+    config, recorded = _recorded_config(study, quick), previous.get("config")
+    changed = sorted(key for key in set(config or {}) | set(recorded or {})
+                     if (config or {}).get(key) != (recorded or {}).get(key)) if recorded is not None else []
+    if not previous or (before == (quick, seeds) and not changed):
         return
+    made = f"quick={before[0]}, seeds={before[1]}"
     asked = f"quick={quick}, seeds={seeds}"
+    if before == (quick, seeds):  # the same options, another config (e.g. --seed-offset)
+        made = "the config " + ", ".join(f"{key}={recorded.get(key)!r}" for key in changed[:6])
+        asked = "the config " + ", ".join(f"{key}={(config or {}).get(key)!r}" for key in changed[:6])
     if store.names(study.name):
         raise ValueError(
-            f"The store at {store.root} holds runs of study {study.name!r} made with quick={before[0]}, "
-            f"seeds={before[1]}; resuming with {asked} would mix them. Use the same options or another output "
-            "folder."
+            f"The store at {store.root} holds runs of study {study.name!r} made with {made}; resuming with {asked} "
+            "would mix them. Use the same options or another output folder."
         )
     holder = store.lock_holder()
     if holder is not None:
         raise ValueError(
             f"The store at {store.root} is being written by another process ({describe_holder(holder)}), which "
-            f"runs study {study.name!r} with quick={before[0]}, seeds={before[1]}; running it with {asked} "
+            f"runs study {study.name!r} with {made}; running it with {asked} "
             "would mix them. Use the same options or another output folder."
         )
+
+
+def _recorded_config(study: Study, quick: bool) -> dict[str, Any] | None:
+    """Return the config ``study`` runs with as the store records it (JSON: tuples as lists), or None."""
+    config = study.resolve(quick)
+    return config.model_dump(mode="json") if config is not None else None
 
 
 def run_study(study: Study, store: Store | str | os.PathLike, *, quick: bool = False, seeds: int | None = None,
@@ -343,7 +356,11 @@ def _run_plan(study: Study, store: Store, plan: list[RunSpec], *, quick: bool, s
     names = [spec.name for spec in plan]
     done = store.finished(study.name)
     redone = [name for name in store.damaged(study.name) if name in names]
-    store.set_meta(f"study/{study.name}", {"quick": quick, "seeds": seeds, "runs": names})
+    options = {"quick": quick, "seeds": seeds, "runs": names}
+    config = _recorded_config(study, quick)
+    if config is not None:  # what claims and the report rebuild the study from
+        options["config"] = config
+    store.set_meta(f"study/{study.name}", options)
     todo = [spec for spec in plan if spec.name not in done]
     skipped = [name for name in names if name in done]
     if progress is not None:

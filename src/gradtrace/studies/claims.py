@@ -38,7 +38,8 @@ import numpy as np
 from gradtrace.errors import GradtraceError, StoreError
 from gradtrace.store import RunRecord, Store
 
-__all__ = ["HELD", "LANGUAGES", "NOT_HELD", "Claim", "ClaimUnmeasured", "Results", "Verdict", "evaluate_claims"]
+__all__ = ["HELD", "LANGUAGES", "NOT_HELD", "Claim", "ClaimUnmeasured", "Results", "Verdict", "evaluate_claims",
+           "stored_study"]
 
 #: The languages every claim speaks: each statement and sentence template has one entry per language.
 LANGUAGES = ("en", "pt")
@@ -281,23 +282,43 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def stored_study(store: Store, name: str) -> Any:
+    """Return the built-in study ``name`` made with the config ``store`` recorded when it ran; None if not built in.
+
+    A store written before configs were recorded, or whose recorded config this gradtrace no longer reads
+    (a key renamed since), gives the study with its default config.
+    """
+    from gradtrace.errors import ConfigError
+    from gradtrace.studies.registry import STUDIES  # the registry imports the studies, which import this module
+
+    if name not in STUDIES:
+        return None
+    cls = STUDIES[name]
+    recorded = (store.meta(f"study/{name}") or {}).get("config")
+    if recorded is None or cls.config_class is None:
+        return cls()
+    try:
+        return cls(cls.config_class(**recorded))
+    except (ConfigError, TypeError, ValueError):
+        return cls()
+
+
 def evaluate_claims(store: Store, study: Any, *, results: Results | None = None) -> list[Verdict]:
     """Return the verdicts of the claims of ``study`` on its runs in ``store``.
 
     Args:
         store: the run store.
-        study: a built-in study's name, or a :class:`~gradtrace.studies.Study` (one made with its own
-            config claims what that config plans). A name not built in has no claims.
+        study: a built-in study's name (made with the config the store recorded when it ran), or a
+            :class:`~gradtrace.studies.Study` (one made with its own config claims what that config plans).
+            A name not built in has no claims.
         results: a view of the study's runs already read (it keeps what it read); default a new one.
 
     The options (``quick``, seeds) are the ones the store recorded when the study ran.
     """
-    from gradtrace.studies import STUDIES  # the registry imports every study, which import this module
-
     if isinstance(study, str):
-        if study not in STUDIES:
+        study = stored_study(store, study)
+        if study is None:
             return []
-        study = STUDIES[study]()
     options = store.meta(f"study/{study.name}") or {}
     seeds = options.get("seeds") or study.default_seeds
     claims = study.claims(quick=bool(options.get("quick")), seeds=seeds)

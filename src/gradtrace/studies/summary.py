@@ -18,7 +18,7 @@ import torch
 
 from gradtrace import __version__
 from gradtrace.store import Store
-from gradtrace.studies.claims import Results, evaluate_claims, jsonable
+from gradtrace.studies.claims import Results, evaluate_claims, jsonable, stored_study
 
 __all__ = ["QUICK_NOTE", "SUMMARY_FILE", "WALL_SECONDS_KEY", "summarize", "write_summary"]
 
@@ -49,14 +49,14 @@ def summarize(store: Store | str | os.PathLike) -> dict[str, Any]:
     Raises:
         StoreError: if the folder holds no run store, or its catalog is damaged.
     """
-    from gradtrace.studies import STUDIES  # the registry imports every study
+    from gradtrace.studies.registry import STUDIES
 
     if not isinstance(store, Store):
         store = Store(store, create=False)
     order = list(STUDIES)
     studies = sorted(store.studies(), key=lambda name: (name not in STUDIES, order.index(name) if name in STUDIES
                                                          else 0, name))
-    entries = [_study_entry(store, name, STUDIES.get(name)) for name in studies]
+    entries = [_study_entry(store, name) for name in studies]
     verdicts = [claim for entry in entries for claim in entry["claims"]]
     return jsonable({
         "gradtrace": __version__,
@@ -70,7 +70,8 @@ def summarize(store: Store | str | os.PathLike) -> dict[str, Any]:
     })
 
 
-def _study_entry(store: Store, name: str, study_class) -> dict[str, Any]:
+def _study_entry(store: Store, name: str) -> dict[str, Any]:
+    study = stored_study(store, name)
     options = store.meta(f"study/{name}") or {}
     results = Results(store, name)
     finished = results.names()
@@ -78,13 +79,14 @@ def _study_entry(store: Store, name: str, study_class) -> dict[str, Any]:
     planned = options.get("runs") or list(finished)
     entry = {
         "name": name,
-        "title": study_class.title if study_class is not None else name,
+        "title": study.title if study is not None else name,
         "quick": bool(options.get("quick", False)),
         "seeds": options.get("seeds"),
         "runs": {"finished": sum(run in finished for run in planned), "planned": len(planned),
                  "damaged": sorted(store.damaged(name))},
         "seconds": sum(record.seconds for record in records),
         "sizes": _shared(record.config for record in records),
+        "config": options.get("config"),
         "claims": [verdict.to_dict() for verdict in evaluate_claims(store, name, results=results)],
     }
     if entry["quick"]:

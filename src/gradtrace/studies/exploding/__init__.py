@@ -1,0 +1,7 @@
+"""The exploding study: its config, its runs, its claims and (in ``figures``) its figures."""
+
+from gradtrace.studies.exploding.study import *  # noqa: F403
+from gradtrace.studies.exploding.study import (
+    QUICK,  # noqa: F401, E402 - the smoke test's config, for tests
+    __all__,  # noqa: F401
+)
