@@ -171,8 +171,8 @@ def _executor(config: DescentConfig, variant: str, seeds: int):
         # they are not charged to whichever variant happens to run first.
         fit(copy.deepcopy(model), task, steps=2, optimizer="sgd", lr=lr, batch_size=batch_size,
             dataset_size=config.dataset_size, seed=config.seed, eval_batch_size=config.eval_batch_size)
-        run_config = {**config.model_dump(), "variant": variant, "batch_size": batch_size, "updates_per_epoch": per_epoch,
-                      "lr": lr, "steps": steps, "seeds": seeds, "task": task.describe()}
+        run_config = {**config.model_dump(), "variant": variant, "batch_size": batch_size,
+                      "updates_per_epoch": per_epoch, "lr": lr, "steps": steps, "seeds": seeds, "task": task.describe()}
         try:
             run = fit(model, task, steps=steps, optimizer="sgd", lr=lr, batch_size=batch_size,
                       dataset_size=config.dataset_size, seed=config.seed, eval_every=steps,
