@@ -259,3 +259,16 @@ def test_an_unknown_language_exits_2_naming_the_available_ones(tmp_path, command
     assert result.exit_code == 2
     assert "--lang" in result.stderr and "'fr'" in result.stderr and "en, pt" in result.stderr
     assert not (tmp_path / "new").exists()
+
+
+def test_a_seed_offset_reruns_a_study_on_other_seeds_and_is_not_mixed_with_the_first(tmp_path):
+    out = tmp_path / "runs"
+    first = _invoke("run", "exploding", "--quick", "--seeds", 1, "--seed-offset", 1000, "--out", out)
+    assert first.exit_code == 0, first.output
+    assert Store(out).meta("study/exploding")["config"]["seed"] == 1000
+    assert all(Store(out).get("exploding", run).config["seed"] == 1000 for run in Store(out).names("exploding"))
+    second = _invoke("run", "exploding", "--quick", "--seeds", 1, "--seed-offset", 2000, "--out", out)
+    assert second.exit_code != 0
+    assert "seed=1000" in " ".join(second.stderr.split()) and "seed=2000" in " ".join(second.stderr.split())
+    negative = _invoke("run", "exploding", "--quick", "--seed-offset", -1, "--out", tmp_path / "other")
+    assert negative.exit_code == 2 and "--seed-offset" in negative.stderr and not (tmp_path / "other").exists()

@@ -14,12 +14,12 @@ import torch
 from gradtrace import __version__
 from gradtrace.errors import StoreError
 from gradtrace.report.figures import Figure, Table
-from gradtrace.report.i18n import check_lang, study_text, text
+from gradtrace.report.i18n import check_lang, number, study_text, text
 from gradtrace.store import Store
 from gradtrace.studies import STUDIES, Verdict, evaluate_claims, write_summary
 from gradtrace.studies.claims import stored_study
 from gradtrace.studies.registry import figures_module
-from gradtrace.studies.summary import QUICK_NOTE
+from gradtrace.studies.summary import QUICK_NOTE, WALL_SECONDS_KEY
 
 __all__ = ["write_report"]
 
@@ -121,6 +121,18 @@ def _footnote(records, meta: dict, lang: str) -> str:
                 seconds=f"{sum(r.seconds for r in records):.0f}")
 
 
+def _overview(store: Store, tally: list[int], lang: str) -> str:
+    """Return the line under the introduction: how many claims held, and the run's wall time when recorded."""
+    if not tally[1]:
+        return ""
+    line = text("overview", lang, held=tally[0], total=tally[1])
+    wall = store.meta(WALL_SECONDS_KEY)
+    if isinstance(wall, (int, float)):
+        line += " " + text("overview.wall", lang, minutes=number(wall / 60, ".1f", lang))
+    kind = "held" if tally[0] == tally[1] else "not-held"
+    return f'<p class="overview"><span class="{kind}">{html.escape(line)}</span></p>'
+
+
 def write_report(store: Store | str | Path, path: str | Path | None = None, *, lang: str = "en") -> Path:
     """Write the HTML report of every study in ``store`` and return its path.
 
@@ -150,7 +162,7 @@ def write_report(store: Store | str | Path, path: str | Path | None = None, *, l
     path = Path(path) if path is not None else store.root / "report.html"
     damaged = {name: store.damaged(name) for name in studies}
     intact = store.without((name, run) for name, runs in damaged.items() for run in runs)
-    sections, contents = [], []
+    sections, contents, tally = [], [], [0, 0]
     order = list(STUDIES)  # the course's studies first, in the course's order
     for name in sorted(studies, key=lambda s: (s not in STUDIES, order.index(s) if s in STUDIES else 0, s)):
         meta = intact.meta(f"study/{name}", {})
@@ -172,7 +184,10 @@ def write_report(store: Store | str | Path, path: str | Path | None = None, *, l
             parts.append(f'<p class="question">{html.escape(question)}</p>')
         if description:
             parts.append(f"<p>{html.escape(description)}</p>")
-        parts.append(_claims_html(evaluate_claims(intact, name), quick=bool(meta.get("quick")), lang=lang))
+        verdicts = evaluate_claims(intact, name)
+        tally[0] += sum(v.held for v in verdicts)
+        tally[1] += len(verdicts)
+        parts.append(_claims_html(verdicts, quick=bool(meta.get("quick")), lang=lang))
         if damaged[name]:
             items = "".join(f"<li>{html.escape(run)}: {html.escape(problem)}</li>"
                             for run, problem in damaged[name].items())
@@ -203,7 +218,8 @@ def write_report(store: Store | str | Path, path: str | Path | None = None, *, l
     title = text("title", lang)
     document = (f'<!DOCTYPE html>\n<html lang="{lang}"><head><meta charset="utf-8">'
                 f"<title>{title}</title><style>{_STYLE}</style></head><body>"
-                f"<h1>{title}</h1>{text('intro', lang)}{toc}{''.join(sections)}{footer}</body></html>\n")
+                f"<h1>{title}</h1>{text('intro', lang)}{_overview(store, tally, lang)}{toc}{''.join(sections)}{footer}"
+                "</body></html>\n")
     temporary = path.with_suffix(".html.tmp")
     try:
         temporary.write_text(document, encoding="utf-8")
