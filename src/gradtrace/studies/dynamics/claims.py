@@ -74,12 +74,12 @@ def _steady_claim(config: DynamicsConfig, gains: list[float]) -> Claim:
         "steady-below-one",
         {"en": "Below g = 1 every network settles to a fixed point, with a negative largest Lyapunov exponent.",
          "pt": "Abaixo de g = 1 toda rede se acomoda num ponto fixo, com o maior expoente de Lyapunov negativo."},
-        {"en": "For g from {low:g} to {high:g}, {settled} of {total} networks settle (no unit moves by {tolerance:g} "
-               "over the last {window} steps) and λ_max is negative in every one (at most {largest:+.3f} per step; "
-               "{shown:+.3f} for the trajectory drawn at g = {shown_gain:g}).",
-         "pt": "Para g de {low:g} a {high:g}, {settled} de {total} redes se acomodam (nenhuma unidade se move "
-               "{tolerance:g} nos últimos {window} passos) e λ_max é negativo em todas (no máximo {largest:+.3f} por "
-               "passo; {shown:+.3f} na trajetória desenhada em g = {shown_gain:g})."},
+        {"en": "For g from {low:g} to {high:g}, {settled} of {total} networks settle (no unit moves by more than "
+               "{tolerance:g} in a step over the last {window} steps) and λ_max is negative in every one (at most "
+               "{largest:+.3f} per step; {shown:+.3f} for the trajectory drawn at g = {shown_gain:g}).",
+         "pt": "Para g de {low:g} a {high:g}, {settled} de {total} redes se acomodam (nenhuma unidade se move mais "
+               "de {tolerance:g} num passo nos últimos {window} passos) e λ_max é negativo em todas (no máximo "
+               "{largest:+.3f} por passo; {shown:+.3f} na trajetória desenhada em g = {shown_gain:g})."},
         evaluate, requires=tuple(names))
 
 
