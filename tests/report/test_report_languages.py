@@ -126,3 +126,16 @@ def test_figure_text_is_at_least_10_px_at_the_report_width(store, monkeypatch, n
     assert MIN_FONT_PX == 10
     for px, words in found:
         assert px >= MIN_FONT_PX, (name, words, px)
+
+
+
+def test_portuguese_tick_labels_keep_their_numbers_with_a_decimal_comma():
+    # Regression: a FuncFormatter around the axis's ScalarFormatter never passed it the tick locations, and
+    # every Portuguese tick label came out empty.
+    from gradtrace.report.figures import _comma_ticks
+
+    ax = matplotlib.figure.Figure().add_subplot()
+    ax.plot([0.0, 1.0], [0.0, 0.5])
+    _comma_ticks(ax)
+    labels = ax.yaxis.get_major_formatter().format_ticks(ax.get_yticks())
+    assert "0,5" in labels and all(labels)

@@ -19,9 +19,9 @@ from collections.abc import Iterator
 import torch
 
 from gradtrace.activations import Activation, get_activation
-from gradtrace.errors import check_int, check_seed, describe
+from gradtrace.errors import check_int, check_real, check_seed, describe
 
-__all__ = ["autonomous_trajectory", "largest_lyapunov_exponent"]
+__all__ = ["autonomous_trajectory", "largest_lyapunov_exponent", "recurrence_period"]
 
 
 def autonomous_trajectory(
@@ -197,3 +197,46 @@ def _per_member(name: str, value, batch: tuple[int, ...], size: int, W_rec: torc
     if value.shape[-1:] != (size,) or (value.dim() > 1 and tuple(value.shape[:-1]) != batch):
         raise ValueError(f"`{name}` must have shape {expected}, got {describe(value)}.")
     return value.detach().to(W_rec.dtype).expand(*batch, size).reshape(-1, size)
+
+
+def recurrence_period(states: torch.Tensor, *, tolerance: float, max_period: int) -> torch.Tensor:
+    """Return the shortest period with which each trajectory repeats, 0 where none up to ``max_period`` fits.
+
+    p is a period of a window of states when every unit of every state in it is within ``tolerance`` of
+    its value p steps earlier. p = 1 is a state that no longer moves (a fixed point); p ≥ 2 a cycle; no
+    period (0) a trajectory that never closes, such as chaos, or a quasi-periodic orbit whose rotation
+    never fits a whole number of steps. Read it beside the largest Lyapunov exponent: a period with
+    λ < 0 is a stable fixed point or cycle, no period with λ > 0 is chaos.
+
+    Args:
+        states: (K, T, H), the last T states of K trajectories, e.g. from :func:`autonomous_trajectory`
+            after a warm-up.
+        tolerance: the largest difference of any unit that still counts as a return, > 0.
+        max_period: the longest period looked for, from 1 to T − 1 (half of T or less sees it repeat twice).
+
+    Returns:
+        The periods, shape (K,), int64.
+
+    Raises:
+        TypeError: if ``states`` is not a floating-point tensor, or ``tolerance``/``max_period`` have the
+            wrong type.
+        ValueError: if ``states`` is not (K, T, H), ``tolerance`` ≤ 0 or ``max_period`` is outside [1, T − 1].
+
+    Example:
+        >>> W = torch.tensor([[0.0, -1.0], [1.0, 0.0]], dtype=torch.float64)  # a quarter turn
+        >>> states = autonomous_trajectory(W, 12, activation="linear", initial_state=torch.tensor([1.0, 0.0]))
+        >>> recurrence_period(states[None], tolerance=1e-9, max_period=6).tolist()
+        [4]
+    """
+    if not isinstance(states, torch.Tensor) or not states.is_floating_point():
+        raise TypeError(f"`states` must be a floating-point tensor (K, T, H), got {describe(states)}.")
+    if states.dim() != 3 or states.shape[1] < 2:
+        raise ValueError(f"`states` must have shape (K, T, H) with T ≥ 2, got {describe(states)}.")
+    tolerance = check_real("tolerance", tolerance, minimum=0.0, exclusive_minimum=True)
+    max_period = check_int("max_period", max_period, minimum=1, maximum=states.shape[1] - 1)
+    periods = torch.zeros(states.shape[0], dtype=torch.int64)
+    with torch.no_grad():
+        for period in range(1, max_period + 1):
+            returns = (states[:, period:] - states[:, :-period]).abs().amax(dim=(1, 2)) < tolerance
+            periods = torch.where((periods == 0) & returns, torch.full_like(periods, period), periods)
+    return periods

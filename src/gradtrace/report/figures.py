@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import FuncFormatter, MaxNLocator, ScalarFormatter  # noqa: E402
+from matplotlib.ticker import Formatter, MaxNLocator, ScalarFormatter  # noqa: E402
 
 from gradtrace.report.i18n import number  # noqa: E402
 from gradtrace.store import RunRecord, Store  # noqa: E402
@@ -121,13 +121,31 @@ def _comma_ticks(ax) -> None:
     for axis in (ax.xaxis, ax.yaxis):
         if axis.get_scale() != "linear" or not isinstance(axis.get_major_formatter(), ScalarFormatter):
             continue
-        axis.set_major_formatter(FuncFormatter(_comma_formatter(axis.get_major_formatter())))
+        axis.set_major_formatter(_CommaFormatter(axis.get_major_formatter()))
 
 
-def _comma_formatter(formatter):
-    def shown(value, position):
-        return formatter(value, position).replace(".", ",")
-    return shown
+class _CommaFormatter(Formatter):
+    """Write what ``inner`` writes with a decimal comma.
+
+    It hands ``inner`` the tick locations too: a ScalarFormatter that was never given them writes every
+    label as an empty string (a plain FuncFormatter around one left Portuguese figures without numbers).
+    """
+
+    def __init__(self, inner: Formatter):
+        self.inner = inner
+
+    def set_axis(self, axis) -> None:
+        super().set_axis(axis)
+        self.inner.set_axis(axis)
+
+    def set_locs(self, locs) -> None:
+        self.inner.set_locs(locs)
+
+    def __call__(self, x, pos=None) -> str:
+        return self.inner(x, pos).replace(".", ",")
+
+    def get_offset(self) -> str:
+        return self.inner.get_offset().replace(".", ",")
 
 
 def _band(ax, x, values, color, label, axis=0, linestyle="-"):

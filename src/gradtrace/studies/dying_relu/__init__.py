@@ -1,7 +1,18 @@
-"""The dying-relu study: its config, its runs, its claims and (in ``figures``) its figures."""
+"""The dying-ReLU study: units a large step or a negative bias switches off, dead for ReLU, alive for its variants.
 
-from gradtrace.studies.dying_relu.study import *  # noqa: F403
-from gradtrace.studies.dying_relu.study import (
-    QUICK,  # noqa: F401, E402 - the smoke test's config, for tests
-    __all__,  # noqa: F401
+``config`` holds its config and the keys its runs share with ``claims`` and ``figures``; ``monitor`` the
+instrument that tells dead units from inactive ones; ``study`` its runs.
+"""
+
+from gradtrace.studies.dying_relu.config import (  # noqa: F401 - QUICK, Condition and Key for tests and figures
+    COMPARED_ACTIVATIONS,
+    CONDITIONS,
+    QUICK,
+    Condition,
+    DyingReluConfig,
+    Key,
 )
+from gradtrace.studies.dying_relu.monitor import UnitMonitor
+from gradtrace.studies.dying_relu.study import DyingRelu
+
+__all__ = ["COMPARED_ACTIVATIONS", "CONDITIONS", "DyingRelu", "DyingReluConfig", "UnitMonitor"]
