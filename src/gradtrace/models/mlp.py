@@ -307,8 +307,9 @@ class MLP(nn.Module):
 
         J_l = [I + α ·] diag(φ′(u_l)) · diag(γ_l / √(var_l + ε)) · W_l, the bracket with a residual connection
         whose branch is scaled by α = ``residual_scale``. With batch norm in training mode the batch statistics
-        are held constant: the per-example Jacobian, not the coupling through the batch mean. Its singular values say how much one layer stretches or shrinks
-        the back-propagated gradient; Glorot & Bengio (2010) average them.
+        are held constant: the per-example Jacobian, not the coupling through the batch mean. Its singular values
+        say how much one layer stretches or shrinks the back-propagated gradient; Glorot & Bengio (2010) average
+        them.
         """
         examples = check_int("examples", examples, minimum=1)
         out = []
