@@ -191,32 +191,6 @@ def test_gated_cells_claim_fails_when_tanh_solves_or_a_gated_cell_does_not(tmp_p
     assert not verdict.held
 
 
-def _depth_store(tmp_path, sigmoid_ratio):
-    store = Store(tmp_path)
-    store.set_meta("study/through-depth", {"quick": False, "seeds": K})
-    study_runs = [(a, v) for a in ("sigmoid", "tanh", "relu", "leaky_relu", "gelu")
-                  for v in ("plain", "standard_init", "batch_norm", "residual")]
-    for activation, variant in study_runs:
-        ratio = sigmoid_ratio if activation == "sigmoid" and variant == "plain" else 1.0
-        accuracy = 0.5 if (activation, variant) in {("sigmoid", "plain"), ("sigmoid", "residual")} else 0.99
-        store.put("through-depth", f"{activation}-{variant}", {"init/first_last_ratio": np.full(K, ratio)},
-                  config={}, summary={"task/accuracy": accuracy, "learning_speed_ratio": ratio,
-                                      "init/first_last_ratio": ratio})
-    depths = (2, 5, 10, 20, 30, 50)
-    store.put("through-depth", "depth-sigmoid-plain", {}, config={},
-              summary={f"ratio/M{m}": sigmoid_ratio ** ((m - 1) / 19) for m in depths})
-    return store
-
-
-def test_sigmoid_claims_hold_under_the_bound_and_fail_over_it(tmp_path):
-    under = _verdicts(_depth_store(tmp_path / "a", 1e-12), "through-depth")
-    over = _verdicts(_depth_store(tmp_path / "b", 1e-9), "through-depth")
-    for name in ("sigmoid-under-its-bound", "sigmoid-bound-at-every-depth"):
-        assert under[name].held and not over[name].held
-    assert under["relu-keeps-the-gradient"].held and under["vanished-gradient-cannot-train"].held
-    assert under["batch-norm-trains-deep-sigmoid"].held and not under["residual-trains-deep-sigmoid"].held
-
-
 def test_a_remedy_solves_only_where_the_tanh_rnn_fails(tmp_path):
     store = Store(tmp_path)
     store.set_meta("study/remedies", {"quick": False, "seeds": K})

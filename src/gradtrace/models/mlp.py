@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from gradtrace.activations import ACTIVATIONS, LEAKY_RELU_SLOPE, PRELU_INITIAL_SLOPE, get_activation, prelu
-from gradtrace.errors import check_choice, check_int, check_seed, describe
+from gradtrace.errors import check_choice, check_int, check_real, check_seed, describe
 from gradtrace.init import GAINS, kaiming_normal_, kaiming_uniform_, orthogonal_, xavier_normal_, xavier_uniform_
 from gradtrace.models.base import member_copy
 from gradtrace.models.sizes import MAX_DEPTH, MAX_MODELS, check_dtype, check_parameter_memory, mlp_values
@@ -64,7 +64,7 @@ def batch_of_one_message(name: str, value: torch.Tensor) -> str:
             "or call model.eval() to normalize with the running statistics.")
 
 class MLP(nn.Module):
-    """An ensemble of K multilayer perceptrons: h_l = φ(BN(W_l h_{l−1} + b_l)) [+ h_{l−1}], ŷ = W_out h_M + b_out.
+    """An ensemble of K multilayer perceptrons: h_l = [h_{l−1} + α ·] φ(BN(W_l h_{l−1} + b_l)), ŷ = W_out h_M + b_out.
 
     Parameters are named for the gradient path: ``W_1`` … ``W_M`` (K, n_l, n_{l−1}) and ``b_1`` … ``b_M``,
     then ``W_out`` (K, output_size, n_M) and ``b_out``; with batch norm ``gamma_l``, ``beta_l`` (K, n_l),
@@ -85,8 +85,12 @@ class MLP(nn.Module):
             "uniform", their "normalized" one "xavier_uniform"; He et al.'s is "kaiming_normal".
         batch_norm: normalize each hidden pre-activation over the batch (Ioffe & Szegedy 2015), with a
             learned scale ``gamma_l`` and shift ``beta_l``; ``eval()`` uses the running statistics.
-        residual: add a skip connection h_l = h_{l−1} + φ(·) to every hidden layer after the first
+        residual: add a skip connection h_l = h_{l−1} + α φ(·) to every hidden layer after the first
             (He et al. 2016); needs equal hidden widths.
+        residual_scale: α, the factor of every residual branch, > 0 (only with ``residual``). With α = 1
+            each branch adds its own variance to h_l, so through M layers of ReLU the signal and the
+            gradient grow geometrically; α = 1/√M keeps the sum of the M branches' variances bounded
+            (Hanin & Rolnick 2018).
         num_models: ensemble size K; member k is initialized from ``seed + k`` and equals the single
             model built with that seed.
         seed: see ``num_models``; None draws it from torch's global generator.
@@ -94,7 +98,8 @@ class MLP(nn.Module):
 
     Raises:
         ValueError: no hidden layer, a non-positive width, both or neither of ``hidden_sizes`` and
-            ``depth``/``width``, unequal widths with ``residual``, an unknown activation or init.
+            ``depth``/``width``, unequal widths with ``residual``, an unknown activation or init, a
+            ``residual_scale`` that is not a positive finite number, or one other than 1 without ``residual``.
 
     Example:
         >>> xor_net = MLP(2, [2], 1, activation="sigmoid", seed=0)   # the seeds' 2-2-1 network
@@ -105,13 +110,16 @@ class MLP(nn.Module):
     References:
         Rumelhart, Hinton & Williams 1986; Glorot & Bengio 2010, "Understanding the difficulty of
         training deep feedforward neural networks"; Ioffe & Szegedy 2015, arXiv:1502.03167; He, Zhang,
-        Ren & Sun 2016, arXiv:1512.03385 (residual), 2015, arXiv:1502.01852 (PReLU, Kaiming init).
+        Ren & Sun 2016, arXiv:1512.03385 (residual), 2015, arXiv:1502.01852 (PReLU, Kaiming init); Hanin
+        & Rolnick 2018, "How to start training: the effect of initialization and architecture", NeurIPS
+        (scaled residual branches).
     """
 
     def __init__(self, input_size: int, hidden_sizes: Sequence[int] | None = None, output_size: int = 1, *,
                  depth: int | None = None, width: int | None = None, activation: str = "tanh",
-                 init: str = "uniform", batch_norm: bool = False, residual: bool = False, num_models: int = 1,
-                 seed: int | None = None, dtype: torch.dtype | None = None):
+                 init: str = "uniform", batch_norm: bool = False, residual: bool = False,
+                 residual_scale: float = 1.0, num_models: int = 1, seed: int | None = None,
+                 dtype: torch.dtype | None = None):
         super().__init__()
         self.input_size = check_int("input_size", input_size, minimum=1)
         self.output_size = check_int("output_size", output_size, minimum=1)
@@ -123,6 +131,10 @@ class MLP(nn.Module):
         if self.residual and len(set(self.hidden_sizes)) > 1:
             raise ValueError(f"`residual` connections add h_(l-1) to h_l, so every hidden layer needs the same "
                              f"width; got hidden_sizes={list(self.hidden_sizes)}.")
+        self.residual_scale = check_real("residual_scale", residual_scale, minimum=0.0, exclusive_minimum=True)
+        if not self.residual and self.residual_scale != 1.0:
+            raise ValueError(f"`residual_scale` multiplies the residual branches, so it needs residual=True; got "
+                             f"residual_scale={self.residual_scale!r} with residual=False.")
         self.num_models = check_int("num_models", num_models, minimum=1, maximum=MAX_MODELS)
         if seed is None:
             seed = int(torch.randint(0, 2**31 - 1, (1,)).item())
@@ -262,7 +274,7 @@ class MLP(nn.Module):
             normalized.append(u)
             out = prelu(u, getattr(self, f"slope_{index}")[:, None, :]) if self.activation == "prelu" else self._phi(u)
             if self.residual and index > 1:
-                out = h + out
+                out = h + self.residual_scale * out   # × 1.0 is exact: α = 1 is the plain skip
             if probe:
                 p = torch.zeros_like(out, requires_grad=True)
                 probes.append(p)
@@ -293,10 +305,11 @@ class MLP(nn.Module):
     def layer_jacobians(self, trajectory: LayerTrajectory, examples: int) -> list[torch.Tensor]:
         """Return ∂h_l/∂h_{l−1} of the first ``examples`` examples, per hidden layer l = 2..M: (K, E, n, n).
 
-        J_l = diag(φ′(u_l)) · diag(γ_l / √(var_l + ε)) · W_l (+ I with a residual connection). With batch
-        norm in training mode the batch statistics are held constant: the per-example Jacobian, not the
-        coupling through the batch mean. Its singular values say how much one layer stretches or shrinks
-        the back-propagated gradient; Glorot & Bengio (2010) average them.
+        J_l = [I + α ·] diag(φ′(u_l)) · diag(γ_l / √(var_l + ε)) · W_l, the bracket with a residual connection
+        whose branch is scaled by α = ``residual_scale``. With batch norm in training mode the batch statistics
+        are held constant: the per-example Jacobian, not the coupling through the batch mean. Its singular values
+        say how much one layer stretches or shrinks the back-propagated gradient; Glorot & Bengio (2010) average
+        them.
         """
         examples = check_int("examples", examples, minimum=1)
         out = []
@@ -316,6 +329,7 @@ class MLP(nn.Module):
                 derivative = derivative * scale[:, None, :]
             jacobian = derivative[..., :, None] * weight
             if self.residual:
+                jacobian = jacobian * self.residual_scale
                 jacobian = jacobian + torch.eye(jacobian.shape[-1], dtype=jacobian.dtype, device=jacobian.device)
             out.append(jacobian)
         return out
@@ -376,7 +390,9 @@ class MLP(nn.Module):
     def extra_repr(self) -> str:
         return (f"input_size={self.input_size}, hidden_sizes={list(self.hidden_sizes)}, "
                 f"output_size={self.output_size}, activation={self.activation!r}, init={self.init!r}, "
-                f"batch_norm={self.batch_norm}, residual={self.residual}, num_models={self.num_models}")
+                f"batch_norm={self.batch_norm}, residual={self.residual}"
+                + (f", residual_scale={self.residual_scale:g}" if self.residual_scale != 1.0 else "")
+                + f", num_models={self.num_models}")
 
 
 def _check_flag(name: str, value) -> bool:

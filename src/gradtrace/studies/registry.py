@@ -18,6 +18,7 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "exploding": ("exploding", "Exploding"),
     "remedies": ("remedies", "Remedies"),
     "through-depth": ("through_depth", "ThroughDepth"),
+    "depth-cures": ("depth_cures", "DepthCures"),
     "dying-relu": ("dying_relu", "DyingRelu"),
     "approximation": ("approximation", "Approximation"),
     "descent": ("descent", "Descent"),

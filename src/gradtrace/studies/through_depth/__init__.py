@@ -1,7 +1,6 @@
-"""The through-depth study: its config, its runs, its claims and (in ``figures``) its figures."""
+"""The through-depth study (section 5): σ′ ≤ 1/4 bounds a sigmoid network's gradient through depth."""
 
-from gradtrace.studies.through_depth.study import *  # noqa: F403
-from gradtrace.studies.through_depth.study import (
-    QUICK,  # noqa: F401, E402 - the smoke test's config, for tests
-    __all__,  # noqa: F401
-)
+from gradtrace.studies.through_depth.config import QUICK, ThroughDepthConfig  # noqa: F401 - QUICK for tests
+from gradtrace.studies.through_depth.study import ThroughDepth
+
+__all__ = ["ThroughDepth", "ThroughDepthConfig"]
