@@ -18,6 +18,7 @@ COURSE: tuple[str, ...] = (
     "remedies",
     "through-depth",
     "dying-relu",
+    "depth-cures",
     "approximation",
     "descent",
     "dynamics",
