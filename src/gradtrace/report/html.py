@@ -16,8 +16,9 @@ from gradtrace.errors import StoreError
 from gradtrace.report.figures import Figure, Table
 from gradtrace.report.i18n import check_lang, number, study_text, text
 from gradtrace.store import Store
-from gradtrace.studies import STUDIES, Verdict, evaluate_claims, write_summary
+from gradtrace.studies import Verdict, evaluate_claims, write_summary
 from gradtrace.studies.claims import stored_study
+from gradtrace.studies.course import course_order
 from gradtrace.studies.registry import figures_module
 from gradtrace.studies.summary import QUICK_NOTE, WALL_SECONDS_KEY
 
@@ -163,8 +164,7 @@ def write_report(store: Store | str | Path, path: str | Path | None = None, *, l
     damaged = {name: store.damaged(name) for name in studies}
     intact = store.without((name, run) for name, runs in damaged.items() for run in runs)
     sections, contents, tally = [], [], [0, 0]
-    order = list(STUDIES)  # the course's studies first, in the course's order
-    for name in sorted(studies, key=lambda s: (s not in STUDIES, order.index(s) if s in STUDIES else 0, s)):
+    for name in sorted(studies, key=course_order):  # the course's sections first, in the course's order
         meta = intact.meta(f"study/{name}", {})
         planned = meta.get("runs", [])
         records = [intact.get(name, run) for run in intact.names(name)]

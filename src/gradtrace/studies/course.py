@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from gradtrace.studies.registry import STUDIES
 
-__all__ = ["COURSE", "course_studies"]
+__all__ = ["COURSE", "course_order", "course_studies"]
 
 #: The course's studies, in order.
 COURSE: tuple[str, ...] = (
@@ -32,3 +32,13 @@ def course_studies() -> list[str]:
     if missing:
         raise RuntimeError(f"The course names studies that are not built in: {', '.join(missing)}.")
     return list(COURSE)
+
+
+def course_order(name: str) -> tuple[int, int, str]:
+    """Sort key of a study in a report or summary: the course's sections in order, then the other built-in studies
+    in the registry's order, then any other study by name."""
+    if name in COURSE:
+        return (0, COURSE.index(name), name)
+    if name in STUDIES:
+        return (1, list(STUDIES).index(name), name)
+    return (2, 0, name)

@@ -49,13 +49,11 @@ def summarize(store: Store | str | os.PathLike) -> dict[str, Any]:
     Raises:
         StoreError: if the folder holds no run store, or its catalog is damaged.
     """
-    from gradtrace.studies.registry import STUDIES
+    from gradtrace.studies.course import course_order  # the course imports the registry, which imports the studies
 
     if not isinstance(store, Store):
         store = Store(store, create=False)
-    order = list(STUDIES)
-    studies = sorted(store.studies(), key=lambda name: (name not in STUDIES, order.index(name) if name in STUDIES
-                                                         else 0, name))
+    studies = sorted(store.studies(), key=course_order)
     entries = [_study_entry(store, name) for name in studies]
     verdicts = [claim for entry in entries for claim in entry["claims"]]
     return jsonable({
