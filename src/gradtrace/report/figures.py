@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import FuncFormatter, MaxNLocator, ScalarFormatter  # noqa: E402
+from matplotlib.ticker import MaxNLocator, ScalarFormatter  # noqa: E402
 
 from gradtrace.report.i18n import number  # noqa: E402
 from gradtrace.store import RunRecord, Store  # noqa: E402
@@ -121,13 +121,19 @@ def _comma_ticks(ax) -> None:
     for axis in (ax.xaxis, ax.yaxis):
         if axis.get_scale() != "linear" or not isinstance(axis.get_major_formatter(), ScalarFormatter):
             continue
-        axis.set_major_formatter(FuncFormatter(_comma_formatter(axis.get_major_formatter())))
+        # A formatter of its own, so the axis hands it the tick locations: a ScalarFormatter called from a wrapper
+        # never gets them and writes every label blank.
+        axis.set_major_formatter(_CommaFormatter())
 
 
-def _comma_formatter(formatter):
-    def shown(value, position):
-        return formatter(value, position).replace(".", ",")
-    return shown
+class _CommaFormatter(ScalarFormatter):
+    """Matplotlib's default tick labels, with a decimal comma."""
+
+    def __call__(self, x, pos=None) -> str:
+        return super().__call__(x, pos).replace(".", ",")
+
+    def get_offset(self) -> str:
+        return super().get_offset().replace(".", ",")
 
 
 def _band(ax, x, values, color, label, axis=0, linestyle="-"):
