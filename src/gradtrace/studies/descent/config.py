@@ -40,9 +40,6 @@ class Key:
     RISES = "rises"
     RISE_FRACTION = "rise_fraction"
     EPOCH_RISES = "epoch_rises"
-    EPOCHS_TO_TARGET = "epochs_to_target"
-    UPDATES_TO_TARGET = "updates_to_target"
-    TARGET = "target_loss"
     SECONDS_PER_EPOCH = "seconds_per_epoch"
     DIVERGED = "diverged"
     DIVERGENCE = "divergence"
@@ -66,9 +63,6 @@ class DescentConfig(StudyConfig):
     lr: float = 0.1
     # Held-out points, fresh from the same distribution, scored once at the end.
     eval_batch_size: int = 1024
-    # A variant "reaches" the target when its median training loss falls below this fraction of the baseline
-    # (the variance of f: the loss of the best constant).
-    target_fraction: float = 0.1
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -84,7 +78,6 @@ class DescentConfig(StudyConfig):
         if not self.hidden_sizes or any(width < 1 for width in self.hidden_sizes):
             raise ValueError(f"`hidden_sizes` must be one or more positive widths, got {list(self.hidden_sizes)}.")
         check_real("lr", self.lr, minimum=0.0, exclusive_minimum=True)
-        check_real("target_fraction", self.target_fraction, minimum=0.0, exclusive_minimum=True)
 
     def batch_size(self, variant: str) -> int:
         """Return the examples per update of ``variant``: N, the mini-batch size, or 1."""

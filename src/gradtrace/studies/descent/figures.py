@@ -80,7 +80,6 @@ _T = Catalog({
     "function.sin": {"en": "sin x on [1, 2π]", "pt": "sen x em [1, 2π]"},
     "function.square": {"en": "x² on [−1, 1]", "pt": "x² em [−1, 1]"},
     "function.reciprocal": {"en": "1/x on [1, 100]", "pt": "1/x em [1, 100]"},
-    "not_reached": {"en": "not reached", "pt": "não alcançado"},
     "no_finite": {"en": "no finite loss", "pt": "nenhuma perda finita"},
     "none_diverged": {"en": "0 of {seeds}", "pt": "0 de {seeds}"},
     "no_value": {"en": "—", "pt": "—"},
@@ -88,24 +87,23 @@ _T = Catalog({
               "pt": "Descida em lote, em minilote e estocástica depois do mesmo número de épocas"},
     "columns": {
         "en": "variant|batch size|updates per epoch|final training loss|final held-out loss|loss after {updates} "
-              "updates|updates that raised the loss|epochs / updates to the target|ms per epoch|diverged",
+              "updates|updates that raised the loss|ms per epoch|diverged",
         "pt": "variante|tamanho do lote|atualizações por época|perda de treino final|perda final em dados "
-              "separados|perda depois de {updates} atualizações|atualizações que subiram a perda|épocas / "
-              "atualizações até o alvo|ms por época|divergiram",
+              "separados|perda depois de {updates} atualizações|atualizações que subiram a perda|ms por "
+              "época|divergiram",
     },
     "table_caption": {
         "en": "Fitting {function} with an MLP of hidden layers {hidden} ({activation}) from {points} fixed points "
               "per seed, {epochs} epochs of plain SGD at learning rate {lr}, {seeds} seeds. Losses: median [min, max] "
-              "over the seeds that did not diverge; held-out on {held_out} fresh points. Target: training loss below "
-              "{fraction} × the baseline {baseline} (the variance of the function on the interval), first reached by "
-              "the median. Milliseconds per epoch exclude the whole-set measurements and come from a shared machine: "
-              "context, not a result.",
+              "over the seeds that did not diverge; held-out on {held_out} fresh points. The loss of the best "
+              "constant, the variance of the function on the interval, is {baseline}. Milliseconds per epoch "
+              "exclude the whole-set measurements and come from a shared machine: context, not a result.",
         "pt": "Ajuste de {function} por uma MLP de camadas ocultas {hidden} ({activation}) a partir de {points} "
               "pontos fixos por semente, {epochs} épocas de SGD simples com taxa de aprendizado {lr}, {seeds} "
               "sementes. Perdas: mediana [mín, máx] entre as sementes que não divergiram; dados separados: {held_out} "
-              "pontos novos. Alvo: perda de treino abaixo de {fraction} × a referência {baseline} (a variância da "
-              "função no intervalo), alcançado primeiro pela mediana. Os milissegundos por época excluem as medições "
-              "no conjunto inteiro e vêm de uma máquina compartilhada: contexto, não resultado.",
+              "pontos novos. A perda da melhor constante, a variância da função no intervalo, é {baseline}. Os "
+              "milissegundos por época excluem as medições no conjunto inteiro e vêm de uma máquina compartilhada: "
+              "contexto, não resultado.",
     },
 })
 # Epochs of per-update losses drawn in the noise figure: enough to see the spread, few enough to tell the updates apart.
@@ -260,8 +258,6 @@ def _table(runs: list[RunRecord], lang: str) -> Table:
         # A run whose members all diverged has no final loss: say when they diverged instead.
         missing = _divergence(a[Key.DIVERGED_EPOCH], lang) if _all_diverged(run) else _T("no_finite", lang)
         no_value = _T("no_value", lang)
-        reached = (f"{s[Key.EPOCHS_TO_TARGET]} / {s[Key.UPDATES_TO_TARGET]}" if s[Key.UPDATES_TO_TARGET] >= 0
-                   else _T("not_reached", lang))
         equal_updates = a[Key.UPDATE_LOSS][s[Key.EQUAL_UPDATES]] if s[Key.EQUAL_UPDATES] < len(a[Key.UPDATE_LOSS]) \
             else np.full(1, np.nan)
         per_epoch = s[Key.SECONDS_PER_EPOCH]
@@ -271,7 +267,7 @@ def _table(runs: list[RunRecord], lang: str) -> Table:
             _spread(equal_updates, ".2e", no_value, lang),
             f"{s[Key.RISES]} / {s['update_pairs']} ({number(100 * s[Key.RISE_FRACTION], '.0f', lang)}%)"
             if s["update_pairs"] else no_value,
-            reached, number(1e3 * per_epoch, ".2f", lang) if per_epoch == per_epoch else no_value,
+            number(1e3 * per_epoch, ".2f", lang) if per_epoch == per_epoch else no_value,
             _divergence(a[Key.DIVERGED_EPOCH], lang),
         ])
     config, summary = runs[0].config, runs[0].summary
@@ -281,5 +277,5 @@ def _table(runs: list[RunRecord], lang: str) -> Table:
            hidden="-".join(str(n) for n in config["hidden_sizes"]), activation=config["activation"],
            points=config["dataset_size"], epochs=config["epochs"],
            lr=number(config["lr"], "g", lang), seeds=config[Key.SEEDS], held_out=config["eval_batch_size"],
-           fraction=number(config["target_fraction"], "g", lang), baseline=number(summary[Key.BASELINE], ".3f", lang)),
+           baseline=number(summary[Key.BASELINE], ".3f", lang)),
     )

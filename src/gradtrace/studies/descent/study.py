@@ -135,7 +135,7 @@ def _executor(config: DescentConfig, variant: str, seeds: int):
         fit(copy.deepcopy(model), task, steps=2, optimizer="sgd", lr=config.lr, batch_size=batch_size,
             dataset_size=config.dataset_size, seed=config.seed, eval_batch_size=config.eval_batch_size)
         run_config = {**config.model_dump(), Key.VARIANT: variant, Key.BATCH_SIZE: batch_size,
-                      Key.UPDATES_PER_EPOCH: per_epoch, Key.UPDATES: steps, Key.SEEDS: seeds}
+                      Key.UPDATES_PER_EPOCH: per_epoch, Key.UPDATES: steps, "steps": steps, Key.SEEDS: seeds}
         try:
             run = fit(model, task, steps=steps, optimizer="sgd", lr=config.lr, batch_size=batch_size,
                       dataset_size=config.dataset_size, seed=config.seed, eval_every=steps,
@@ -162,8 +162,7 @@ def _executor(config: DescentConfig, variant: str, seeds: int):
                    Key.UPDATES: steps, Key.LR: config.lr, "epochs": config.epochs, Key.SEEDS: seeds,
                    Key.BASELINE: task.baseline_loss,
                    Key.SECONDS_PER_EPOCH: seconds * per_epoch / ran if ran else math.nan,
-                   **summarize(arrays, equal_updates=config.epochs,
-                               target=config.target_fraction * task.baseline_loss)}
+                   **summarize(arrays, equal_updates=config.epochs)}
         return Outcome(arrays, run_config, summary)
 
     return execute
@@ -228,7 +227,7 @@ def _rises(losses: np.ndarray) -> tuple[int, int]:
     return int((after[finite] > before[finite]).sum()), int(finite.sum())
 
 
-def summarize(arrays: dict[str, np.ndarray], *, equal_updates: int, target: float) -> dict[str, float | int | str]:
+def summarize(arrays: dict[str, np.ndarray], *, equal_updates: int) -> dict[str, float | int | str]:
     """Return a run's scalar summary from its arrays.
 
     Losses are medians over the members that did not diverge (NaN when none did). A rise is an update
@@ -237,14 +236,11 @@ def summarize(arrays: dict[str, np.ndarray], *, equal_updates: int, target: floa
     Args:
         arrays: the run's arrays (see :class:`~gradtrace.studies.descent.config.Key`).
         equal_updates: the update count at which every variant's loss is read (the full batch's budget).
-        target: the training loss that counts as reached.
     """
     update_loss, epoch_loss = arrays[Key.UPDATE_LOSS], arrays[Key.EPOCH_LOSS]
     per_update = nan_quantiles(update_loss, 1, (0.5,))[0]
     rises, pairs = _rises(update_loss)
     epoch_rises, _ = _rises(epoch_loss)
-    reached = np.flatnonzero(per_update <= target)
-    reached_epoch = np.flatnonzero(nan_quantiles(epoch_loss, 1, (0.5,))[0] <= target)
     diverged_epoch = arrays[Key.DIVERGED_EPOCH]
     final = epoch_loss[-1]
     return {
@@ -258,10 +254,6 @@ def summarize(arrays: dict[str, np.ndarray], *, equal_updates: int, target: floa
         "update_pairs": pairs,
         Key.RISE_FRACTION: rises / pairs if pairs else math.nan,
         Key.EPOCH_RISES: epoch_rises,
-        Key.TARGET: target,
-        # −1: the median never reached the target within the budget.
-        Key.UPDATES_TO_TARGET: int(reached[0]) if reached.size else -1,
-        Key.EPOCHS_TO_TARGET: int(reached_epoch[0]) if reached_epoch.size else -1,
         Key.DIVERGED: int((diverged_epoch >= 0).sum()),
         Key.DIVERGENCE: divergence(diverged_epoch),
     }
