@@ -8,65 +8,78 @@ from gradtrace.errors import RunInterrupted
 from gradtrace.models import ESN
 from gradtrace.store import Store
 from gradtrace.studies.base import run_study
-from gradtrace.studies.forecast import FORECAST_MODELS, ForecastConfig, ForecastStudy, fit_esn_to_windows
-from gradtrace.studies.forecast.figures import draw as forecast_figures
+from gradtrace.studies.claims import evaluate_claims
+from gradtrace.studies.forecast import (
+    MODELS,
+    QUICK,
+    SERIES,
+    ChangeForecast,
+    ForecastConfig,
+    ForecastStudy,
+    Key,
+    fit_esn_to_windows,
+    run_name,
+    seasonal_oracle,
+)
+from gradtrace.studies.forecast.figures import draw
 from gradtrace.tasks import Forecast
 
 SEEDS = 2
-# 300 points: 240 to train on, 60 to test; tiny models and budgets.
-SMALL = ForecastConfig(length=300, mlp_hidden=(8,), hidden_size=8, steps=40, lr=0.01, batch_size=32,
-                       eval_batch_size=32, reservoir_size=40)
-TEST_POINTS = 60
+TEST_POINTS = 80  # QUICK: 400 points, the last 20 % to test
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     store = Store(tmp_path_factory.mktemp("forecast"))
-    run_study(ForecastStudy(SMALL), store, seeds=SEEDS)
+    run_study(ForecastStudy(), store, quick=True, seeds=SEEDS)
     return store
 
 
 def test_every_series_and_model_is_scored_on_the_test_part(store):
-    names = [f"{series}-{model}" for series in ("mackey_glass", "price") for model in FORECAST_MODELS]
+    names = [run_name(series, model) for series in SERIES for model in MODELS]
     assert store.names("forecast") == names
     for name in names:
-        run = store.get("forecast", name)
-        a, s = run.arrays, run.summary
-        assert a["test/prediction"].shape == (SEEDS, TEST_POINTS)
-        assert a["test/position"].tolist() == list(range(240, 300))
-        np.testing.assert_allclose(a["test/mse"], ((a["test/prediction"] - a["test/truth"]) ** 2).mean(1), rtol=1e-5)
-        np.testing.assert_allclose(a["test/nrmse"], np.sqrt(a["test/mse"]) / a["test/truth"].std(), rtol=1e-5)
-        # The persistence forecast is the window's last value, and its MSE the task's baseline.
-        assert s["persistence_mse"] == pytest.approx(((a["test/persistence"] - a["test/truth"]) ** 2).mean())
-        assert s["vs_persistence"] == pytest.approx(np.median(a["test/mse"]) / s["persistence_mse"])
-        assert s["test/mse_min"] <= s["test/mse"] <= s["test/mse_max"]
-        assert a["train/mse"].shape == (SEEDS,)
-        assert s["train_vs_persistence"] == pytest.approx(np.median(a["train/mse"]) / s["train_persistence_mse"])
+        a, s = store.get("forecast", name).arrays, store.get("forecast", name).summary
+        assert a[Key.TEST_PREDICTION].shape == (SEEDS, TEST_POINTS)
+        assert a[Key.TEST_POSITION].tolist() == list(range(320, 400))
+        rmse = np.sqrt(((a[Key.TEST_PREDICTION] - a[Key.TEST_TRUTH]) ** 2).mean(1))
+        np.testing.assert_allclose(a[Key.TEST_RMSE], rmse, rtol=1e-4)
+        # Persistence repeats the last value: its RMSE is the square root of the task's baseline loss.
+        persistence = np.sqrt(((a[Key.TEST_PERSISTENCE] - a[Key.TEST_TRUTH]) ** 2).mean())
+        assert s[Key.PERSISTENCE_RMSE] == pytest.approx(persistence)
+        task = Forecast(s[Key.SERIES], split="test", length=QUICK.length, seed=QUICK.seed)
+        assert s[Key.PERSISTENCE_RMSE] == pytest.approx(task.baseline_loss ** 0.5)
+        assert s[Key.RATIO_MIN] <= s[Key.RATIO] <= s[Key.RATIO_MAX]
+        assert s[Key.RATIO] == pytest.approx(np.median(a[Key.TEST_RMSE]) / s[Key.PERSISTENCE_RMSE])
+        assert (Key.ORACLE_RATIO in s) == (s[Key.SERIES] == "price")
 
 
-def test_the_window_determines_mackey_glass_and_the_esn_readout_finds_it(store):
-    esn = store.get("forecast", "mackey_glass-esn").summary
-    # The ridge readout on a random expansion of the window leaves far less error than repeating the last value.
-    assert esn["vs_persistence"] < 0.05 and esn["beats_persistence"] == SEEDS
-    for model in ("mlp", "elman", "lstm"):
-        assert esn["test/mse"] < store.get("forecast", f"mackey_glass-{model}").summary["test/mse"]
-    assert esn["outside_train_range"] == 0.0 and esn["train_vs_persistence"] < 0.05
+def test_a_change_forecast_sees_the_window_from_its_last_value():
+    levels = Forecast("price", length=200, seed=3)
+    task = ChangeForecast(levels)
+    changes, windows = task.windows(), levels.windows()
+    last = windows.inputs[:, -1:, :]
+    torch.testing.assert_close(changes.inputs, windows.inputs - last)
+    torch.testing.assert_close(changes.targets[:, -1], windows.targets[:, -1] - last[:, 0])
+    # Forecasting no change is persistence: its loss is the baseline of both tasks.
+    loss = task.score(torch.zeros(1, *changes.targets.shape[:1], 1), changes)["task/loss"]
+    assert float(loss) == pytest.approx(task.baseline_loss, rel=1e-5) and task.baseline_loss == levels.baseline_loss
+    assert task.describe().startswith("forecast_change(series='price'")
+    with pytest.raises(TypeError, match="`levels` must be a Forecast"):
+        ChangeForecast("price")
 
 
-def test_outside_train_range_counts_test_targets_beyond_the_train_part(store):
-    run = store.get("forecast", "price-mlp")
-    truth, s = run.arrays["test/truth"], run.summary
-    assert s["outside_train_range"] == pytest.approx(np.mean((truth < s["train_min"]) | (truth > s["train_max"])))
-
-
-def test_the_default_price_series_drifts_above_its_train_part():
-    # Why no model of the level beats persistence on the price: most test values were never seen in training.
-    values = Forecast("price").series_values()
-    assert float((values[1600:] > values[:1600].max()).double().mean()) > 0.5
+def test_the_seasonal_oracle_beats_persistence_but_not_by_much():
+    task = Forecast("price", split="test", seed=0)
+    truth = task.windows().targets[:, -1, 0].double()
+    ratio = float((seasonal_oracle(task) - truth).square().mean()) ** 0.5 / task.baseline_loss ** 0.5
+    assert 0.8 < ratio < 1.0
+    with pytest.raises(ValueError, match="'price' series"):
+        seasonal_oracle(Forecast("mackey_glass", length=200))
 
 
 def test_esn_is_fitted_on_windows_from_the_zero_state():
-    task = Forecast("mackey_glass", length=300)
+    task = ChangeForecast(Forecast("mackey_glass", length=300))
     esn = fit_esn_to_windows(ESN(1, 30, 1, readout="last", num_models=2, seed=0), task)
     windows = task.windows()
     # The state after a window depends on that window only: the first window fed alone gives the same output.
@@ -77,34 +90,48 @@ def test_esn_is_fitted_on_windows_from_the_zero_state():
     assert float(task.score(together, windows)["task/loss"].max()) < task.baseline_loss
 
 
-def test_figures_and_table(store):
-    figures, tables = forecast_figures(store)
-    assert [f.title for f in figures] == ["Test-set predictions against the truth", "Test error per model"]
-    assert all(f.png.startswith(b"\x89PNG") for f in figures)
+def test_claims_are_measured(store):
+    verdicts = evaluate_claims(store, ForecastStudy())
+    assert [v.name for v in verdicts] == ["forecasters-beat-persistence-on-chaos",
+                                          "nothing-much-beats-persistence-on-price"]
+    assert all(v.measured for v in verdicts)
+    assert "rede de estado de eco" in verdicts[0].sentence["pt"]
+
+
+def test_an_untrained_forecaster_fails_the_chaos_claim(tmp_path):
+    # One Adam step leaves the MLP's forecast of Mackey-Glass near its starting guess, not 5× below persistence.
+    study = ForecastStudy(QUICK.model_copy(update={"series": ("mackey_glass",), "models": ("mlp",), "steps": 1}))
+    store = Store(tmp_path)
+    run_study(study, store, seeds=SEEDS)
+    (verdict,) = evaluate_claims(store, study)
+    assert verdict.measured and not verdict.held
+
+
+@pytest.mark.parametrize("lang", ["en", "pt"])
+def test_figures_and_table(store, lang):
+    figures, tables = draw(store, lang)
+    assert len(figures) == 2 and all(f.png.startswith(b"\x89PNG") for f in figures)
     rows = tables[0].rows
-    assert len(rows) == 8
-    assert rows[0][:2] == ["Mackey-Glass (τ = 17)", "MLP"]
-    assert "persistence" in figures[1].caption and "outside the range" in figures[1].caption
-
-
-def test_empty_store_draws_nothing(tmp_path):
-    assert forecast_figures(Store(tmp_path)) == ([], [])
+    assert len(rows) == 8 and rows[0][:2] == ["Mackey-Glass (τ = 17)", "MLP"]
+    if lang == "pt":
+        assert rows[4][:2] == ["preço sintético", "MLP"] and "," in rows[0][2] and "." not in rows[0][2]
+    assert draw(Store(store.root / "empty"), lang) == ([], [])
 
 
 def test_interrupted_run_keeps_its_partial_arrays(tmp_path, interrupt_at):
-
     store = Store(tmp_path)
     config = ForecastConfig(series=("price",), models=("lstm",), length=200, hidden_size=4, steps=10)
     with pytest.raises(RunInterrupted, match="interrupted during run 'price-lstm'"):
         run_study(ForecastStudy(config), store, seeds=2, progress=interrupt_at(step=2))
     record = store.get("forecast", "price-lstm")
-    assert record.status == "interrupted" and record.arrays["task/loss"].shape[1] == 2
+    assert record.status == "interrupted" and record.arrays[Key.TRAINING_LOSS].shape[1] == 2
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
-    ("models", ("mlp", "gru"), "Unknown model.*Available: mlp, elman, lstm, esn"),
-    ("series", ("sunspots",), "Unknown series.*Available: mackey_glass, price"),
+    ("models", ("mlp", "gru"), r"Unknown or no models \['gru'\].*Available: mlp, elman, lstm, esn"),
+    ("series", ("sunspots",), r"Unknown or no series \['sunspots'\].*Available: mackey_glass, price"),
+    ("train_fraction", 1.0, r"`train_fraction` must lie in \(0, 1\)"),
 ])
-def test_unknown_names_are_refused(field, value, message):
+def test_bad_config_is_refused(field, value, message):
     with pytest.raises(ValueError, match=message):
-        ForecastStudy(ForecastConfig(**{field: value})).plan(quick=False, seeds=1)
+        ForecastConfig(**{field: value})

@@ -1,7 +1,9 @@
-"""The descent study: its config, its runs, its claims and (in ``figures``) its figures."""
+"""The descent study: batch, mini-batch and stochastic gradient descent on the same data.
 
-from gradtrace.studies.descent.study import *  # noqa: F403
-from gradtrace.studies.descent.study import (
-    QUICK,  # noqa: F401, E402 - the smoke test's config, for tests
-    __all__,  # noqa: F401
-)
+Its config and keys (``config``), its runs (``study``), its claims (``claims``) and its figures (``figures``).
+"""
+
+from gradtrace.studies.descent.config import QUICK, VARIANTS, DescentConfig, Key
+from gradtrace.studies.descent.study import Descent, dataset_of, divergence
+
+__all__ = ["QUICK", "VARIANTS", "Descent", "DescentConfig", "Key", "dataset_of", "divergence"]

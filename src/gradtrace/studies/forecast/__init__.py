@@ -1,7 +1,12 @@
-"""The forecast study: its config, its runs, its claims and (in ``figures``) its figures."""
+"""The forecast study: the next value from the last five, four models against persistence.
 
-from gradtrace.studies.forecast.study import *  # noqa: F403
-from gradtrace.studies.forecast.study import (
-    QUICK,  # noqa: F401, E402 - the smoke test's config, for tests
-    __all__,  # noqa: F401
-)
+Its config and keys (``config``), the change-forecasting task and the price's oracle (``change``), its runs
+(``study``), its claims (``claims``) and its figures (``figures``).
+"""
+
+from gradtrace.studies.forecast.change import ChangeForecast, seasonal_oracle
+from gradtrace.studies.forecast.config import MODELS, QUICK, SERIES, ForecastConfig, Key, run_name
+from gradtrace.studies.forecast.study import ForecastStudy, fit_esn_to_windows
+
+__all__ = ["MODELS", "QUICK", "SERIES", "ChangeForecast", "ForecastConfig", "ForecastStudy", "Key",
+           "fit_esn_to_windows", "run_name", "seasonal_oracle"]

@@ -1,12 +1,13 @@
 """Next-step forecasting from a window of the last five values: MLP, Elman RNN, LSTM and ESN against persistence.
 
-Every model sees the same thing, the window x_{j−5}, …, x_{j−1}, and predicts x_j; each is scored
-on the test part of the series (the last 20 %, never trained on) against the persistence forecast
-x̂_j = x_{j−1}, which needs no model. On the chaotic Mackey-Glass series the window determines the
-next value almost exactly and every model beats persistence by far. On the synthetic price (a
-geometric random walk with a small seasonal term) the increments are close to unpredictable, and
-the test prices drift beyond the range seen in training, where a model of the level must
-extrapolate; persistence, which only repeats the last value, does not care where the level is.
+Every model sees the same thing, the window x_{j−5}, …, x_{j−1}, measured from its last value, and
+predicts the change x_j − x_{j−1} (see :class:`~gradtrace.studies.forecast.change.ChangeForecast`); each is
+scored on the test part of the series (the last 20 %, never trained on) against the persistence
+forecast x̂_j = x_{j−1}, the change 0, which needs no model. On the chaotic Mackey-Glass series the window
+determines the next value almost exactly. On the synthetic price (a geometric random walk with a small
+seasonal term) the increments are almost unpredictable: only the seasonal term can be forecast, and the
+forecaster that knows it exactly (:func:`~gradtrace.studies.forecast.change.seasonal_oracle`) shows how
+little that is worth.
 """
 
 from __future__ import annotations
@@ -18,57 +19,25 @@ import torch
 
 from gradtrace.errors import RunInterrupted
 from gradtrace.models import ESN, LSTM, MLP, ElmanRNN
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, StudyConfig
-from gradtrace.tasks import FORECAST_SERIES, Forecast, nrmse
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
+from gradtrace.studies.claims import Claim
+from gradtrace.studies.forecast.change import ChangeForecast, seasonal_oracle
+from gradtrace.studies.forecast.claims import forecast_claims
+from gradtrace.studies.forecast.config import MODELS, QUICK, SERIES, ForecastConfig, Key, run_name
+from gradtrace.tasks import Forecast
 from gradtrace.train import Run, fit
 
-__all__ = ["FORECAST_MODELS", "ForecastConfig", "ForecastStudy", "fit_esn_to_windows"]
-
-#: The forecasters compared, in the order the report shows them, with their labels.
-FORECAST_MODELS = {"mlp": "MLP", "elman": "Elman RNN", "lstm": "LSTM", "esn": "echo state network"}
+__all__ = ["ForecastStudy", "fit_esn_to_windows"]
 
 
-class ForecastConfig(StudyConfig):
-    """Sizes of the forecast study (the defaults take about a minute on 2 idle CPU cores)."""
-
-    series: tuple[str, ...] = FORECAST_SERIES
-    models: tuple[str, ...] = tuple(FORECAST_MODELS)
-    window: int = 5                 # the course notes' window of the last five values
-    length: int = 2000              # points per series: 1600 to train on, 400 to test (train_fraction 0.8)
-    train_fraction: float = 0.8
-    series_seed: int = 0            # which series (Forecast's seed); the model seeds are apart from it
-    mlp_hidden: tuple[int, ...] = (32,)  # the window flattened into 5 inputs, one hidden layer
-    hidden_size: int = 32           # Elman RNN and LSTM, fed the window one value per step
-    activation: str = "tanh"
-    # Adam. At this budget the trained models' Mackey-Glass error is still falling slowly (the ESN's
-    # closed-form readout is far ahead of them); on the price more steps would not help, since the
-    # test error there comes from extrapolation, not from underfitting.
-    steps: int = 1500
-    lr: float = 5e-3
-    batch_size: int = 64            # windows drawn afresh from the train part every step
-    eval_batch_size: int = 256      # fit's held-out batch, from the train part, during training
-    # ESN: untrained reservoir, so a large one is cheap; inputs of unit variance would saturate tanh
-    # with input_scaling 1, 0.5 keeps the units near their linear range.
-    reservoir_size: int = 200
-    esn_spectral_radius: float = 0.9
-    esn_leak_rate: float = 1.0      # five steps from the zero state: no slow units needed
-    esn_input_scaling: float = 0.5
-    esn_ridge: float = 1e-6
-    seed: int = 0
-
-
-# A first look in seconds: the same models, far fewer steps and units.
-QUICK = ForecastConfig(mlp_hidden=(16,), hidden_size=16, steps=100, reservoir_size=50, eval_batch_size=64)
-
-
-def fit_esn_to_windows(esn: ESN, task: Forecast) -> ESN:
-    """Fit an ESN's readout in closed form to the next value after each window of the train part.
+def fit_esn_to_windows(esn: ESN, task: Forecast | ChangeForecast) -> ESN:
+    """Fit an ESN's readout in closed form to the target after each window of a forecast task's split.
 
     The reservoir is driven over each window from the zero state, and the readout is the ridge
-    regression of the next value on the state after the window's last value: the ESN then sees
-    exactly what the other models see, the last ``window`` values, through a fixed random
-    nonlinear expansion. (Driving the reservoir once over the whole series would let its state
-    remember values older than the window: a different, better-informed forecaster.)
+    regression of the target on the state after the window's last value: the ESN then sees exactly
+    what the other models see, the last ``window`` values, through a fixed random nonlinear
+    expansion. (Driving the reservoir once over the whole series would let its state remember values
+    older than the window: a different, better-informed forecaster.)
 
     Args:
         esn: the echo state network, input and output size 1, readout "last".
@@ -78,48 +47,60 @@ def fit_esn_to_windows(esn: ESN, task: Forecast) -> ESN:
         ``esn``, its readout fitted.
     """
     windows = task.windows()
-    return esn.fit_readout(windows.inputs, windows.targets, washout=task.window - 1)
+    return esn.fit_readout(windows.inputs, windows.targets, washout=task.max_length - 1)
 
 
 class ForecastStudy(Study):
     """Window-5 next-step prediction on Mackey-Glass and a synthetic price, four models against persistence.
 
-    One run per series and model: an MLP on the flattened window, an Elman RNN and an LSTM fed the
-    window step by step (readout at the last step), all trained by Adam on windows of the train part;
-    and an echo state network whose readout is fitted in closed form (see
-    :func:`fit_esn_to_windows`). The members of each ensemble are seeds. Each member predicts every
-    window of the test part; a run keeps the predictions, the truth and the persistence forecast,
-    and reports the test MSE, the NRMSE (RMSE over the test targets' standard deviation) and the
-    ratio of the MSE to persistence's, below 1 where the model beats it.
+    One run per series and model: an MLP on the flattened window, an Elman RNN and an LSTM fed the window
+    step by step (readout at the last step), all trained by Adam on windows of the train part; and an echo
+    state network whose readout is fitted in closed form (see :func:`fit_esn_to_windows`). The members of each
+    ensemble are seeds; the series derive from the config's seed. Each member forecasts every window of the
+    test part; a run keeps the forecasts, the truth and persistence's, and the RMSE of each against
+    persistence's.
     """
 
     name = "forecast"
     config_class = ForecastConfig
     quick_config = QUICK
-    title = "Forecasting from a window of five values: MLP, RNN, LSTM and ESN against persistence"
-    description = ("Next-step prediction from the last 5 values on Mackey-Glass (chaotic) and a synthetic price "
-                   "(geometric random walk with a small seasonal term): an MLP, an Elman RNN, an LSTM (Adam) and an "
-                   "echo state network (ridge readout), seeds as ensemble members, scored on the held-out last 20% "
-                   "of each series against the persistence forecast (repeat the last value).")
+    title = "Forecasting the next value from the last five: MLP, RNN, LSTM and ESN against persistence"
+    description = ("Next-step forecasts from the last 5 values of Mackey-Glass (chaotic) and of a synthetic price "
+                   "(a geometric random walk with a small seasonal term): an MLP, an Elman RNN, an LSTM (Adam) and an "
+                   "echo state network (ridge readout), each predicting the change from the last value, scored on the "
+                   "held-out last 20% of each series against persistence (repeat the last value).")
+    text = {
+        "title": {"en": title, "pt": "Prever o próximo valor a partir dos cinco últimos: MLP, RNN, LSTM e ESN contra a "
+                                     "persistência"},
+        "question": {
+            "en": "Can a network that sees the last five values forecast the next one better than simply repeating "
+                  "the last value, on a chaotic series and on a price?",
+            "pt": "Uma rede que vê os cinco últimos valores consegue prever o próximo melhor do que simplesmente "
+                  "repetir o último valor, numa série caótica e num preço?",
+        },
+        "description": {
+            "en": description,
+            "pt": "Previsões de um passo a partir dos 5 últimos valores de Mackey-Glass (caótica) e de um preço "
+                  "sintético (um passeio aleatório geométrico com um pequeno termo sazonal): uma MLP, uma RNN de "
+                  "Elman, uma LSTM (Adam) e uma rede de estado de eco (leitura ridge), cada uma prevendo a variação "
+                  "em relação ao último valor, avaliadas nos últimos 20% de cada série, nunca vistos no treino, "
+                  "contra a persistência (repetir o último valor).",
+        },
+    }
 
-    summary_columns = (("test MSE", "test/mse", ".3g"), ("min", "test/mse_min", ".3g"), ("max", "test/mse_max", ".3g"),
-                       ("NRMSE", "nrmse", ".3f"), ("persistence MSE", "persistence_mse", ".3g"),
-                       ("MSE / persistence", "vs_persistence", ".3g"), ("beat it", "beats_persistence", "d"),
-                       ("of", "seeds", "d"), ("train part: MSE / persistence", "train_vs_persistence", ".3g"))
+    summary_columns = (("test RMSE", Key.RMSE, ".3g"), ("persistence RMSE", Key.PERSISTENCE_RMSE, ".3g"),
+                       ("RMSE / persistence", Key.RATIO, ".3f"), ("min", Key.RATIO_MIN, ".3f"),
+                       ("max", Key.RATIO_MAX, ".3f"), ("beat it", Key.BEATS, "d"), ("of", Key.SEEDS, "d"))
 
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
         config = self.resolve(quick)
-        unknown = [model for model in config.models if model not in FORECAST_MODELS]
-        if unknown:
-            raise ValueError(f"Unknown model(s) {unknown} in the forecast study. "
-                             f"Available: {', '.join(FORECAST_MODELS)}.")
-        unknown = [series for series in config.series if series not in FORECAST_SERIES]
-        if unknown:
-            raise ValueError(f"Unknown series {unknown} in the forecast study. "
-                             f"Available: {', '.join(FORECAST_SERIES)}.")
-        return [RunSpec(f"{series}-{model}", 1 if model == "esn" else config.steps,
+        return [RunSpec(run_name(series, model), 1 if model == "esn" else config.steps,
                         _executor(config, series, model, seeds))
-                for series in config.series for model in config.models]
+                for series in SERIES if series in config.series for model in MODELS if model in config.models]
+
+    def claims(self, *, quick: bool, seeds: int) -> list[Claim]:
+        """Against persistence, on each series: see :mod:`gradtrace.studies.forecast.claims`."""
+        return forecast_claims(self.resolve(quick))
 
 
 def _make_model(model: str, config: ForecastConfig, seeds: int) -> MLP | ElmanRNN | LSTM | ESN:
@@ -135,16 +116,20 @@ def _make_model(model: str, config: ForecastConfig, seeds: int) -> MLP | ElmanRN
                readout="last", **options)
 
 
+def _tasks(config: ForecastConfig, series: str) -> tuple[ChangeForecast, ChangeForecast]:
+    options = {"window": config.window, "length": config.length, "train_fraction": config.train_fraction,
+               "seed": config.seed}
+    return (ChangeForecast(Forecast(series, split="train", **options)),
+            ChangeForecast(Forecast(series, split="test", **options)))
+
+
 def _executor(config: ForecastConfig, series: str, model_name: str,
               seeds: int) -> Callable[[StepCallback | None], Outcome]:
     def execute(callback: StepCallback | None) -> Outcome:
-        options = {"window": config.window, "length": config.length, "train_fraction": config.train_fraction,
-                   "seed": config.series_seed}
-        train, test = Forecast(series, split="train", **options), Forecast(series, split="test", **options)
+        train, test = _tasks(config, series)
         model = _make_model(model_name, config, seeds)
-        run_config = {**config.model_dump(), "series_name": series, "model": model_name,
-                      "label": FORECAST_MODELS[model_name], "task": train.describe(), "seeds": seeds,
-                      "model_repr": model.extra_repr()}
+        run_config = {**config.model_dump(), Key.SERIES: series, Key.MODEL: model_name, Key.SEEDS: seeds,
+                      "task": train.describe(), "model_repr": model.extra_repr()}
         if model_name == "esn":
             fit_esn_to_windows(model, train)
             batch = train.windows()
@@ -152,7 +137,7 @@ def _executor(config: ForecastConfig, series: str, model_name: str,
                 train_loss = train.score(model(batch.inputs).outputs, batch)["task/loss"].double().numpy()
             if callback is not None:
                 callback(0, {"train/loss": torch.as_tensor(train_loss)})
-            arrays = {"eval/step": np.zeros(1, dtype=np.int64), "task/loss": train_loss[None]}
+            arrays = {Key.TRAINING_STEP: np.zeros(1, dtype=np.int64), Key.TRAINING_LOSS: train_loss[None]}
         else:
             try:
                 run = fit(model, train, steps=config.steps, lr=config.lr, batch_size=config.batch_size,
@@ -164,54 +149,53 @@ def _executor(config: ForecastConfig, series: str, model_name: str,
             model.eval()
         measured, summary = _evaluate(model, train, test)
         arrays.update(measured)
-        summary = {"series": series, "model": model_name, "label": FORECAST_MODELS[model_name], "seeds": seeds,
-                   **summary}
-        return Outcome(arrays, run_config, summary)
+        return Outcome(arrays, run_config, {Key.SERIES: series, Key.MODEL: model_name, Key.SEEDS: seeds, **summary})
 
     return execute
 
 
 def _training_arrays(run: Run) -> dict[str, np.ndarray]:
-    return {"eval/step": run.history["eval/step"], "task/loss": run.history["task/loss"],
+    return {Key.TRAINING_STEP: run.history["eval/step"], Key.TRAINING_LOSS: run.history["task/loss"],
             "diverged_at": run.diverged_at}
 
 
-def _evaluate(model, train: Forecast, test: Forecast) -> tuple[dict[str, np.ndarray], dict]:
-    """Predict every test window with every member; score against the truth and against persistence."""
-    batch = test.windows()
+def _rmse(forecast: torch.Tensor, truth: torch.Tensor) -> np.ndarray:
+    """Root-mean-square error over the last axis (the targets), float64 NumPy."""
+    return (forecast - truth).square().mean(-1).sqrt().numpy()
+
+
+def _forecasts(model, task: ChangeForecast) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Return every member's forecast of each target of ``task``'s split (K, N), the truth (N,) and persistence (N,)."""
+    changes, levels = task.windows(), task.levels.windows()
     with torch.no_grad():
-        prediction = model(batch.inputs).outputs[..., 0].double()  # (K, N)
-    truth = batch.targets[:, -1, 0].double()
-    persistence = batch.inputs[:, -1, 0].double()
-    mse = (prediction - truth).square().mean(-1).numpy()
-    scores = nrmse(prediction[..., None], truth[:, None]).numpy()
-    persistence_mse = test.baseline_loss
-    seen_windows = train.windows()
-    with torch.no_grad():
-        fitted = model(seen_windows.inputs).outputs[..., 0].double()
+        change = model(changes.inputs).outputs[..., 0].double()       # (K, N)
+    last = levels.inputs[:, -1, 0].double()
+    return last + change, levels.targets[:, -1, 0].double(), last
+
+
+def _evaluate(model, train: ChangeForecast, test: ChangeForecast) -> tuple[dict[str, np.ndarray], dict]:
+    """Forecast every test window with every member; score against the truth and against persistence."""
+    forecast, truth, persistence = _forecasts(model, test)
+    rmse = _rmse(forecast, truth)
+    persistence_rmse = float(_rmse(persistence, truth))
+    fitted, seen_truth, seen_persistence = _forecasts(model, train)
     # In-sample error over every train window: whether the model beats persistence where it has data.
-    train_mse = (fitted - seen_windows.targets[:, -1, 0].double()).square().mean(-1).numpy()
-    persistence_nrmse = float(nrmse(persistence[:, None], truth[:, None]))
-    first = round(test.train_fraction * test.length)  # the test part starts here (Forecast's split)
-    seen = train.series_values()[:first]
-    # A model of the level has to extrapolate for these targets; persistence does not.
-    outside = float(((truth < seen.min()) | (truth > seen.max())).double().mean())
+    train_ratio = _rmse(fitted, seen_truth) / float(_rmse(seen_persistence, seen_truth))
+    ratio = np.where(np.isfinite(rmse), rmse, np.inf) / persistence_rmse
+    first = round(test.levels.train_fraction * test.levels.length)  # the test part starts here (Forecast's split)
     arrays = {
-        "test/position": np.arange(first, first + len(truth)), "test/truth": truth.numpy(),
-        "test/persistence": persistence.numpy(), "test/prediction": prediction.float().numpy(),
-        "test/mse": mse, "test/nrmse": scores, "train/mse": train_mse,
+        Key.TEST_POSITION: np.arange(first, first + len(truth)), Key.TEST_TRUTH: truth.numpy(),
+        Key.TEST_PERSISTENCE: persistence.numpy(), Key.TEST_PREDICTION: forecast.float().numpy(),
+        Key.TEST_RMSE: rmse, Key.TRAIN_RMSE: _rmse(fitted, seen_truth),
     }
-    finite = np.where(np.isfinite(mse), mse, np.inf)
+    median = float(np.median(ratio))
     summary = {
-        "test/mse": float(np.median(finite)), "test/mse_min": float(np.min(finite)),
-        "test/mse_max": float(np.max(finite)), "nrmse": float(np.median(scores)),
-        "persistence_mse": persistence_mse, "persistence_nrmse": persistence_nrmse,
-        "vs_persistence": float(np.median(finite)) / persistence_mse,
-        "beats_persistence": int((finite < persistence_mse).sum()),
-        "train/mse": float(np.median(train_mse)), "train_persistence_mse": train.baseline_loss,
-        "train_vs_persistence": float(np.median(train_mse)) / train.baseline_loss,
-        "test_points": len(truth), "outside_train_range": outside,
-        "train_min": float(seen.min()), "train_max": float(seen.max()),
-        "median_member": int(np.argsort(finite, kind="stable")[(len(finite) - 1) // 2]),
+        Key.RMSE: float(np.median(rmse)), Key.PERSISTENCE_RMSE: persistence_rmse,
+        Key.RATIO: median, Key.RATIO_MIN: float(ratio.min()), Key.RATIO_MAX: float(ratio.max()),
+        Key.BEATS: int((ratio < 1).sum()), Key.TRAIN_RATIO: float(np.median(train_ratio)),
+        Key.MEDIAN_MEMBER: int(np.argsort(ratio, kind="stable")[(len(ratio) - 1) // 2]),
+        "test_points": len(truth),
     }
+    if test.levels.series == "price":
+        summary[Key.ORACLE_RATIO] = float(_rmse(seasonal_oracle(test.levels), truth)) / persistence_rmse
     return arrays, summary
