@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.ticker import FuncFormatter, SymmetricalLogLocator
+from matplotlib.ticker import FixedLocator, FuncFormatter
 
 from gradtrace.report.figures import (
     PALETTE,
@@ -54,10 +54,9 @@ _PANELS = (("clipping", (PLAIN, CLIP_NORM, CLIP_VALUE)), ("truncation", (PLAIN, 
            ("omega", (PLAIN, OMEGA, OMEGA_CLIP)), ("l2", (PLAIN, L2, L2_CLIP)))
 # Bins of steps the clip activity is averaged over, equally wide on the logarithmic step axis.
 _BINS = 30
-# A penalty alone is dashed, the same penalty followed by clipping solid, in one colour.
-_STYLES = {PLAIN: (PALETTE["red"], "-"), CLIP_NORM: (PALETTE["blue"], "-"), CLIP_VALUE: (PALETTE["sky"], "-"),
-           OMEGA: (PALETTE["purple"], "--"), OMEGA_CLIP: (PALETTE["purple"], "-"),
-           L2: (PALETTE["green"], "--"), L2_CLIP: (PALETTE["green"], "-")}
+# One colour per cure; a penalty alone and the same penalty followed by clipping in neighbouring hues.
+_COLORS = {PLAIN: PALETTE["red"], CLIP_NORM: PALETTE["blue"], CLIP_VALUE: PALETTE["sky"],
+           OMEGA: PALETTE["pink"], OMEGA_CLIP: PALETTE["purple"], L2: PALETTE["olive"], L2_CLIP: PALETTE["green"]}
 
 _T = Catalog({
     f"cure.{PLAIN}": {"en": "plain SGD", "pt": "SGD simples"},
@@ -175,21 +174,22 @@ def _labels(config: dict, lang: str) -> dict[str, str]:
 
 
 def _styles(config: dict) -> dict[str, tuple]:
-    """Return (colour, line style) per cure; the two truncation windows in the order of k."""
+    """Return a colour per cure; the two truncation windows in the order of k."""
     shades = ordered_colors([config["short_truncation"], config["long_truncation"]])
-    return {**_STYLES, TBPTT_SHORT: (shades[config["short_truncation"]], "-"),
-            TBPTT_LONG: (shades[config["long_truncation"]], "-")}
+    return {**_COLORS, TBPTT_SHORT: shades[config["short_truncation"]], TBPTT_LONG: shades[config["long_truncation"]]}
 
 
-def _step_axis(ax, last_step: int, lang: str) -> None:
-    """Label ``ax``'s x axis with training steps, linear up to 10 and logarithmic beyond, at whole numbers.
+def _step_axis(ax, steps: int, lang: str) -> None:
+    """Label ``ax``'s x axis with training steps up to ``steps``, linear up to 10 and logarithmic beyond.
 
     The divergences happen within the first few dozen steps and the cures train for hundreds: a logarithmic
-    axis shows both. The labels are formatted here (whole numbers need no decimal comma).
+    axis shows both. The ticks are 0, 10, 100 … and the number of steps, whole numbers formatted here (they
+    need no decimal comma).
     """
     ax.set_xscale("symlog", linthresh=10, linscale=0.5)
-    ax.set_xlim(0, last_step + 1)
-    ax.xaxis.set_major_locator(SymmetricalLogLocator(base=10, linthresh=10))
+    ax.set_xlim(0, steps)
+    powers = [10**p for p in range(1, len(str(steps))) if 10**p < 0.6 * steps]  # not crowding the last tick
+    ax.xaxis.set_major_locator(FixedLocator([0, *powers, steps]))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.0f}"))
     ax.set_xlabel(_T("training_step", lang))
 
@@ -208,13 +208,13 @@ def _curves(runs: dict[str, RunRecord], panels, labels, styles, key: str, name: 
     for ax, (panel, cures) in zip(axes[0], panels):
         for cure in cures:
             run = runs[cure]
-            color, linestyle = styles[cure]
+            color = styles[cure]
             steps = run.arrays[STEP]
             shown = _until_divergence(run.arrays[key], run.arrays[DIVERGED_AT], steps)
             if np.isfinite(shown).any():
-                _band(ax, steps, shown, color, labels[cure], axis=1, linestyle=linestyle)
+                _band(ax, steps, shown, color, labels[cure], axis=1)
             else:  # every member diverged at its first step: keep the legend entry
-                ax.plot([], [], color=color, linestyle=linestyle, label=labels[cure])
+                ax.plot([], [], color=color, label=labels[cure])
             for at in run.arrays[DIVERGED_AT]:
                 if at >= 0:
                     ax.plot([at], [1.0], marker="x", color=color, markersize=8, linestyle="none", clip_on=False,
@@ -224,7 +224,7 @@ def _curves(runs: dict[str, RunRecord], panels, labels, styles, key: str, name: 
             ax.axhline(baseline, color=PALETTE["black"], linestyle=":", linewidth=1, label=_T("baseline", lang))
         ax.set_yscale("log")
         ax.set_title(_T(f"panel.{panel}", lang))
-        _step_axis(ax, int(steps[-1]), lang)
+        _step_axis(ax, int(steps[-1]) + 1, lang)
         ax.grid(True, alpha=0.3)
         # Off the data: under the panel.
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
@@ -246,11 +246,10 @@ def _fired(runs: dict[str, RunRecord], clipped: list[str], labels, styles, lang:
         edges = np.unique(np.concatenate([[0], np.geomspace(1, len(steps), _BINS).astype(int)]))
         centers = [(steps[a] + steps[b - 1]) / 2 for a, b in zip(edges[:-1], edges[1:])]
         shares = [fired[a:b].sum() / max(counted[a:b].sum(), 1) for a, b in zip(edges[:-1], edges[1:])]
-        color, linestyle = styles[cure]
-        ax.plot(centers, shares, color=color, linestyle=linestyle, label=labels[cure], marker=".")
+        ax.plot(centers, shares, color=styles[cure], label=labels[cure], marker=".")
     ax.set_ylim(-0.02, 1.02)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: number(value, ".1f", lang)))
-    _step_axis(ax, int(steps[-1]), lang)
+    _step_axis(ax, int(steps[-1]) + 1, lang)
     ax.set_ylabel(_T("fired_axis", lang))
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
