@@ -44,7 +44,7 @@ def test_the_portuguese_report_says_so_and_titles_its_sections_in_portuguese(doc
         assert title != study.title
         assert f"<h2>{number}. {html.escape(title)}</h2>" in document and html.escape(description) in document
     assert "gradiente que desaparece" in document and "Modo rápido" in document
-    assert "Gradientes que explodem e a poda do gradiente" in document
+    assert "O gradiente que explode e suas curas" in document
     assert '<html lang="en">' in documents["en"] and "<h1>gradtrace report</h1>" in documents["en"]
 
 

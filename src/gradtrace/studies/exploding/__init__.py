@@ -1,7 +1,6 @@
-"""The exploding study: its config, its runs, its claims and (in ``figures``) its figures."""
+"""The exploding study: its config (``config``), runs (``study``), claims (``claims``) and figures (``figures``)."""
 
-from gradtrace.studies.exploding.study import *  # noqa: F403
-from gradtrace.studies.exploding.study import (
-    QUICK,  # noqa: F401, E402 - the smoke test's config, for tests
-    __all__,  # noqa: F401
-)
+from gradtrace.studies.exploding.config import CURES, QUICK, ExplodingConfig
+from gradtrace.studies.exploding.study import Exploding, make_remedies, make_tasks
+
+__all__ = ["CURES", "QUICK", "Exploding", "ExplodingConfig", "make_remedies", "make_tasks"]

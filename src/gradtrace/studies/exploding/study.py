@@ -1,234 +1,200 @@
-"""Exploding gradients: a W_rec with spectral radius above 1 diverges under plain SGD; clipping trains it."""
+"""The exploding study: one start with ρ(W_rec) > 1, plain SGD, and each cure of the exploding gradient as a run."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+import torch
 
 from gradtrace.errors import RunInterrupted
 from gradtrace.init import scale_to_spectral_radius_
 from gradtrace.models import ElmanRNN
-from gradtrace.remedies import GradientTransform, adaptive_clip, clip_by_global_norm, clip_by_value
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, StudyConfig
-from gradtrace.studies.claims import Claim, Results
-from gradtrace.tasks import Adding
-from gradtrace.train import fit
+from gradtrace.remedies import (
+    GradientTransform,
+    Truncation,
+    chain,
+    clip_by_global_norm,
+    clip_by_value,
+    pascanu_penalty,
+    weight_penalty,
+)
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
+from gradtrace.studies.claims import Claim
+from gradtrace.studies.exploding import claims as _claims
+from gradtrace.studies.exploding.config import (
+    BASELINE,
+    BELOW_BASELINE,
+    CLIP_FIRED,
+    CLIP_NORM,
+    CLIP_VALUE,
+    DIVERGED,
+    DIVERGED_AT,
+    FIRED_FRACTION,
+    FIRST_DIVERGENCE,
+    GRAD_NORM,
+    L2,
+    L2_CLIP,
+    MAX_GRAD_NORM,
+    MEDIAN_TEST_LOSS,
+    OMEGA,
+    OMEGA_CLIP,
+    QUICK,
+    SEEDS,
+    STEP,
+    TEST_LOSS,
+    TRAIN_BASELINE,
+    TRAIN_LOSS,
+    ExplodingConfig,
+)
+from gradtrace.tasks import Forecast
+from gradtrace.train import Run, fit
 
-__all__ = ["CLIPS", "Exploding", "ExplodingConfig"]
-
-#: The clipping variants compared, by the name used in run names and figures.
-CLIPS = ("none", "global_norm", "value", "adaptive")
+__all__ = ["Exploding", "make_remedies", "make_tasks"]
 
 
-class ExplodingConfig(StudyConfig):
-    """Sizes of the exploding study (the defaults take about half a minute on 2 CPU cores)."""
-
-    radii: tuple[float, ...] = (1.5, 3.0)  # both > 1: a tanh RNN's gradient can grow along time
-    clips: tuple[str, ...] = CLIPS
-    length: int = 50
-    hidden_size: int = 32
-    steps: int = 300
-    # Plain SGD, as in Pascanu et al. 2013: Adam would divide the explosion away and hide it.
-    lr: float = 0.1
-    max_norm: float = 1.0        # Pascanu et al.'s threshold on the temporal order problem
-    max_value: float = 0.1       # per component: with ~3,000 weights, norms of a few units
-    agc_ratio: float = 0.05      # Brock et al. 2021 use 0.01–0.16 depending on batch size
-    batch_size: int = 32
-    eval_batch_size: int = 256
-    seed: int = 0
+def make_tasks(config: ExplodingConfig) -> tuple[Forecast, Forecast]:
+    """Return the training and the test task: the two parts of one Mackey–Glass series drawn from ``config.seed``."""
+    train = Forecast("mackey_glass", window=config.length, length=config.series_length, seed=config.seed)
+    return train, dataclasses.replace(train, split="test")
 
 
-QUICK = ExplodingConfig(radii=(3.0,), clips=("none", "global_norm"), length=20, hidden_size=8, steps=30,
-                        batch_size=8, eval_batch_size=16)
+def make_remedies(cure: str, config: ExplodingConfig) -> GradientTransform | None:
+    """Return the gradient transform of ``cure`` (None for plain SGD and for truncation, which is not a transform).
 
-
-def make_clip(name: str, config: ExplodingConfig) -> GradientTransform | None:
-    """Return the clipping transform called ``name`` with the config's threshold."""
+    A penalty comes before the clip, so the clip bounds the step along the penalized gradient, as
+    Pascanu et al. clipped the gradient of E + αΩ.
+    """
+    clip = clip_by_global_norm(config.max_norm)
     return {
-        "none": lambda: None,
-        "global_norm": lambda: clip_by_global_norm(config.max_norm),
-        "value": lambda: clip_by_value(-config.max_value, config.max_value),
-        "adaptive": lambda: adaptive_clip(config.agc_ratio),
-    }[name]()
+        CLIP_NORM: clip,
+        CLIP_VALUE: clip_by_value(-config.max_value, config.max_value),
+        OMEGA: pascanu_penalty(config.omega_weight),
+        OMEGA_CLIP: chain(pascanu_penalty(config.omega_weight), clip),
+        L2: weight_penalty(config.l2),
+        L2_CLIP: chain(weight_penalty(config.l2), clip),
+    }.get(cure)
 
 
 class Exploding(Study):
-    """A tanh Elman RNN whose W_rec starts at spectral radius ρ > 1, trained by SGD with and without clipping.
+    """A tanh Elman RNN started with ρ(W_rec) > 1, trained by plain SGD without a cure and with each cure.
 
-    Without clipping the gradient's norm reaches 10¹⁰ and more within a few dozen steps; one step
-    along it throws the weights out of range and the loss turns NaN: each member's divergence is
-    recorded (the member is frozen, the others train on). With clipping the same start trains.
+    Every run starts from the same weights (W_rec rescaled to ``spectral_radius``) and sees the same
+    batches; only the cure differs. Without one, the gradient's norm climbs by orders of magnitude within
+    the first few dozen steps, a step along it throws the weights out of range, and the loss grows until
+    it is no longer a number: that member is recorded as diverged and frozen, the others train on. The
+    cures: clipping the gradient by its norm or by value (Pascanu et al. 2013), truncated
+    back-propagation through time with a short and a longer window (the product of Jacobians is only as
+    long as the window), Pascanu's Ω and an L2 penalty on the weights, each alone and each followed by
+    clipping by norm. The claims say which of them let the same start train.
     """
 
     name = "exploding"
     config_class = ExplodingConfig
     quick_config = QUICK
-    title = "Exploding gradients and clipping"
-    description = ("Elman RNNs started at ρ(W_rec) > 1 and trained by plain SGD on the adding problem, "
-                   "without clipping and with clipping by norm, by value and unit-wise: the gradient norm "
-                   "before clipping, where members diverge, how often each clip fired.")
+    title = "The exploding gradient and its cures"
+    description = ("A tanh Elman RNN started with ρ(W_rec) > 1 predicts the next value of the Mackey–Glass series "
+                   "from its last values, trained by plain SGD without a cure, with the gradient clipped by norm or "
+                   "by value, with truncated BPTT (a short and a longer window), and with Pascanu's Ω or an L2 "
+                   "penalty, each alone and with clipping: the gradient's norm before any cure acts, the training "
+                   "loss, which members diverge, and how often each clip acted.")
+    text = {
+        "title": {"en": title, "pt": "O gradiente que explode e suas curas"},
+        "question": {
+            "en": "Started with a large W_rec, plain SGD diverges. Which cures let the same start train, and which "
+                  "only with clipping?",
+            "pt": "Partindo de uma W_rec grande, o SGD simples diverge. Quais curas permitem que o mesmo ponto de "
+                  "partida treine, e quais só com a poda do gradiente?",
+        },
+        "description": {
+            "en": description,
+            "pt": "Uma RNN de Elman tanh iniciada com ρ(W_rec) > 1 prevê o próximo valor da série de Mackey–Glass a "
+                  "partir dos seus últimos valores, treinada por SGD simples sem cura, com poda do gradiente pela "
+                  "norma ou por valor, com BPTT truncada (uma janela curta e uma mais longa) e com o Ω de Pascanu ou "
+                  "uma penalidade L2, cada uma sozinha e com poda: a norma do gradiente antes de qualquer cura agir, "
+                  "a perda de treino, quais membros divergem e com que frequência cada poda agiu.",
+        },
+    }
 
-    summary_columns = (("diverged", "diverged", "d"), ("of", "seeds", "d"), ("first at step", "first_divergence", "d"),
-                       ("largest norm", "max_grad_norm", ".2e"), ("clipped", "fired_fraction", ".0%"),
-                       ("held-out loss", "task/loss", ".4f"))
+    summary_columns = (("diverged", DIVERGED, "d"), ("of", SEEDS, "d"), ("first at step", FIRST_DIVERGENCE, "d"),
+                       ("largest norm", MAX_GRAD_NORM, ".2e"), ("clipped", FIRED_FRACTION, ".0%"),
+                       ("test loss", MEDIAN_TEST_LOSS, ".4f"), ("baseline", BASELINE, ".4f"))
 
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
         config = self.resolve(quick)
-        unknown = sorted(set(config.clips) - set(CLIPS))
-        if unknown:
-            raise ValueError(f"Unknown clip(s) {unknown} in the exploding study. Available: {', '.join(CLIPS)}.")
-        return [RunSpec(f"rho{radius:g}-{clip}", config.steps, _executor(config, radius, clip, seeds))
-                for radius in config.radii for clip in config.clips]
-
+        return [RunSpec(cure, config.steps, _executor(config, cure, seeds)) for cure in config.cures]
 
     def claims(self, *, quick: bool, seeds: int) -> list[Claim]:
-        """At the largest ρ: plain SGD diverges and clipping by norm prevents it; the clipped start then learns.
+        """Plain SGD diverges; clipping by norm, by value and a short truncation train; Ω and L2 need the clip.
 
-        "Diverges" counts members whose loss turned NaN or infinite; "learns" means a held-out loss below
-        the task's trivial baseline (predicting the mean), so a clipped run that merely survives does not count.
+        See :mod:`gradtrace.studies.exploding.claims`; a claim whose cures the config does not run is left out.
         """
-        config = self.resolve(quick)
-        radius = max(config.radii)
-        claims = []
-        if "none" in config.clips and "global_norm" in config.clips:
-            claims.append(_clipping_claim(radius))
-        if "global_norm" in config.clips:
-            claims.append(_learns_claim(radius))
-        others = [clip for clip in config.clips if clip not in ("none", "global_norm")]
-        if others:
-            claims.append(_every_clip_claim(radius, others))
-        return claims
+        return _claims.build(self.resolve(quick))
 
 
-def _run_name(radius: float, clip: str) -> str:
-    return f"rho{radius:g}-{clip}"
-
-
-# Of K members: "most" diverge means at least 4 in 5, "few" at most 1 in 5.
-_MOST, _FEW = 0.8, 0.2
-
-_CLIP_WORDS = {"value": {"en": "by value", "pt": "por valor"},
-               "adaptive": {"en": "unit-wise (adaptive)", "pt": "por unidade (adaptativa)"}}
-
-
-def _clipping_claim(radius: float) -> Claim:
-    plain, clipped = _run_name(radius, "none"), _run_name(radius, "global_norm")
-
-    def evaluate(results: Results):
-        without, with_ = results.summary(plain), results.summary(clipped)
-        members = without["seeds"]
-        held = without["diverged"] >= _MOST * members and with_["diverged"] <= _FEW * with_["seeds"]
-        first = without["first_divergence"]
-        return held, {"rho": radius, "K": members, "n_div": without["diverged"],
-                      "step": first if first >= 0 else None, "norm": without["max_grad_norm"],
-                      "n_div_clip": with_["diverged"], "K_clip": with_["seeds"]}
-
-    return Claim(
-        "clipping-prevents-divergence",
-        {"en": "Started with a large W_rec, plain SGD diverges in at least 4 of 5 members; clipping the gradient by "
-               "its norm keeps at least 4 of 5 from diverging.",
-         "pt": "Partindo de uma W_rec grande, o SGD simples diverge em pelo menos 4 de 5 membros; a poda do "
-               "gradiente pela norma impede a divergência em pelo menos 4 de 5."},
-        {"en": "Without clipping {n_div}/{K} members diverge at ρ = {rho:g} (first at step {step}; largest gradient "
-               "norm {norm:.1e}); with clipping by norm {n_div_clip}/{K_clip}.",
-         "pt": "Sem poda {n_div}/{K} membros divergem com ρ = {rho:g} (o primeiro no passo {step}; maior norma "
-               "do gradiente {norm:.1e}); com poda pela norma, {n_div_clip}/{K_clip}."},
-        evaluate, requires=(plain, clipped))
-
-
-def _learns_claim(radius: float) -> Claim:
-    clipped = _run_name(radius, "global_norm")
-
-    def evaluate(results: Results):
-        summary = results.summary(clipped)
-        loss, baseline = summary["task/loss"], summary["baseline_loss"]
-        return bool(loss < baseline), {"rho": radius, "loss": loss, "baseline": baseline}
-
-    return Claim(
-        "clipped-start-learns",
-        {"en": "The same large-W_rec start, clipped by norm, does not just survive: it learns the task.",
-         "pt": "O mesmo início com W_rec grande, podado pela norma, não apenas sobrevive: aprende a tarefa."},
-        {"en": "With clipping by norm at ρ = {rho:g} the held-out loss ends at {loss:.4f}, against {baseline:.4f} for "
-               "always predicting the mean.",
-         "pt": "Com poda pela norma e ρ = {rho:g} a perda de validação termina em {loss:.4f}, contra {baseline:.4f} "
-               "de prever sempre a média."},
-        evaluate, requires=(clipped,))
-
-
-def _every_clip_claim(radius: float, clips: list[str]) -> Claim:
-    names = [_run_name(radius, clip) for clip in clips]
-
-    def evaluate(results: Results):
-        summaries = [results.summary(name) for name in names]
-        held = all(s["diverged"] <= _FEW * s["seeds"] for s in summaries)
-        values = {"rho": radius, "K": summaries[0]["seeds"]}
-        for clip, summary in zip(clips, summaries):
-            values[f"n_div_{clip}"] = summary["diverged"]
-        return held, values
-
-    def listed(lang: str) -> str:
-        joiner = " and " if lang == "en" else " e "
-        return joiner.join(f"{_CLIP_WORDS[clip][lang]} {{n_div_{clip}}}/{{K}}" for clip in clips)
-
-    return Claim(
-        "every-clip-prevents-divergence",
-        {"en": "The other ways of clipping prevent the divergence too (at most 1 of 5 members diverges).",
-         "pt": "As outras formas de poda também impedem a divergência (no máximo 1 de 5 membros diverge)."},
-        {"en": "At ρ = {rho:g} the other clips keep the start from diverging too: " + listed("en") + " diverge.",
-         "pt": "Com ρ = {rho:g} as outras podas também impedem a divergência: " + listed("pt") + " divergem."},
-        evaluate, requires=tuple(names))
-
-
-def _executor(config: ExplodingConfig, radius: float, clip: str, seeds: int):
+def _executor(config: ExplodingConfig, cure: str, seeds: int):
     def execute(callback: StepCallback | None) -> Outcome:
-        task = Adding(config.length, variant="sum")
-        model = ElmanRNN(task.input_size, config.hidden_size, task.output_size, readout="last",
-                         num_models=seeds, seed=config.seed)
-        scale_to_spectral_radius_(model.W_rec.data, radius)
-        remedy = make_clip(clip, config)
-        run_config = {**config.model_dump(), "radius": radius, "clip": clip, "seeds": seeds, "task": task.describe(),
-                      "remedy": remedy.describe() if remedy is not None else None}
+        train, test = make_tasks(config)
+        model = ElmanRNN(train.input_size, config.hidden_size, train.output_size, readout="last", num_models=seeds,
+                         seed=config.seed)
+        scale_to_spectral_radius_(model.W_rec.data, config.spectral_radius)
+        remedy = make_remedies(cure, config)
+        k = config.truncation(cure)
+        run_config = {**config.model_dump(), "cure": cure, SEEDS: seeds, "task": train.describe(),
+                      "remedy": remedy.describe() if remedy is not None else None,
+                      "truncation": Truncation(k, k).describe() if k is not None else None}
         try:
-            run = fit(model, task, steps=config.steps, optimizer="sgd", lr=config.lr,
-                      batch_size=config.batch_size, seed=config.seed, eval_batch_size=config.eval_batch_size,
-                      remedies=remedy, on_nonfinite="record", callback=callback)
+            run = fit(model, train, steps=config.steps, optimizer="sgd", lr=config.lr, batch_size=config.batch_size,
+                      seed=config.seed, eval_batch_size=config.eval_batch_size, remedies=remedy,
+                      truncation=(k, k) if k is not None else None, on_nonfinite="record", callback=callback)
         except RunInterrupted as error:
             raise RunInterrupted(str(error), partial=Outcome(_arrays(error.partial), run_config, {},
                                                              "interrupted")) from None
         arrays = _arrays(run)
-        diverged = run.diverged_at >= 0
-        fired = run.history.get(f"{remedy.name}/fired") if remedy is not None else None
-        summary = {
-            "radius": radius,
-            "clip": clip,
-            "seeds": seeds,
-            "diverged": int(diverged.sum()),
-            "first_divergence": int(run.diverged_at[diverged].min()) if diverged.any() else -1,
-            # Updates dropped for a NaN or infinity under on_nonfinite="skip", summed over members: a
-            # member can fail every step without ever counting as diverged.
-            "skipped_steps": int(run.skipped_steps.sum()),
-            "max_grad_norm": float(np.nanmax(np.where(np.isfinite(run.history["grad/norm"]),
-                                                      run.history["grad/norm"], np.nan))),
-            "fired_fraction": float(np.nanmean(fired)) if fired is not None else 0.0,
-            "task/loss": float(np.nanmedian(run.final["task/loss"])) if not diverged.all() else float("nan"),
-            "baseline_loss": task.baseline_loss,
-            "steps_done": run.steps_done,
-        }
-        return Outcome(arrays, run_config, summary)
+        test_loss = _test_losses(model, test, run.diverged_at >= 0)
+        arrays[TEST_LOSS] = test_loss
+        return Outcome(arrays, run_config, _summary(run, arrays, test_loss, seeds, train, test))
 
     return execute
 
 
-def _arrays(run) -> dict[str, np.ndarray]:
-    arrays = {
-        "step": run.history["step"],
-        "train/loss": run.history["train/loss"],
-        "grad/norm": run.history["grad/norm"],
-        "eval/step": run.history["eval/step"],
-        "task/loss": run.history["task/loss"],
-        "diverged_at": run.diverged_at,
-        "skipped_steps": run.skipped_steps,
+def _test_losses(model: ElmanRNN, test: Forecast, diverged: np.ndarray) -> np.ndarray:
+    """Return each member's MSE over every window of the test part; +inf for a member that diverged."""
+    batch = test.windows()
+    with torch.no_grad():
+        outputs = model(batch.inputs).outputs[..., 0].double()  # (K, N)
+    losses = (outputs - batch.targets[:, -1, 0].double()).square().mean(-1).numpy()
+    return np.where(diverged | ~np.isfinite(losses), np.inf, losses)
+
+
+def _summary(run: Run, arrays: dict[str, np.ndarray], test_loss: np.ndarray, seeds: int, train: Forecast,
+             test: Forecast) -> dict:
+    diverged = run.diverged_at >= 0
+    norms = run.history["grad/norm"]
+    finite = test_loss[np.isfinite(test_loss)]
+    return {
+        SEEDS: seeds,
+        DIVERGED: int(diverged.sum()),
+        FIRST_DIVERGENCE: int(run.diverged_at[diverged].min()) if diverged.any() else -1,
+        MAX_GRAD_NORM: float(np.nanmax(np.where(np.isfinite(norms), norms, np.nan))) if np.isfinite(norms).any()
+        else float("nan"),
+        FIRED_FRACTION: float(np.nanmean(arrays[CLIP_FIRED])) if CLIP_FIRED in arrays else 0.0,
+        MEDIAN_TEST_LOSS: float(np.median(finite)) if finite.size else float("nan"),
+        BELOW_BASELINE: int((test_loss < test.baseline_loss).sum()),
+        BASELINE: test.baseline_loss,
+        TRAIN_BASELINE: train.baseline_loss,
+        "steps_done": run.steps_done,
     }
-    for key, value in run.history.items():
-        if key.endswith("/fired"):
-            arrays["clip/fired"] = value
+
+
+def _arrays(run: Run) -> dict[str, np.ndarray]:
+    arrays = {
+        STEP: run.history["step"],
+        TRAIN_LOSS: run.history["train/loss"],
+        GRAD_NORM: run.history["grad/norm"],
+        DIVERGED_AT: run.diverged_at,
+    }
+    fired = [value for key, value in run.history.items() if key.endswith("/fired")]
+    if fired:
+        arrays[CLIP_FIRED] = fired[0]  # one clip per cure
     return arrays
