@@ -16,18 +16,14 @@ def _one_intra_op_thread():
 
 @pytest.fixture(autouse=True, scope="session")
 def _smoke_sized_quick_forms():
-    # The remedies study's quick form is a real first look (about half a minute, part of the default
-    # `gradtrace run`); the suite only needs its plumbing, so it runs at smoke-test size here.
-    # The same holds for the through-depth quick form, which joins the default run too.
-    from gradtrace.studies import remedies, through_depth
+    # The through-depth study's quick form is a real first look, part of the default `gradtrace run`; the
+    # suite only needs its plumbing, so it runs at smoke-test size here.
+    from gradtrace.studies import through_depth
 
-    tiny = remedies.RemediesConfig(adding_length=8, temporal_order_length=10, hidden_size=4, steps=4,
-                                   batch_size=4, eval_batch_size=8, reservoir_size=8, esn_train_sequences=16)
     shallow = through_depth.ThroughDepthConfig(
         activations=("sigmoid", "relu"), variants=("plain", "batch_norm", "residual"), depth=4, width=4,
         sweep_depths=(2, 4), sweep=(("sigmoid", "plain"),), steps=3, batch_size=4, probe_batch_size=8,
         eval_batch_size=8, trace_snapshots=2)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(remedies, "QUICK", tiny)
         patch.setattr(through_depth, "QUICK", shallow)
         yield
