@@ -219,7 +219,7 @@ def _losses(runs: dict[str, RunRecord], cures: list[str], config: dict, lang: st
                           label=_label(model, lang)) for model in [BASELINE, *cures] if model in runs]
     handles.append(plt.Line2D([], [], color=PALETTE["black"], linestyle=":", linewidth=1,
                               label=_T("blind", lang)))
-    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(handles), 4),
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.04), ncol=min(len(handles), 4),
                frameon=False)
     caption = _T("loss_caption", lang, seeds=config["seeds"], blind=number(blind, ".2f", lang))
     return Figure(_T("loss_title", lang), caption, _png(fig, lang))
