@@ -123,7 +123,7 @@ def test_a_cure_holds_only_where_the_tanh_rnn_fails(tmp_path):
     assert not cured["lstm-solves-where-tanh-fails"].held
     assert cured["gradient-vanishes-without-a-cure"].held
     assert "a RNN tanh, 1/5" in cured["irnn-solves-where-tanh-fails"].sentence["pt"]
-    assert "entre 30 e 30 passos" in cured["gradient-vanishes-without-a-cure"].sentence["pt"]
+    assert "em 30 passos antes" in cured["gradient-vanishes-without-a-cure"].sentence["pt"]
     # A tanh RNN that solves 2 of 5 leaves no claim of a cure standing, and one whose gradient reaches the first
     # step in a seed breaks the gradient claim.
     easy = _fake_store(tmp_path / "b", dict.fromkeys(MODELS, 5) | {"tanh": 2}, horizons=(30, 100))

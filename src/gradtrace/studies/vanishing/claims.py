@@ -133,7 +133,8 @@ def _gradient_reaches_back(cures: list[str]) -> Claim:
         # never does. Every seed: the tanh RNN's falls short of the first step, every cure's reaches it.
         held = (plain[INIT_HORIZON_MAX] < length
                 and all(s[INIT_HORIZON_MIN] >= s[LENGTH] for s in summaries.values()))
-        values = {"T": length, "low": plain[INIT_HORIZON_MIN], "high": plain[INIT_HORIZON_MAX],
+        low, high = plain[INIT_HORIZON_MIN], plain[INIT_HORIZON_MAX]
+        values = {"T": length, "low": low, "high": high, "steps": f"{low}" if low == high else f"{low}–{high}",
                   "threshold": power_of_ten(HORIZON_THRESHOLD)}
         values.update({cure: summaries[cure][INIT_FIRST_RATIO] for cure in cures})
         return held, values
@@ -150,9 +151,9 @@ def _gradient_reaches_back(cures: list[str]) -> Claim:
                "chegar ao primeiro passo, em todas as sementes; com cada cura treinada ele fica a menos de seis "
                "ordens de grandeza do seu pico por todo o caminho de volta, em todas as sementes."},
         {"en": "At initialization, with T = {T}, the tanh RNN's ‖∂L/∂h_t‖ falls below {threshold} of its peak "
-               "within {low}–{high} steps back from the last; ‖∂L/∂h_1‖ over the peak, in the worst seed: "
+               "within {steps} steps back from the last; ‖∂L/∂h_1‖ over the peak, in the worst seed: "
                + listed("en") + ".",
          "pt": "Na inicialização, com T = {T}, ‖∂L/∂h_t‖ da RNN tanh cai abaixo de {threshold} do seu pico "
-               "entre {low} e {high} passos antes do último; ‖∂L/∂h_1‖ sobre o pico, na pior semente: "
+               "em {steps} passos antes do último; ‖∂L/∂h_1‖ sobre o pico, na pior semente: "
                + listed("pt") + "."},
         evaluate, requires=(BASELINE, *cures))
