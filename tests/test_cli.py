@@ -226,7 +226,7 @@ def test_terminal_tables_never_cut_a_run_name_or_a_number(quick_run, monkeypatch
     assert max(len(line) for line in lines) <= columns
     assert "…" not in result.stderr
     store = Store(out, create=False)
-    for study in ("remedies", "through-depth", "through-time"):
+    for study in ("vanishing", "through-depth", "through-time"):
         keys = {key for _, key, _ in STUDIES[study].summary_columns}
         shown = [name for name in store.names(study) if keys & set(store.get(study, name).summary)]
         assert shown
@@ -239,7 +239,7 @@ def test_a_summary_too_wide_for_the_terminal_is_split_repeating_the_run_name():
 
     headers = ["held-out loss", "baseline", "horizon after training", "largest gradient norm"]
     rows = [("temporal_order-orthogonal", ["0.0199", "1.3863", "30", "4.19e+06"])]
-    tables = _tables("remedies", headers, rows, width=50)
+    tables = _tables("vanishing", headers, rows, width=50)
     assert len(tables) > 1
     assert all(table.columns[0].header == "run" for table in tables)
     assert [c.header for t in tables for c in t.columns[1:]] == headers

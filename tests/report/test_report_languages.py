@@ -16,8 +16,8 @@ from gradtrace.store import Store
 from gradtrace.studies import STUDIES, get_study, run_study
 from gradtrace.studies.registry import figures_module
 
-# The default run's studies (remedies and through-depth at the suite's smoke size, see conftest) and exploding.
-STUDIED = ("through-time", "exploding", "remedies", "through-depth", "long-range")  # the report's order
+# The default run's studies (through-depth at the suite's smoke size, see conftest) and exploding.
+STUDIED = ("through-time", "exploding", "vanishing", "through-depth", "long-range")  # the report's order
 
 
 @pytest.fixture(scope="module")

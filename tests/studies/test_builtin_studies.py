@@ -37,7 +37,7 @@ def quick_store(tmp_path_factory):
 
 
 def test_the_registry_names_the_built_in_studies():
-    assert {"through-time", "long-range", "exploding", "remedies"} <= set(STUDIES)
+    assert {"through-time", "long-range", "exploding", "vanishing"} <= set(STUDIES)
     assert set(DEFAULT_STUDY) <= set(STUDIES) and "exploding" in DEFAULT_STUDY
     for name, cls in STUDIES.items():
         study = get_study(name)

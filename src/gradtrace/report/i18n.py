@@ -174,11 +174,6 @@ _STUDIES_PT: dict[str, tuple[str, str]] = {
         "RNNs de Elman iniciadas com ρ(W_rec) > 1 e treinadas por SGD simples no problema da soma, sem poda e "
         "com poda pela norma, por valor e por unidade: a norma do gradiente antes da poda, onde os membros "
         "divergem e com que frequência cada poda agiu."),
-    "remedies": (
-        "Remédios para o gradiente que desaparece, lado a lado",
-        "RNN tanh, + poda, + poda + Ω, + BPTT truncada, IRNN, inicialização ortogonal, rede de estado de eco, "
-        "LSTM e GRU nos problemas da soma e da ordem temporal, em comprimentos onde a RNN tanh falha: taxa de "
-        "sucesso entre sementes com intervalo de 95%, curvas de perda e perfis do gradiente."),
     "through-depth": (
         "O gradiente através da profundidade: ativações, inicialização, batch norm e conexões residuais",
         "‖∂L/∂h_l‖ camada a camada em MLPs de 20 camadas (sigmoide, tanh, ReLU, leaky ReLU, GELU; a "

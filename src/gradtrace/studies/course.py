@@ -15,7 +15,7 @@ __all__ = ["COURSE", "course_order", "course_studies"]
 COURSE: tuple[str, ...] = (
     "through-time",
     "exploding",
-    "remedies",
+    "vanishing",
     "through-depth",
     "dying-relu",
     "depth-cures",

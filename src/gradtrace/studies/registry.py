@@ -16,7 +16,7 @@ __all__ = ["STUDIES", "exported", "study_class"]
 _REGISTRY: dict[str, tuple[str, str]] = {
     "through-time": ("through_time", "ThroughTime"),
     "exploding": ("exploding", "Exploding"),
-    "remedies": ("remedies", "Remedies"),
+    "vanishing": ("vanishing", "Vanishing"),
     "through-depth": ("through_depth", "ThroughDepth"),
     "depth-cures": ("depth_cures", "DepthCures"),
     "dying-relu": ("dying_relu", "DyingRelu"),

@@ -1,7 +1,0 @@
-"""The remedies study: its config, its runs, its claims and (in ``figures``) its figures."""
-
-from gradtrace.studies.remedies.study import *  # noqa: F403
-from gradtrace.studies.remedies.study import (
-    QUICK,  # noqa: F401, E402 - the smoke test's config, for tests
-    __all__,  # noqa: F401
-)
