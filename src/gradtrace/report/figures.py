@@ -121,13 +121,30 @@ def _comma_ticks(ax) -> None:
     for axis in (ax.xaxis, ax.yaxis):
         if axis.get_scale() != "linear" or not isinstance(axis.get_major_formatter(), ScalarFormatter):
             continue
-        axis.set_major_formatter(FuncFormatter(_comma_formatter(axis.get_major_formatter())))
+        axis.set_major_formatter(_CommaFormatter(axis.get_major_formatter()))
 
 
-def _comma_formatter(formatter):
-    def shown(value, position):
-        return formatter(value, position).replace(".", ",")
-    return shown
+class _CommaFormatter(FuncFormatter):
+    """Show ``inner``'s labels with a decimal comma, handing it the tick locations it formats from.
+
+    A ScalarFormatter labels nothing until the axis tells it where its ticks are (``set_locs``); a bare
+    FuncFormatter around it would swallow that call and leave every label empty.
+    """
+
+    def __init__(self, inner):
+        super().__init__(lambda value, position: inner(value, position).replace(".", ","))
+        self.inner = inner
+
+    def set_axis(self, axis):
+        super().set_axis(axis)
+        self.inner.set_axis(axis)
+
+    def set_locs(self, locs):
+        super().set_locs(locs)
+        self.inner.set_locs(locs)
+
+    def get_offset(self):
+        return self.inner.get_offset().replace(".", ",")
 
 
 def _band(ax, x, values, color, label, axis=0, linestyle="-"):
