@@ -66,6 +66,12 @@ def test_the_measurements_refuse_what_they_cannot_measure():
     relu = ElmanRNN(2, 5, 1, activation="relu", seed=0, dtype=torch.float64)
     with pytest.raises(TypeError, match=r"tanh ElmanRNN.*activation='relu'"):
         by_autograd_per_step(relu, batch)
+    per_member = Batch(batch.inputs.expand(2, -1, -1, -1), batch.targets.expand(2, -1, -1, -1),
+                       batch.mask.expand(2, -1, -1), loss="half_mse")
+    with pytest.raises(ValueError, match=r"inputs \(B, T, input_size\) shared by every member, got \(2, 3, 7, 2\)"):
+        by_probes(model, per_member)
+    with pytest.raises(ValueError, match="`step` must be"):
+        w_rec_by_finite_differences(model, batch, 0.0)
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from gradtrace.errors import check_real
 from gradtrace.models import ElmanRNN
 from gradtrace.tasks import Batch, member_loss
 
@@ -41,10 +42,13 @@ class Backward:
     w_rec_terms: torch.Tensor
 
 
-def _check_tanh_elman(model: ElmanRNN) -> None:
+def _check(model: ElmanRNN, batch: Batch) -> None:
     if not isinstance(model, ElmanRNN) or model.activation != "tanh":
         shown = f"{type(model).__name__}(activation={getattr(model, 'activation', None)!r})"
         raise TypeError(f"`model` must be a tanh ElmanRNN (the course's network), got {shown}.")
+    if not isinstance(batch, Batch) or batch.inputs.dim() != 3:
+        shown = tuple(batch.inputs.shape) if isinstance(batch, Batch) else type(batch).__name__
+        raise ValueError(f"`batch` must be a Batch of inputs (B, T, input_size) shared by every member, got {shown}.")
 
 
 def _per_step_outputs(model: ElmanRNN, states: torch.Tensor) -> torch.Tensor:
@@ -66,8 +70,12 @@ def by_probes(model: ElmanRNN, batch: Batch) -> tuple[torch.Tensor, torch.Tensor
 
     Returns:
         (δ (K, B, T, H), ∂L/∂W_rec (K, H, H)).
+
+    Raises:
+        TypeError: for a model that is not a tanh ElmanRNN.
+        ValueError: for a batch whose inputs carry a member axis.
     """
-    _check_tanh_elman(model)
+    _check(model, batch)
     with torch.enable_grad():
         trajectory = model(batch.inputs, probe=True)
         loss = member_loss(trajectory.outputs, batch)
@@ -87,9 +95,9 @@ def by_equations(model: ElmanRNN, batch: Batch) -> Backward:
 
     Raises:
         TypeError: for a model that is not a tanh ElmanRNN.
-        ValueError: for a batch whose loss is not "half_mse".
+        ValueError: for a batch whose loss is not "half_mse", or whose inputs carry a member axis.
     """
-    _check_tanh_elman(model)
+    _check(model, batch)
     if batch.loss != "half_mse":
         raise ValueError(f"`batch.loss` must be 'half_mse' (the cost ½(ŷ−y)²), got {batch.loss!r}.")
     with torch.no_grad():
@@ -129,8 +137,11 @@ def by_autograd_per_step(model: ElmanRNN, batch: Batch) -> torch.Tensor:
 
     Returns:
         (K, B, T, H).
+
+    Raises:
+        TypeError, ValueError: as :func:`by_probes`.
     """
-    _check_tanh_elman(model)
+    _check(model, batch)
     steps, members = batch.length, model.num_models
     inputs = batch.inputs.to(model.W_rec.dtype)
     columns = []
@@ -153,12 +164,22 @@ def by_autograd_per_step(model: ElmanRNN, batch: Batch) -> torch.Tensor:
 def w_rec_by_finite_differences(model: ElmanRNN, batch: Batch, step: float) -> torch.Tensor:
     """Return ∂L/∂W_rec by central differences, (L(W + s e_ij) − L(W − s e_ij)) / 2s for every entry.
 
-    Every member's entry (i, j) moves at once: each member's loss depends on its own weights only.
+    Every member's entry (i, j) moves at once: each member's loss depends on its own weights only. Each entry
+    is put back as it was before the next moves.
+
+    Args:
+        model: a tanh :class:`~gradtrace.models.ElmanRNN`.
+        batch: as for :func:`by_probes`.
+        step: the step s > 0.
 
     Returns:
         (K, H, H).
+
+    Raises:
+        TypeError, ValueError: as :func:`by_probes`; ValueError also for a step that is not positive.
     """
-    _check_tanh_elman(model)
+    _check(model, batch)
+    step = check_real("step", step, minimum=0.0, exclusive_minimum=True)
     weights = model.W_rec
     estimate = torch.zeros_like(weights)
     with torch.no_grad():

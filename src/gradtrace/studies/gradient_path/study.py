@@ -54,9 +54,13 @@ class GradientPath(Study):
     config_class = GradientPathConfig
     quick_config = QUICK
     title = "The recurrent network and its gradient path"
-    description = ("A tanh RNN h_t = tanh(W_in x_t + W_rec h_(t−1) + b), ŷ_t = W_out h_t + b_out, with the cost "
-                   "½(ŷ − y)² at the last step only (many-to-one) or at every step (many-to-many): ‖∂L/∂h_t‖ at "
-                   "every step from one backward pass through time, checked step by step.")
+    description = ("A tanh RNN with input weights W_in, recurrent weights W_rec and output weights W_out: "
+                   "h_t = tanh(W_in x_t + W_rec h_(t−1) + b), ŷ_t = W_out h_t + b_out, predicting the next value of a "
+                   "Mackey–Glass series with the cost ½(ŷ − y)², either at the last step only (many-to-one) or at "
+                   "every step (many-to-many). Back-propagation through time computes "
+                   "δ_t = ∂L/∂h_t = W_outᵀ ∂L/∂ŷ_t + W_recᵀ (tanh′_(t+1) ⊙ δ_(t+1)) from the last step to the first, "
+                   "and ∂L/∂W_rec = Σ_t (tanh′_t ⊙ δ_t) h_(t−1)ᵀ. Both ways of scoring are measured on the same "
+                   "initialized networks and sequences, in float64.")
     text = {
         "title": {"en": title, "pt": "A rede recorrente e o caminho do gradiente"},
         "question": {
@@ -66,20 +70,14 @@ class GradientPath(Study):
                   "leva a cada passo anterior, e o que o gradiente de W_rec recolhe de cada passo?",
         },
         "description": {
-            "en": "A tanh RNN with input weights W_in, recurrent weights W_rec and output weights W_out: "
-                  "h_t = tanh(W_in x_t + W_rec h_(t−1) + b), ŷ_t = W_out h_t + b_out, predicting the next value of a "
-                  "Mackey–Glass series with the cost ½(ŷ − y)², either at the last step only (many-to-one) or at "
-                  "every step (many-to-many). Back-propagation through time computes "
-                  "δ_t = ∂L/∂h_t = W_outᵀ ∂L/∂ŷ_t + W_recᵀ (tanh′_(t+1) ⊙ δ_(t+1)) from the last step to the first, "
-                  "and ∂L/∂W_rec = Σ_t (tanh′_t ⊙ δ_t) h_(t−1)ᵀ. The same initialized networks are measured both "
-                  "ways, in float64.",
+            "en": description,
             "pt": "Uma RNN tanh com pesos de entrada W_in, pesos recorrentes W_rec e pesos de saída W_out: "
                   "h_t = tanh(W_in x_t + W_rec h_(t−1) + b), ŷ_t = W_out h_t + b_out, prevendo o próximo valor de "
                   "uma série de Mackey–Glass com o custo ½(ŷ − y)², só no último passo (muitos-para-um) ou em "
                   "todos os passos (muitos-para-muitos). A retropropagação através do tempo calcula "
                   "δ_t = ∂L/∂h_t = W_outᵀ ∂L/∂ŷ_t + W_recᵀ (tanh′_(t+1) ⊙ δ_(t+1)) do último passo ao primeiro, e "
-                  "∂L/∂W_rec = Σ_t (tanh′_t ⊙ δ_t) h_(t−1)ᵀ. As mesmas redes inicializadas são medidas dos dois "
-                  "jeitos, em float64.",
+                  "∂L/∂W_rec = Σ_t (tanh′_t ⊙ δ_t) h_(t−1)ᵀ. As duas formas de avaliar são medidas nas mesmas redes "
+                  "inicializadas e nas mesmas sequências, em float64.",
         },
     }
     summary_columns = (("loss", LOSS, ".4f"), ("probes vs autograd", PROBES_VS_AUTOGRAD, ".1e"),

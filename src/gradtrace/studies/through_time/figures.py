@@ -90,7 +90,7 @@ _T = Catalog({
               "unidades das sequências de sondagem (1 quando nenhuma unidade está saturada, 0 quando todas "
               "estão), ao lado da curva 1/ρ para ρ ≥ 1. Os dois eixos horizontais são logarítmicos.",
     },
-    "table": {"en": "Factor per step, horizon and saturation", "pt": "Fator por passo, horizonte e saturação"},
+    "table": {"en": "Decay per step and horizon", "pt": "Decaimento por passo e horizonte"},
     "columns": {
         "en": "ρ(W_rec)|σ_max at init|mean tanh′ at init|factor per step back, init|factor per step back, "
               "trained|horizon init / trained (steps)|held-out loss|baseline|diverged seeds",

@@ -54,8 +54,10 @@ class ThroughTime(Study):
     config_class = ThroughTimeConfig
     quick_config = QUICK
     title = "The gradient through time, for several spectral radii of W_rec"
-    description = ("‖∂L/∂h_{T−k}‖ against the lag k for a tanh RNN whose W_rec is rescaled to spectral "
-                   "radius ρ, at initialization and after training, with the envelope σ_max^k.")
+    description = ("A tanh RNN on the adding problem, its W_rec rescaled to several spectral radii ρ, below and above "
+                   "1. Going back k steps multiplies the error k times by W_recᵀ and by tanh′; the figure shows "
+                   "‖∂L/∂h_(T−k)‖ against k for each ρ, beside the bound σ_max(W_rec)^k, at initialization and "
+                   "after a short training.")
     text = {
         "title": {"en": title, "pt": "O gradiente através do tempo, para vários raios espectrais de W_rec"},
         "question": {
@@ -63,10 +65,7 @@ class ThroughTime(Study):
             "pt": "Uma W_rec pequena faz o gradiente desaparecer ao longo do tempo, e uma grande o faz explodir?",
         },
         "description": {
-            "en": "A tanh RNN on the adding problem, its W_rec rescaled to several spectral radii ρ, below and above "
-                  "1. Going back k steps multiplies the error k times by W_recᵀ and by tanh′; the figure shows "
-                  "‖∂L/∂h_(T−k)‖ against k for each ρ, beside the bound σ_max(W_rec)^k, at initialization and "
-                  "after a short training.",
+            "en": description,
             "pt": "Uma RNN tanh no problema da adição, com W_rec reescalada para vários raios espectrais ρ, abaixo e "
                   "acima de 1. Voltar k passos multiplica o erro k vezes por W_recᵀ e por tanh′; a figura mostra "
                   "‖∂L/∂h_(T−k)‖ em função de k para cada ρ, ao lado do limite σ_max(W_rec)^k, na inicialização e "
