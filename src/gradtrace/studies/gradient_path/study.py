@@ -84,7 +84,7 @@ class GradientPath(Study):
                        ("Σ_t vs ∂L/∂W_rec", SUM_VS_AUTOGRAD, ".1e"))
 
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
-        """Return one run per way of scoring: many-to-one and many-to-many (a second each, at most)."""
+        """Return one run per way of scoring: many-to-one and many-to-many."""
         config = self.resolve(quick)
         return [RunSpec(name, 1, _executor(config, name, seeds)) for name in READOUTS]
 
