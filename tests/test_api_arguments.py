@@ -17,7 +17,8 @@ def test_run_study_accepts_a_study_name_and_a_store_path(tmp_path):
 
 
 def test_run_study_refuses_other_types_naming_the_argument(tmp_path):
-    with pytest.raises(ValueError, match=r"Unknown study 'adder' for `study`. Available: 'through-time'"):
+    with pytest.raises(ValueError,
+                       match=r"Unknown study 'adder' for `study`. Available: 'gradient-path', 'through-time'"):
         gt.run_study("adder", tmp_path)
     with pytest.raises(TypeError, match=r"`study` must be a gradtrace Study, got 5\."):
         gt.run_study(5, tmp_path)

@@ -45,7 +45,7 @@ def test_the_report_is_one_self_contained_html_file(quick_store, quick_report):
     assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", document, re.IGNORECASE)
     assert not re.search(r"<script|<link|@import|url\(", document, re.IGNORECASE)
     images = _images(document)
-    assert len(images) == 4  # gradient against lag; loss curves, success rates, heatmaps
+    assert len(images) == 5  # gradient against lag, factor per step; loss curves, success rates, heatmaps
     assert all(base64.b64decode(data).startswith(PNG_MAGIC) for data in images)
     assert not list(quick_store.root.glob("*.tmp"))
 
@@ -86,7 +86,7 @@ def test_an_incomplete_study_says_so_and_draws_what_finished(tmp_path):
     assert write_report(str(tmp_path), target) == target  # a folder and a path of one's own
     document = target.read_text(encoding="utf-8")
     assert "This study is incomplete: 1 of 2 runs finished (missing: rho=1.5)" in document
-    assert len(_images(document)) == 1 and document.count("<tr>") == 2
+    assert len(_images(document)) == 2 and document.count("<tr>") == 2  # through-time draws two figures
 
 
 def test_a_partial_run_left_by_ctrl_c_is_drawn_without_its_missing_arrays(tmp_path):
@@ -108,8 +108,8 @@ def test_a_partial_run_left_by_ctrl_c_is_drawn_without_its_missing_arrays(tmp_pa
     document = write_report(store).read_text(encoding="utf-8")
     assert "missing: rho=2" in document
     assert (
-        len(_images(document)) == 1 and document.count("<tr>") == 2
-    )  # the table holds finished runs
+        len(_images(document)) == 2 and document.count("<tr>") == 2
+    )  # two figures from the init arrays; the table holds finished runs
 
 
 def _long_range_record(store, model, length, seeds, successes):

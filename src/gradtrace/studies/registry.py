@@ -14,6 +14,7 @@ __all__ = ["STUDIES", "exported", "study_class"]
 
 # name -> (package under gradtrace.studies, class name). The course's studies first, in the course's order.
 _REGISTRY: dict[str, tuple[str, str]] = {
+    "gradient-path": ("gradient_path", "GradientPath"),
     "through-time": ("through_time", "ThroughTime"),
     "exploding": ("exploding", "Exploding"),
     "vanishing": ("vanishing", "Vanishing"),
