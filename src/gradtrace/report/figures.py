@@ -158,7 +158,10 @@ def _band(ax, x, values, color, label, axis=0, linestyle="-"):
 def spread(values, lang: str = "en") -> str:
     """Return "median [min, max]" of ``values`` (NaN left out), three significant digits, in ``lang``'s decimals."""
     low, mid, high = nan_quantiles(np.asarray(values, dtype=np.float64)[None], 1)[:, 0]
-    return " ".join((number(mid, ".3g", lang), f"[{number(low, '.3g', lang)},", f"{number(high, '.3g', lang)}]"))
+    # Portuguese writes a decimal comma: its interval is split by a semicolon, "0,48 [0,46; 0,49]".
+    separator = ";" if lang == "pt" else ","
+    return " ".join((number(mid, ".3g", lang), f"[{number(low, '.3g', lang)}{separator}",
+                     f"{number(high, '.3g', lang)}]"))
 
 
 def _runs(store: Store, study: str) -> list[RunRecord]:

@@ -13,6 +13,7 @@ __all__ = ["COURSE", "course_order", "course_studies"]
 
 #: The course's studies, in order.
 COURSE: tuple[str, ...] = (
+    "gradient-path",
     "through-time",
     "exploding",
     "vanishing",
