@@ -27,21 +27,28 @@ def check_lang(lang: str) -> str:
     return lang
 
 
+# English separators swapped for Portuguese ones: the decimal point becomes a comma, the thousands comma a point.
+_PT_SEPARATORS = str.maketrans({".": ",", ",": "."})
+
+
 def number(value, spec: str = "", lang: str = "en") -> str:
     """Return ``value`` formatted with ``spec`` as ``lang`` writes numbers: Portuguese with a decimal comma.
 
+    A thousands separator in ``spec`` (",") is a point in Portuguese, where the comma is the decimal sign.
     NaN and None read "n/a" ("n/d" in Portuguese).
 
     Example:
         >>> number(0.125, ".2f", "pt"), number(1234.5, ".1e", "pt"), number(float("nan"), ".2f", "pt")
         ('0,12', '1,2e+03', 'n/d')
+        >>> number(21000, ",", "pt"), number(1234.5, ",.1f", "pt"), number(1234.5, ",.1f")
+        ('21.000', '1.234,5', '1,234.5')
     """
     if hasattr(value, "item") and not isinstance(value, (list, tuple)):
         value = value.item()
     if value is None or (isinstance(value, float) and value != value):
         return "n/a" if check_lang(lang) == "en" else "n/d"
     text = format(value, spec)
-    return text.replace(".", ",") if check_lang(lang) == "pt" else text
+    return text.translate(_PT_SEPARATORS) if check_lang(lang) == "pt" else text
 
 
 class Catalog:
