@@ -190,11 +190,6 @@ _STUDIES_PT: dict[str, tuple[str, str]] = {
         "residuais), na inicialização e depois de um treino curto no problema dos círculos; a razão entre a "
         "primeira e a última camada em função da profundidade, ao lado do 0,25^(M−1) da sigmoide; quão rápido a "
         "primeira camada aprende em comparação com a última."),
-    "activations": (
-        "Funções de ativação, suas derivadas e o limite do gradiente",
-        "Cada ativação e sua derivada, com o máximo da derivada marcado (0,25 para a sigmoide, 1 para a tanh): "
-        "em M camadas o gradiente é no máximo (max φ′)^M vezes o que os pesos deixam passar, 0,25^M para a "
-        "sigmoide e 1 para tanh e ReLU."),
     "dying-relu": (
         "ReLU agonizante e as ativações que mantêm o gradiente",
         "MLPs profundas (ReLU, Leaky ReLU, PReLU, GELU) treinadas por SGD simples em dois círculos concêntricos, "
