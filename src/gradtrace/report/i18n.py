@@ -169,10 +169,6 @@ _STUDIES_PT: dict[str, tuple[str, str]] = {
         "O gradiente através do tempo, para vários raios espectrais de W_rec",
         "‖∂L/∂h_{T−k}‖ em função do atraso k numa RNN tanh cuja W_rec é reescalada para raio espectral ρ, na "
         "inicialização e depois do treino, com o envelope σ_max^k."),
-    "long-range": (
-        "Dependências de longo alcance: RNN simples contra LSTM e GRU",
-        "Conjuntos de cada modelo treinados no problema da soma com sequências cada vez mais longas: a perda "
-        "contra a referência, a taxa de sucesso com intervalo de 95% e ‖∂L/∂h_t‖ ao longo do treino."),
     "exploding": (
         "Gradientes que explodem e a poda do gradiente",
         "RNNs de Elman iniciadas com ρ(W_rec) > 1 e treinadas por SGD simples no problema da soma, sem poda e "
