@@ -221,10 +221,6 @@ _STUDIES_PT: dict[str, tuple[str, str]] = {
         "Uma RNN de Elman de 50 unidades treinada por SGD em minilotes no problema da ordem temporal de 4 "
         "classes, a partir das três inicializações do artigo, sem nada (MSGD), com a norma do gradiente podada "
         "em 1 (MSGD-C) e com poda mais o regularizador Ω (MSGD-CR)."),
-    "bengio1994": (
-        "Bengio et al. 1994: guardar um bit por descida do gradiente fica mais raro com sequências longas",
-        "Vinte RNNs tanh de uma unidade por comprimento, treinadas para guardar um bit em meio a ruído: a "
-        "fração que aprende em função do comprimento, com intervalo de 95%, e até onde o gradiente alcança."),
     "hochreiter1997": (
         "Hochreiter & Schmidhuber 1997: LSTM no problema da soma",
         "Conjuntos de LSTM e de RNN tanh no problema da soma de 1997: sequências de treino vistas até 99% das "
