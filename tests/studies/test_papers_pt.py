@@ -15,7 +15,7 @@ from gradtrace.store import Store
 from gradtrace.studies import STUDIES, get_study, run_study
 from gradtrace.studies.registry import figures_module
 
-NAMES = ("activations", "long-range", "bengio1994")
+NAMES = ("activations", "long-range", "bengio1994", "hochreiter1997")
 
 # Words that only English writes; paper titles in quotes are left out before looking for them.
 _ENGLISH = re.compile(
@@ -26,6 +26,8 @@ _QUOTED = re.compile(r'"[^"]*"')
 # A Portuguese thousands group ("21.000", "5.000.000") is the one place a point may stand between digits.
 _THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:\.\d{3})+(?![\d.,])")
 _DECIMAL_POINT = re.compile(r"\d\.\d")
+# Section numbers ("Seção 4.1.1", "Seções 6.3.1 e 6.3.3") and arXiv identifiers are not decimals.
+_IDENTIFIERS = re.compile(r"Seç(?:ão|ões) \d+(?:\.\d+)*(?:(?:, | e )\d+(?:\.\d+)*)*|arXiv:\d+\.\d+")
 
 
 def _english_words(text: str) -> list[str]:
@@ -33,7 +35,7 @@ def _english_words(text: str) -> list[str]:
 
 
 def _decimal_points(text: str) -> list[str]:
-    return _DECIMAL_POINT.findall(_THOUSANDS.sub("", text))
+    return _DECIMAL_POINT.findall(_THOUSANDS.sub("", _IDENTIFIERS.sub("", text)))
 
 
 @pytest.fixture(scope="module")

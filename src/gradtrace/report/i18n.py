@@ -221,10 +221,6 @@ _STUDIES_PT: dict[str, tuple[str, str]] = {
         "Uma RNN de Elman de 50 unidades treinada por SGD em minilotes no problema da ordem temporal de 4 "
         "classes, a partir das três inicializações do artigo, sem nada (MSGD), com a norma do gradiente podada "
         "em 1 (MSGD-C) e com poda mais o regularizador Ω (MSGD-CR)."),
-    "hochreiter1997": (
-        "Hochreiter & Schmidhuber 1997: LSTM no problema da soma",
-        "Conjuntos de LSTM e de RNN tanh no problema da soma de 1997: sequências de treino vistas até 99% das "
-        "sequências separadas ficarem dentro de 0,04, ao lado da Tabela 7 do artigo."),
     "le2015": (
         "Le, Jaitly & Hinton 2015: IRNN no problema da soma",
         "RNNs ReLU iniciadas na identidade (IRNN), RNNs tanh e LSTMs no problema da soma com T = 150: MSE em "
