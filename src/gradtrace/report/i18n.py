@@ -221,10 +221,6 @@ _STUDIES_PT: dict[str, tuple[str, str]] = {
         "Uma RNN de Elman de 50 unidades treinada por SGD em minilotes no problema da ordem temporal de 4 "
         "classes, a partir das três inicializações do artigo, sem nada (MSGD), com a norma do gradiente podada "
         "em 1 (MSGD-C) e com poda mais o regularizador Ω (MSGD-CR)."),
-    "le2015": (
-        "Le, Jaitly & Hinton 2015: IRNN no problema da soma",
-        "RNNs ReLU iniciadas na identidade (IRNN), RNNs tanh e LSTMs no problema da soma com T = 150: MSE em "
-        "dados separados ao longo do treino contra a referência 1/6 de sempre responder 1."),
     "glorot2010": (
         "Glorot & Bengio 2010: uma rede tanh profunda na inicialização, padrão contra normalizada",
         "Cinco camadas tanh de 1000 unidades na inicialização, com a inicialização padrão U[±1/√n] e a "
