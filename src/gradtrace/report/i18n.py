@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["LANGUAGES", "MESSAGES", "Catalog", "check_lang", "number", "study_text", "text"]
+__all__ = ["LANGUAGES", "MESSAGES", "Catalog", "check_lang", "interval", "number", "study_text", "text"]
 
 #: The languages the report is written in; the first is the default.
 LANGUAGES: tuple[str, ...] = ("en", "pt")
@@ -49,6 +49,19 @@ def number(value, spec: str = "", lang: str = "en") -> str:
         return "n/a" if check_lang(lang) == "en" else "n/d"
     text = format(value, spec)
     return text.translate(_PT_SEPARATORS) if check_lang(lang) == "pt" else text
+
+
+def interval(low, high, spec: str = "", lang: str = "en") -> str:
+    """Return the interval [low, high] as ``lang`` writes it: Portuguese separates its ends with a semicolon.
+
+    A Portuguese decimal comma would make "[0,12, 0,5]" ambiguous, hence "[0,12; 0,5]".
+
+    Example:
+        >>> interval(0.125, 0.5, ".2f"), interval(0.125, 0.5, ".2f", "pt")
+        ('[0.12, 0.50]', '[0,12; 0,50]')
+    """
+    separator = ", " if check_lang(lang) == "en" else "; "
+    return f"[{number(low, spec, lang)}{separator}{number(high, spec, lang)}]"
 
 
 class Catalog:
@@ -221,11 +234,6 @@ _STUDIES_PT: dict[str, tuple[str, str]] = {
         "Uma RNN de Elman de 50 unidades treinada por SGD em minilotes no problema da ordem temporal de 4 "
         "classes, a partir das três inicializações do artigo, sem nada (MSGD), com a norma do gradiente podada "
         "em 1 (MSGD-C) e com poda mais o regularizador Ω (MSGD-CR)."),
-    "glorot2010": (
-        "Glorot & Bengio 2010: uma rede tanh profunda na inicialização, padrão contra normalizada",
-        "Cinco camadas tanh de 1000 unidades na inicialização, com a inicialização padrão U[±1/√n] e a "
-        "normalizada (Xavier): dispersão das ativações por camada, o gradiente retropropagado e o valor "
-        "singular médio das jacobianas das camadas, ao lado dos ≈0,5 e ≈0,8 do artigo."),
 }
 
 

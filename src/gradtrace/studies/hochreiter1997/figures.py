@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from gradtrace.report.figures import Figure, Table, _band, _png, _runs, _size, plt
-from gradtrace.report.i18n import Catalog, number
+from gradtrace.report.i18n import Catalog, interval, number
 from gradtrace.store import Store
 from gradtrace.studies.published import get_published
 
@@ -93,9 +93,9 @@ _T = Catalog({
                        "pt": "fora da Tabela 7 (o artigo só relata a LSTM nesta tarefa)"},
     "ours_cell": {
         "en": "{count}; solved {solved}/{seeds} (95% interval [{low}, {high}]); final held-out accuracy {accuracy} "
-              "[{accuracy_min}, {accuracy_max}]",
+              "{range}",
         "pt": "{count}; resolveram {solved}/{seeds} (intervalo de 95% [{low}, {high}]); acurácia final em dados "
-              "separados {accuracy} [{accuracy_min}, {accuracy_max}]",
+              "separados {accuracy} {range}",
     },
     "budget_cell": {
         "en": "{steps} updates × {batch} sequences = {total} sequences (Hochreiter: online updates until the "
@@ -279,8 +279,7 @@ def _table(by_key, models, lengths, published, deviations, lang) -> Table:
             ours = _T("ours_cell", lang, count=_count_cell(s, lang), solved=s["solved"], seeds=s["seeds"],
                       low=f"{s['success_low']:.0%}", high=f"{s['success_high']:.0%}",
                       accuracy=number(s["final/accuracy_median"], ".1%", lang),
-                      accuracy_min=number(s["final/accuracy_min"], ".1%", lang),
-                      accuracy_max=number(s["final/accuracy_max"], ".1%", lang))
+                      range=interval(s["final/accuracy_min"], s["final/accuracy_max"], ".1%", lang))
             config = run.config
             budget = _T("budget_cell", lang, steps=number(config["steps"], ",", lang), batch=config["batch_size"],
                         total=number(s["budget_sequences"], ",", lang))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from gradtrace.report.figures import Figure, Table, _band, _png, _runs, _size, plt
-from gradtrace.report.i18n import Catalog, number
+from gradtrace.report.i18n import Catalog, interval, number
 from gradtrace.store import Store
 from gradtrace.studies.published import get_published
 from gradtrace.studies.stats import nan_quantiles
@@ -68,9 +68,8 @@ _T = Catalog({
         "pt": "resultado por modelo não transcrito (só o resumo foi lido); MSE de referência {baseline}",
     },
     "ours": {
-        "en": "MSE {loss} [{low}, {high}]; below {margin} × baseline: {beats}/{seeds} [{beats_low}, {beats_high}]",
-        "pt": "MSE {loss} [{low}, {high}]; abaixo de {margin} × referência: {beats}/{seeds} [{beats_low}, "
-              "{beats_high}]",
+        "en": "MSE {loss} {range}; below {margin} × baseline: {beats}/{seeds} [{beats_low}, {beats_high}]",
+        "pt": "MSE {loss} {range}; abaixo de {margin} × referência: {beats}/{seeds} [{beats_low}, {beats_high}]",
     },
     "diverged": {"en": "; {count} diverged", "pt": "; {count} divergiram"},
     "budget": {
@@ -198,7 +197,7 @@ def _table(by_key, models, lengths, published, deviations, lang) -> Table:
             s, config = run.summary, run.config
             shown = _T("shown", lang, baseline=number(baseline, ".3f", lang))
             ours = _T("ours", lang, loss=number(s["task/loss"], ".3g", lang),
-                      low=number(s["task/loss_min"], ".3g", lang), high=number(s["task/loss_max"], ".3g", lang),
+                      range=interval(s["task/loss_min"], s["task/loss_max"], ".3g", lang),
                       margin=number(config["margin"], "g", lang), beats=s["beats_baseline"], seeds=s["seeds"],
                       beats_low=f"{s['beats_low']:.0%}", beats_high=f"{s['beats_high']:.0%}")
             if s["diverged"]:
