@@ -15,7 +15,7 @@ from gradtrace.store import Store
 from gradtrace.studies import STUDIES, get_study, run_study
 from gradtrace.studies.registry import figures_module
 
-NAMES = ("activations", "long-range", "bengio1994", "hochreiter1997", "le2015", "glorot2010")
+NAMES = ("activations", "long-range", "bengio1994", "hochreiter1997", "le2015", "glorot2010", "jaeger2001")
 
 # Words that only English writes; paper titles in quotes are left out before looking for them.
 _ENGLISH = re.compile(

@@ -225,10 +225,6 @@ _STUDIES_PT: dict[str, tuple[str, str]] = {
         "Previsão do próximo valor a partir dos últimos 5, em Mackey-Glass (caótica) e num preço sintético: MLP, "
         "RNN de Elman, LSTM e rede de estado de eco, avaliadas nos últimos 20% de cada série contra a previsão "
         "por persistência (repetir o último valor)."),
-    "jaeger2001": (
-        "Jaeger 2001: uma rede de estado de eco prevê Mackey-Glass 84 passos à frente",
-        "ESN com leitura ridge em forma fechada na série de Mackey-Glass (τ = 17): NRMSE de um passo e de 84 "
-        "passos em execução livre entre sementes, ao lado do NRMSE84 publicado por Jaeger."),
     "pascanu2013": (
         "Pascanu et al. 2013: poda e Ω no problema da ordem temporal",
         "Uma RNN de Elman de 50 unidades treinada por SGD em minilotes no problema da ordem temporal de 4 "
