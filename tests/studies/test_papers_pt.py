@@ -15,7 +15,8 @@ from gradtrace.store import Store
 from gradtrace.studies import STUDIES, get_study, run_study
 from gradtrace.studies.registry import figures_module
 
-NAMES = ("activations", "long-range", "bengio1994", "hochreiter1997", "le2015", "glorot2010", "jaeger2001")
+NAMES = ("activations", "long-range", "bengio1994", "hochreiter1997", "le2015", "glorot2010", "jaeger2001",
+         "pascanu2013")
 
 # Words that only English writes; paper titles in quotes are left out before looking for them.
 _ENGLISH = re.compile(
@@ -24,7 +25,7 @@ _ENGLISH = re.compile(
     r"solved|budget|deviations?)\b", re.IGNORECASE)
 _QUOTED = re.compile(r'"[^"]*"')
 # A Portuguese thousands group ("21.000", "5.000.000") is the one place a point may stand between digits.
-_THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:\.\d{3})+(?![\d.,])")
+_THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:\.\d{3})+(?!\d|[.,]\d)")
 _DECIMAL_POINT = re.compile(r"\d\.\d")
 # Section numbers ("Seção 4.1.1", "Seções 6.3.1 e 6.3.3") and arXiv identifiers are not decimals.
 _IDENTIFIERS = re.compile(r"Seç(?:ão|ões) \d+(?:\.\d+)*(?:(?:, | e )\d+(?:\.\d+)*)*|arXiv:\d+\.\d+")

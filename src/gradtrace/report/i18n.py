@@ -225,11 +225,6 @@ _STUDIES_PT: dict[str, tuple[str, str]] = {
         "Previsão do próximo valor a partir dos últimos 5, em Mackey-Glass (caótica) e num preço sintético: MLP, "
         "RNN de Elman, LSTM e rede de estado de eco, avaliadas nos últimos 20% de cada série contra a previsão "
         "por persistência (repetir o último valor)."),
-    "pascanu2013": (
-        "Pascanu et al. 2013: poda e Ω no problema da ordem temporal",
-        "Uma RNN de Elman de 50 unidades treinada por SGD em minilotes no problema da ordem temporal de 4 "
-        "classes, a partir das três inicializações do artigo, sem nada (MSGD), com a norma do gradiente podada "
-        "em 1 (MSGD-C) e com poda mais o regularizador Ω (MSGD-CR)."),
 }
 
 
