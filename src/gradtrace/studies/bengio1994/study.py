@@ -92,13 +92,13 @@ class Bengio1994(Study):
     name = "bengio1994"
     config_class = Bengio1994Config
     quick_config = QUICK
-    title = "Bengio et al. 1994: latching a bit by gradient descent gets rarer as sequences grow"
+    title = "Bengio et al. 1994: how often gradient descent learns to latch a bit, against the sequence length"
     description = ("Twenty one-unit tanh RNNs per length trained by gradient descent to hold one bit across "
                    "noise (the latching task): the fraction that learn it against the length, with a 95% "
                    "interval, and how far back the gradient reaches.")
     text = {
-        "title": {"en": title, "pt": "Bengio et al. 1994: guardar um bit por descida do gradiente fica mais raro "
-                                     "com sequências longas"},
+        "title": {"en": title, "pt": "Bengio et al. 1994: com que frequência a descida do gradiente aprende a "
+                                     "guardar um bit, em função do comprimento da sequência"},
         "question": {
             "en": "How often does gradient descent teach one tanh unit to hold a bit across T steps of noise, as T "
                   "grows, and how far back does its gradient reach?",
