@@ -109,3 +109,10 @@ def test_the_study_asks_its_question_in_both_languages(name):
         assert not _english_words(portuguese), (name, key, portuguese)
     assert study.words("title", "en") == study.title and study.words("description", "en") == study.description
     assert study.words("question", "en").endswith("?") and study.words("question", "pt").endswith("?")
+
+
+def test_the_checks_catch_english_and_decimal_points_but_not_titles_thousands_or_sections():
+    assert _english_words("Loss of the seeds after training") == ["of", "the", "seeds", "after", "training"]
+    assert not _english_words('Fonte: Hochreiter & Schmidhuber 1997, "Long short-term memory of the past"')
+    assert _decimal_points("perda 0.25") and not _decimal_points("perda 0,25 em 10.000 passos.")
+    assert not _decimal_points("Seções 6.3.1 e 6.3.3; arXiv:1211.5063; 5.000.000 atualizações")
