@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["LANGUAGES", "MESSAGES", "Catalog", "check_lang", "number", "study_text", "text"]
+__all__ = ["LANGUAGES", "MESSAGES", "Catalog", "check_lang", "interval", "number", "study_text", "text"]
 
 #: The languages the report is written in; the first is the default.
 LANGUAGES: tuple[str, ...] = ("en", "pt")
@@ -27,21 +27,41 @@ def check_lang(lang: str) -> str:
     return lang
 
 
+# English separators swapped for Portuguese ones: the decimal point becomes a comma, the thousands comma a point.
+_PT_SEPARATORS = str.maketrans({".": ",", ",": "."})
+
+
 def number(value, spec: str = "", lang: str = "en") -> str:
     """Return ``value`` formatted with ``spec`` as ``lang`` writes numbers: Portuguese with a decimal comma.
 
+    A thousands separator in ``spec`` (",") is a point in Portuguese, where the comma is the decimal sign.
     NaN and None read "n/a" ("n/d" in Portuguese).
 
     Example:
         >>> number(0.125, ".2f", "pt"), number(1234.5, ".1e", "pt"), number(float("nan"), ".2f", "pt")
         ('0,12', '1,2e+03', 'n/d')
+        >>> number(21000, ",", "pt"), number(1234.5, ",.1f", "pt"), number(1234.5, ",.1f")
+        ('21.000', '1.234,5', '1,234.5')
     """
     if hasattr(value, "item") and not isinstance(value, (list, tuple)):
         value = value.item()
     if value is None or (isinstance(value, float) and value != value):
         return "n/a" if check_lang(lang) == "en" else "n/d"
     text = format(value, spec)
-    return text.replace(".", ",") if check_lang(lang) == "pt" else text
+    return text.translate(_PT_SEPARATORS) if check_lang(lang) == "pt" else text
+
+
+def interval(low, high, spec: str = "", lang: str = "en") -> str:
+    """Return the interval [low, high] as ``lang`` writes it: Portuguese separates its ends with a semicolon.
+
+    A Portuguese decimal comma would make "[0,12, 0,5]" ambiguous, hence "[0,12; 0,5]".
+
+    Example:
+        >>> interval(0.125, 0.5, ".2f"), interval(0.125, 0.5, ".2f", "pt")
+        ('[0.12, 0.50]', '[0,12; 0,50]')
+    """
+    separator = ", " if check_lang(lang) == "en" else "; "
+    return f"[{number(low, spec, lang)}{separator}{number(high, spec, lang)}]"
 
 
 class Catalog:
@@ -165,10 +185,6 @@ _STUDIES_PT: dict[str, tuple[str, str]] = {
         "O gradiente através do tempo, para vários raios espectrais de W_rec",
         "‖∂L/∂h_{T−k}‖ em função do atraso k numa RNN tanh cuja W_rec é reescalada para raio espectral ρ, na "
         "inicialização e depois do treino, com o envelope σ_max^k."),
-    "long-range": (
-        "Dependências de longo alcance: RNN simples contra LSTM e GRU",
-        "Conjuntos de cada modelo treinados no problema da soma com sequências cada vez mais longas: a perda "
-        "contra a referência, a taxa de sucesso com intervalo de 95% e ‖∂L/∂h_t‖ ao longo do treino."),
     "exploding": (
         "Gradientes que explodem e a poda do gradiente",
         "RNNs de Elman iniciadas com ρ(W_rec) > 1 e treinadas por SGD simples no problema da soma, sem poda e "
@@ -181,11 +197,6 @@ _STUDIES_PT: dict[str, tuple[str, str]] = {
         "residuais), na inicialização e depois de um treino curto no problema dos círculos; a razão entre a "
         "primeira e a última camada em função da profundidade, ao lado do 0,25^(M−1) da sigmoide; quão rápido a "
         "primeira camada aprende em comparação com a última."),
-    "activations": (
-        "Funções de ativação, suas derivadas e o limite do gradiente",
-        "Cada ativação e sua derivada, com o máximo da derivada marcado (0,25 para a sigmoide, 1 para a tanh): "
-        "em M camadas o gradiente é no máximo (max φ′)^M vezes o que os pesos deixam passar, 0,25^M para a "
-        "sigmoide e 1 para tanh e ReLU."),
     "dying-relu": (
         "ReLU agonizante e as ativações que mantêm o gradiente",
         "MLPs profundas (ReLU, Leaky ReLU, PReLU, GELU) treinadas por SGD simples em dois círculos concêntricos, "
@@ -212,32 +223,6 @@ _STUDIES_PT: dict[str, tuple[str, str]] = {
         "Previsão do próximo valor a partir dos últimos 5, em Mackey-Glass (caótica) e num preço sintético: MLP, "
         "RNN de Elman, LSTM e rede de estado de eco, avaliadas nos últimos 20% de cada série contra a previsão "
         "por persistência (repetir o último valor)."),
-    "jaeger2001": (
-        "Jaeger 2001: uma rede de estado de eco prevê Mackey-Glass 84 passos à frente",
-        "ESN com leitura ridge em forma fechada na série de Mackey-Glass (τ = 17): NRMSE de um passo e de 84 "
-        "passos em execução livre entre sementes, ao lado do NRMSE84 publicado por Jaeger."),
-    "pascanu2013": (
-        "Pascanu et al. 2013: poda e Ω no problema da ordem temporal",
-        "Uma RNN de Elman de 50 unidades treinada por SGD em minilotes no problema da ordem temporal de 4 "
-        "classes, a partir das três inicializações do artigo, sem nada (MSGD), com a norma do gradiente podada "
-        "em 1 (MSGD-C) e com poda mais o regularizador Ω (MSGD-CR)."),
-    "bengio1994": (
-        "Bengio et al. 1994: guardar um bit por descida do gradiente fica mais raro com sequências longas",
-        "Vinte RNNs tanh de uma unidade por comprimento, treinadas para guardar um bit em meio a ruído: a "
-        "fração que aprende em função do comprimento, com intervalo de 95%, e até onde o gradiente alcança."),
-    "hochreiter1997": (
-        "Hochreiter & Schmidhuber 1997: LSTM no problema da soma",
-        "Conjuntos de LSTM e de RNN tanh no problema da soma de 1997: sequências de treino vistas até 99% das "
-        "sequências separadas ficarem dentro de 0,04, ao lado da Tabela 7 do artigo."),
-    "le2015": (
-        "Le, Jaitly & Hinton 2015: IRNN no problema da soma",
-        "RNNs ReLU iniciadas na identidade (IRNN), RNNs tanh e LSTMs no problema da soma com T = 150: MSE em "
-        "dados separados ao longo do treino contra a referência 1/6 de sempre responder 1."),
-    "glorot2010": (
-        "Glorot & Bengio 2010: uma rede tanh profunda na inicialização, padrão contra normalizada",
-        "Cinco camadas tanh de 1000 unidades na inicialização, com a inicialização padrão U[±1/√n] e a "
-        "normalizada (Xavier): dispersão das ativações por camada, o gradiente retropropagado e o valor "
-        "singular médio das jacobianas das camadas, ao lado dos ≈0,5 e ≈0,8 do artigo."),
 }
 
 

@@ -62,8 +62,20 @@ class Citation:
     arxiv: str | None = None
 
     def __str__(self) -> str:
+        return self.cite()
+
+    def cite(self, locator: str | None = None) -> str:
+        """Return the citation as one string, ending with ``locator`` in place of :attr:`locator` if given.
+
+        A report in another language passes its own words for the figure or table; the rest of a citation
+        (authors, title, venue) stays as published.
+
+        Example:
+            >>> Citation("Jaeger", 2001, "Echo states", "GMD Report 148", "Section 6").cite("Seção 6")
+            'Jaeger 2001, "Echo states", GMD Report 148; Seção 6'
+        """
         arxiv = f", arXiv:{self.arxiv}" if self.arxiv else ""
-        return f'{self.authors} {self.year}, "{self.title}", {self.venue}{arxiv}; {self.locator}'
+        return f'{self.authors} {self.year}, "{self.title}", {self.venue}{arxiv}; {locator or self.locator}'
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,19 @@ class Activations(Study):
     description = ("Each activation and its derivative, with the derivative's maximum marked (0.25 for the "
                    "sigmoid, 1 for tanh): over M layers the gradient is at most (max φ′)^M times what the weights "
                    "let through, 0.25^M for the sigmoid and 1 for tanh and ReLU.")
+    text = {
+        "title": {"en": title, "pt": "Funções de ativação, suas derivadas e o limite do gradiente"},
+        "question": {
+            "en": "At most how much can the activations alone let the gradient through M layers?",
+            "pt": "No máximo, quanto do gradiente as ativações, sozinhas, deixam passar por M camadas?",
+        },
+        "description": {
+            "en": description,
+            "pt": "Cada ativação e sua derivada, com o máximo da derivada marcado (0,25 para a sigmoide, 1 para a "
+                  "tanh): em M camadas o gradiente é no máximo (máx φ′)^M vezes o que os pesos deixam passar, "
+                  "0,25^M para a sigmoide e 1 para tanh e ReLU.",
+        },
+    }
     default_seeds = 1  # nothing random
 
     summary_columns = (("max φ′", "max_derivative", ".4g"), ("φ′(0)", "derivative_at_0", ".4g"),

@@ -92,10 +92,26 @@ class Bengio1994(Study):
     name = "bengio1994"
     config_class = Bengio1994Config
     quick_config = QUICK
-    title = "Bengio et al. 1994: latching a bit by gradient descent gets rarer as sequences grow"
+    title = "Bengio et al. 1994: how often gradient descent learns to latch a bit, against the sequence length"
     description = ("Twenty one-unit tanh RNNs per length trained by gradient descent to hold one bit across "
                    "noise (the latching task): the fraction that learn it against the length, with a 95% "
                    "interval, and how far back the gradient reaches.")
+    text = {
+        "title": {"en": title, "pt": "Bengio et al. 1994: com que frequência a descida do gradiente aprende a "
+                                     "guardar um bit, em função do comprimento da sequência"},
+        "question": {
+            "en": "How often does gradient descent teach one tanh unit to hold a bit across T steps of noise, as T "
+                  "grows, and how far back does its gradient reach?",
+            "pt": "Com que frequência a descida do gradiente ensina uma unidade tanh a guardar um bit ao longo de T "
+                  "passos de ruído, à medida que T cresce, e até onde o seu gradiente alcança para trás?",
+        },
+        "description": {
+            "en": description,
+            "pt": "Vinte RNNs tanh de uma unidade por comprimento, treinadas por descida do gradiente para guardar "
+                  "um bit em meio a ruído (a tarefa do travamento): a fração que aprende em função do comprimento, "
+                  "com intervalo de 95%, e até onde o gradiente alcança para trás.",
+        },
+    }
     default_seeds = 20
 
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:

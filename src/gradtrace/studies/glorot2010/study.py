@@ -157,6 +157,24 @@ class Glorot2010(Study):
     description = ("Five tanh layers of 1000 units at initialization with the standard U[±1/√n] and the normalized "
                    "(Xavier) init: per-layer activation spread, back-propagated gradient, and the average singular "
                    "value of the layer Jacobians beside the paper's ≈0.5 and ≈0.8.")
+    text = {
+        "title": {"en": title, "pt": "Glorot & Bengio 2010: uma rede tanh profunda na inicialização, padrão e "
+                                     "normalizada"},
+        "question": {
+            "en": "At initialization, how do the spread of a deep tanh network's activations and gradients and its "
+                  "layer Jacobians' singular values compare, layer by layer, under the standard and the normalized "
+                  "init, beside the paper's numbers?",
+            "pt": "Na inicialização, como se comparam, camada a camada, a dispersão das ativações e dos gradientes "
+                  "de uma rede tanh profunda e os valores singulares das jacobianas das suas camadas, com a "
+                  "inicialização padrão e com a normalizada, ao lado dos números do artigo?",
+        },
+        "description": {
+            "en": description,
+            "pt": "Cinco camadas tanh de 1000 unidades na inicialização, com a inicialização padrão U[±1/√n] e a "
+                  "normalizada (Xavier): dispersão das ativações por camada, o gradiente retropropagado e o valor "
+                  "singular médio das jacobianas das camadas, ao lado dos ≈0,5 e ≈0,8 do artigo.",
+        },
+    }
     default_seeds = 3  # each seed costs 2 × 4 SVDs of 1000×1000; the mean of 1000 values barely moves
 
     summary_columns = (("mean singular value", "mean_singular_value", ".3f"),

@@ -100,6 +100,20 @@ class Hochreiter1997(Study):
     title = "Hochreiter & Schmidhuber 1997: LSTM on the adding problem"
     description = ("LSTM and tanh RNN ensembles on the 1997 adding problem: training sequences seen until "
                    "99% of held-out sequences are within 0.04, beside the paper's Table 7.")
+    text = {
+        "title": {"en": title, "pt": "Hochreiter & Schmidhuber 1997: LSTM no problema da soma"},
+        "question": {
+            "en": "How many training sequences does an LSTM need to solve the 1997 adding problem, next to the "
+                  "paper's Table 7 and to a tanh RNN trained the same way?",
+            "pt": "De quantas sequências de treino uma LSTM precisa para resolver o problema da soma de 1997, ao "
+                  "lado da Tabela 7 do artigo e de uma RNN tanh treinada do mesmo jeito?",
+        },
+        "description": {
+            "en": description,
+            "pt": "Conjuntos de LSTM e de RNN tanh no problema da soma de 1997: sequências de treino vistas até 99% "
+                  "das sequências separadas ficarem a menos de 0,04 da resposta, ao lado da Tabela 7 do artigo.",
+        },
+    }
 
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
         config = self.resolve(quick)

@@ -62,6 +62,20 @@ class Jaeger2001(Study):
     title = "Jaeger 2001: an echo state network predicts Mackey-Glass 84 steps ahead"
     description = ("ESN with a closed-form ridge readout on the Mackey-Glass series (τ = 17): one-step and "
                    "84-step free-run NRMSE over seeds, beside Jaeger's published NRMSE84.")
+    text = {
+        "title": {"en": title, "pt": "Jaeger 2001: uma rede de estado de eco prevê Mackey-Glass 84 passos à frente"},
+        "question": {
+            "en": "How well does an echo state network, whose reservoir is never trained, predict the Mackey-Glass "
+                  "series 84 steps ahead, next to Jaeger's published error?",
+            "pt": "Quão bem uma rede de estado de eco, cujo reservatório nunca é treinado, prevê a série de "
+                  "Mackey-Glass 84 passos à frente, ao lado do erro publicado por Jaeger?",
+        },
+        "description": {
+            "en": description,
+            "pt": "ESN com leitura ridge em forma fechada na série de Mackey-Glass (τ = 17): NRMSE de um passo e de "
+                  "84 passos em execução livre entre sementes, ao lado do NRMSE84 publicado por Jaeger.",
+        },
+    }
     default_seeds = 20
     summary_columns = (("training steps", "train_length", "d"), ("NRMSE84 (median)", "nrmse84", ".2e"),
                        ("published", "published_nrmse84", ".1e"), ("one-step NRMSE", "nrmse1", ".2e"),

@@ -105,6 +105,20 @@ class Le2015(Study):
     title = "Le, Jaitly & Hinton 2015: IRNN on the adding problem"
     description = ("ReLU RNNs started at the identity (IRNN), tanh RNNs and LSTMs on the adding problem at "
                    "T = 150: held-out MSE during training against the baseline 1/6 of always answering 1.")
+    text = {
+        "title": {"en": title, "pt": "Le, Jaitly & Hinton 2015: IRNN no problema da soma"},
+        "question": {
+            "en": "Started with W_rec at the identity, does a ReLU RNN (IRNN) get below the baseline on the adding "
+                  "problem at T = 150, next to a tanh RNN and an LSTM?",
+            "pt": "Começando com W_rec na identidade, uma RNN ReLU (IRNN) fica abaixo da referência no problema da "
+                  "soma com T = 150, ao lado de uma RNN tanh e de uma LSTM?",
+        },
+        "description": {
+            "en": description,
+            "pt": "RNNs ReLU iniciadas na identidade (IRNN), RNNs tanh e LSTMs no problema da soma com T = 150: MSE "
+                  "em dados separados ao longo do treino contra a referência 1/6 de responder sempre 1.",
+        },
+    }
 
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
         config = self.resolve(quick)

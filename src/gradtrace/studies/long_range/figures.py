@@ -18,8 +18,9 @@ from gradtrace.report.figures import (
     _size,
     plt,
 )
-from gradtrace.report.i18n import Catalog
+from gradtrace.report.i18n import Catalog, number
 from gradtrace.store import Store
+from gradtrace.studies.long_range.study import LongRangeConfig
 
 __all__ = ["draw"]
 
@@ -68,10 +69,13 @@ _T = Catalog({
               "referência|acurácia (mediana)|horizonte depois do treino",
     },
     "lr.table_caption": {
-        "en": "A seed solves the task when at least 99% of 256 held-out sequences have squared error < 0.04. The "
-              "baseline is the loss of always answering 1, which ignores the markers.",
-        "pt": "Uma semente resolve a tarefa quando pelo menos 99% de 256 sequências separadas têm erro quadrático "
-              "< 0,04. A referência é a perda de sempre responder 1, que ignora os marcadores.",
+        "en": "A seed solves the task when at least 99% of {sequences} held-out sequences have squared error < "
+              "0.04. The baseline is the loss of always answering 1, which ignores the markers. Horizon: steps back "
+              "from the last before ‖∂L/∂h_t‖ falls 10⁻⁶ below its peak (median seed).",
+        "pt": "Uma semente resolve a tarefa quando pelo menos 99% de {sequences} sequências separadas têm erro "
+              "quadrático < 0,04. A referência é a perda de sempre responder 1, que ignora os marcadores. "
+              "Horizonte: quantos passos para trás, a partir do último, até ‖∂L/∂h_t‖ cair 10⁻⁶ abaixo do seu pico "
+              "(semente mediana).",
     },
 })
 
@@ -79,7 +83,6 @@ _T = Catalog({
 def _model_label(model: str, lang: str) -> str:
     key = f"model.{model}"
     return _T(key, lang) if key in _T.messages else model
-
 
 
 def draw(store: Store, lang: str = "en") -> tuple[list[Figure], list[Table]]:
@@ -108,10 +111,13 @@ def draw(store: Store, lang: str = "en") -> tuple[list[Figure], list[Table]]:
                 _model_label(model, lang), str(length),
                 f"{s['successes']}/{s['seeds']} = {s['success_rate']:.0%}",
                 f"[{s['success_low']:.0%}, {s['success_high']:.0%}]",
-                f"{s['task/loss']:.4f}", f"{s['baseline_loss']:.4f}", f"{s['task/accuracy']:.1%}",
-                f"{s['final/horizon']:.0f}",
+                number(s["task/loss"], ".4f", lang), number(s["baseline_loss"], ".4f", lang),
+                number(s["task/accuracy"], ".1%", lang), number(s["final/horizon"], ".0f", lang),
             ])
-    table = Table(_T("lr.table", lang), _T("lr.columns", lang).split("|"), rows, _T("lr.table_caption", lang))
+    # A record without the size (written by hand, or by an older version) was run at the default one.
+    sequences = runs[0].config.get("eval_batch_size", LongRangeConfig().eval_batch_size)
+    table = Table(_T("lr.table", lang), _T("lr.columns", lang).split("|"), rows,
+                  _T("lr.table_caption", lang, sequences=sequences))
     return figures, [table]
 
 
@@ -136,7 +142,7 @@ def _loss_curves(by_key, models, lengths, lang) -> Figure:
     axes[0][0].set_ylabel(_T("lr.mse", lang))
     # Off the data: beside the last panel.
     axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
-    return Figure(_T("lr.loss_title", lang), _T("lr.loss_caption", lang), _png(fig))
+    return Figure(_T("lr.loss_title", lang), _T("lr.loss_caption", lang), _png(fig, lang))
 
 
 def _success_rates(by_key, models, lengths, lang) -> Figure:
@@ -161,7 +167,7 @@ def _success_rates(by_key, models, lengths, lang) -> Figure:
     ax.set_ylabel(_T("lr.solved_axis", lang))
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
     ax.grid(True, axis="y", alpha=0.3)
-    return Figure(_T("lr.success_title", lang), _T("lr.success_caption", lang), _png(fig))
+    return Figure(_T("lr.success_title", lang), _T("lr.success_caption", lang), _png(fig, lang))
 
 
 def _heatmaps(by_key, models, length, lang) -> Figure:
@@ -189,4 +195,4 @@ def _heatmaps(by_key, models, length, lang) -> Figure:
     axes[0][0].set_ylabel(_T("training_step", lang))
     if image is not None:
         fig.colorbar(image, ax=axes[0].tolist(), label=r"$\|\partial L/\partial h_t\|$")
-    return Figure(_T("lr.heat_title", lang, length=length), _T("lr.heat_caption", lang), _png(fig))
+    return Figure(_T("lr.heat_title", lang, length=length), _T("lr.heat_caption", lang), _png(fig, lang))

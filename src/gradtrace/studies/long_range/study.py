@@ -48,6 +48,21 @@ class LongRange(Study):
     title = "Long-range dependencies: vanilla RNN against LSTM and GRU"
     description = ("Ensembles of each model trained on the adding problem at increasing lengths: loss "
                    "against the baseline, success rate with a 95% interval, and ‖∂L/∂h_t‖ along training.")
+    text = {
+        "title": {"en": title, "pt": "Dependências de longo alcance: RNN simples contra LSTM e GRU"},
+        "question": {
+            "en": "As the adding problem's sequences grow, where does the tanh RNN stop learning, and do LSTM and "
+                  "GRU still learn there?",
+            "pt": "À medida que as sequências do problema da soma crescem, onde a RNN tanh deixa de aprender, e a "
+                  "LSTM e a GRU ainda aprendem ali?",
+        },
+        "description": {
+            "en": description,
+            "pt": "Conjuntos de cada modelo treinados no problema da soma com sequências cada vez mais longas: a "
+                  "perda contra a referência, a taxa de sucesso com intervalo de 95% e ‖∂L/∂h_t‖ ao longo do "
+                  "treino.",
+        },
+    }
 
     summary_columns = (("solved", "successes", "d"), ("of", "seeds", "d"), ("95% low", "success_low", ".0%"),
                        ("95% high", "success_high", ".0%"), ("held-out loss", "task/loss", ".4f"))
@@ -103,7 +118,7 @@ def _solves_claim(lengths: tuple[int, ...], gated: list[str]) -> Claim:
          "pt": f"{names.replace(' and ', ' e ')} resolvem pelo menos 4 de 5 sementes num comprimento em que a RNN "
                "tanh resolve no máximo 1 de 5."},
         {"en": "At T = {T} the tanh RNN solves {elman}/{K} seeds of the adding problem; " + listed("en") + ".",
-         "pt": "Com T = {T} a RNN tanh resolve {elman}/{K} sementes do problema da adição; " + listed("pt") + "."},
+         "pt": "Com T = {T} a RNN tanh resolve {elman}/{K} sementes do problema da soma; " + listed("pt") + "."},
         evaluate, requires=tuple(f"{model}-T{length}" for model in ("elman", *gated) for length in lengths))
 
 

@@ -126,6 +126,24 @@ class Pascanu2013(Study):
                    "(MSGD-C) and with clipping plus the Ω regularizer (MSGD-CR): success rate per setting "
                    "with a 95% interval beside the published claims, loss curves, clipping, Ω and the "
                    "gradient reaching each time step.")
+    text = {
+        "title": {"en": title, "pt": "Pascanu et al. 2013: poda e Ω no problema da ordem temporal"},
+        "question": {
+            "en": "On the temporal order problem, how often do plain minibatch SGD, SGD with the gradient's norm "
+                  "clipped, and clipping with the Ω regularizer train a 50-unit RNN from the paper's three starts?",
+            "pt": "No problema da ordem temporal, com que frequência o SGD em minilotes simples, o SGD com a norma "
+                  "do gradiente podada e a poda com o regularizador Ω treinam uma RNN de 50 unidades a partir das "
+                  "três inicializações do artigo?",
+        },
+        "description": {
+            "en": description,
+            "pt": "Uma RNN de Elman de 50 unidades treinada por SGD em minilotes no problema da ordem temporal de 4 "
+                  "classes, a partir das três inicializações do artigo (sigmoide, tanh básica e tanh inteligente), "
+                  "sem nada (MSGD), com a norma do gradiente podada em 1 (MSGD-C) e com poda mais o regularizador Ω "
+                  "(MSGD-CR): taxa de sucesso por configuração com intervalo de 95% ao lado das afirmações "
+                  "publicadas, curvas de perda, a poda, Ω e o gradiente que chega a cada passo de tempo.",
+        },
+    }
 
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
         config = self.resolve(quick)
