@@ -90,11 +90,12 @@ def _xor_learned(config: ApproximationConfig) -> Claim:
          "pt": f"A rede 2-2-1 aprende o XOR na maioria das sementes: com unidades sigmoide e com unidades tanh, ao "
                f"menos {_XOR_MOST:.0%} das sementes ajustam os quatro pontos, cada saída a menos de {margin['pt']} do "
                f"seu rótulo."},
-        {"en": "Every output within {margin:g} of its label: sigmoid in {n_sigmoid} of {k_sigmoid} seeds (95% interval "
-               "{low_sigmoid:.0%}–{high_sigmoid:.0%}), tanh in {n_tanh} of {k_tanh} ({low_tanh:.0%}–{high_tanh:.0%}).",
-         "pt": "Cada saída a menos de {margin:g} do rótulo: sigmoide em {n_sigmoid} de {k_sigmoid} sementes (intervalo "
-               "de 95% {low_sigmoid:.0%}–{high_sigmoid:.0%}), tanh em {n_tanh} de {k_tanh} "
-               "({low_tanh:.0%}–{high_tanh:.0%})."},
+        {"en": "The 2-2-1 network fits XOR, every output within {margin:g} of its label, in {n_sigmoid} of "
+               "{k_sigmoid} seeds with sigmoid units (95% interval {low_sigmoid:.0%}–{high_sigmoid:.0%}) and in "
+               "{n_tanh} of {k_tanh} with tanh units ({low_tanh:.0%}–{high_tanh:.0%}).",
+         "pt": "A rede 2-2-1 ajusta o XOR, cada saída a menos de {margin:g} do rótulo, em {n_sigmoid} de {k_sigmoid} "
+               "sementes com unidades sigmoide (intervalo de 95% {low_sigmoid:.0%}–{high_sigmoid:.0%}) e em {n_tanh} "
+               "de {k_tanh} com unidades tanh ({low_tanh:.0%}–{high_tanh:.0%})."},
         evaluate, requires=(XOR_SIGMOID, XOR_TANH))
 
 
@@ -121,14 +122,14 @@ def _xor_stalls(config: ApproximationConfig) -> Claim:
          "pt": f"O gradiente descendente nem sempre encontra os pesos do XOR: ao menos {_XOR_SOME:.0%} das sementes "
                "da rede 2-2-1, com sigmoide e com tanh, param num platô da perda (o mínimo local do curso) e ficam "
                "nele."},
-        {"en": "{stalled_sigmoid} of {k_sigmoid} sigmoid seeds and {stalled_tanh} of {k_tanh} tanh seeds end on a "
-               "plateau, at held-out loss {loss_low:.3f}–{loss_high:.3f} (the best constant answer scores 0.25; the "
-               "seeds that fit XOR end below {fitted_loss:.1e}), their loss moving by less than {change:g} over the "
-               "last {window} steps of training.",
-         "pt": "{stalled_sigmoid} de {k_sigmoid} sementes sigmoide e {stalled_tanh} de {k_tanh} sementes tanh terminam "
-               "num platô, com perda de validação {loss_low:.3f}–{loss_high:.3f} (a melhor resposta constante dá "
-               "0,25; as sementes que ajustam o XOR terminam abaixo de {fitted_loss:.1e}), a perda variando menos de "
-               "{change:g} nos últimos {window} passos do treino."},
+        {"en": "Of the 2-2-1 network's seeds, {stalled_sigmoid} of {k_sigmoid} with sigmoid units and {stalled_tanh} "
+               "of {k_tanh} with tanh units stall on a plateau of XOR's loss, at {loss_low:.3f}–{loss_high:.3f}, "
+               "moving by less than {change:g} over the last {window} steps of training (the best constant answer "
+               "scores 0.25; the seeds that fit XOR end below {fitted_loss:.1e}).",
+         "pt": "Das sementes da rede 2-2-1, {stalled_sigmoid} de {k_sigmoid} com unidades sigmoide e {stalled_tanh} de "
+               "{k_tanh} com unidades tanh param num platô da perda do XOR, em {loss_low:.3f}–{loss_high:.3f}, "
+               "variando menos de {change:g} nos últimos {window} passos do treino (a melhor resposta constante dá "
+               "0,25; as sementes que ajustam o XOR terminam abaixo de {fitted_loss:.1e})."},
         evaluate, requires=(XOR_SIGMOID, XOR_TANH))
 
 
@@ -154,19 +155,19 @@ def _circles(config: ApproximationConfig) -> Claim:
          "pt": f"{units} unidades ocultas bastam para fechar uma fronteira em volta do círculo interno: ao menos "
                f"{_ACCURACY:.0%} dos pontos de validação certos em ao menos {_MOST:.0%} das sementes; com {few} "
                f"unidades nenhuma semente chega a {_FEW_UNITS_CEILING:.0%}."},
-        {"en": "With {units} hidden units {n} of {k} seeds get at least 99% of the held-out points right (median "
-               "{median:.1%}, worst seed {worst:.1%}); with {few_units} units the best of {k_few} seeds gets "
-               "{best_few:.1%} (median {median_few:.1%}).",
-         "pt": "Com {units} unidades ocultas {n} de {k} sementes acertam ao menos 99% dos pontos de validação "
-               "(mediana {median:.1%}, pior semente {worst:.1%}); com {few_units} unidades a melhor de {k_few} "
-               "sementes acerta {best_few:.1%} (mediana {median_few:.1%})."},
+        {"en": "Two concentric circles: with {units} hidden units {n} of {k} seeds get at least 99% of the held-out "
+               "points right (median {median:.1%}, worst seed {worst:.1%}); with {few_units} units the best of "
+               "{k_few} seeds gets {best_few:.1%} (median {median_few:.1%}).",
+         "pt": "Dois círculos concêntricos: com {units} unidades ocultas {n} de {k} sementes acertam ao menos 99% dos "
+               "pontos de validação (mediana {median:.1%}, pior semente {worst:.1%}); com {few_units} unidades a "
+               "melhor de {k_few} sementes acerta {best_few:.1%} (mediana {median_few:.1%})."},
         evaluate, requires=(CIRCLES, CIRCLES_FEW))
 
 
 def _spiral(config: ApproximationConfig) -> Claim:
     def evaluate(results: Results):
         values = _accuracies(results, SPIRAL)
-        return values["n"] >= _MOST * values["k"], values
+        return values["n"] >= _MOST * values["k"], {**values, "widths": widths}
 
     widths = "-".join(str(width) for width in config.spiral_hidden)
     return Claim(
@@ -175,10 +176,10 @@ def _spiral(config: ApproximationConfig) -> Claim:
                f"other: at least {_ACCURACY:.0%} of the held-out points right in at least {_MOST:.0%} of the seeds.",
          "pt": f"Uma rede com camadas ocultas de {widths} unidades tanh separa duas espirais enroladas uma na outra: "
                f"ao menos {_ACCURACY:.0%} dos pontos de validação certos em ao menos {_MOST:.0%} das sementes."},
-        {"en": "{n} of {k} seeds get at least 99% of the held-out points right (median {median:.1%}, worst seed "
-               "{worst:.1%}).",
-         "pt": "{n} de {k} sementes acertam ao menos 99% dos pontos de validação (mediana {median:.1%}, pior semente "
-               "{worst:.1%})."},
+        {"en": "Two spirals, hidden layers of {widths} tanh units: {n} of {k} seeds get at least 99% of the held-out "
+               "points right (median {median:.1%}, worst seed {worst:.1%}).",
+         "pt": "Duas espirais, camadas ocultas de {widths} unidades tanh: {n} de {k} sementes acertam ao menos 99% dos "
+               "pontos de validação (mediana {median:.1%}, pior semente {worst:.1%})."},
         evaluate, requires=(SPIRAL,))
 
 
@@ -197,7 +198,7 @@ def _held_by_most(values: Mapping[str, Any], name: str) -> bool:
 def _one_layer(config: ApproximationConfig) -> Claim:
     def evaluate(results: Results):
         values = _errors(results, SQUARE, "square") | _errors(results, SIN, "sin")
-        return _held_by_most(values, "square") and _held_by_most(values, "sin"), values
+        return _held_by_most(values, "square") and _held_by_most(values, "sin"), {**values, "units": units}
 
     units = config.function_hidden
     return Claim(
@@ -208,14 +209,16 @@ def _one_layer(config: ApproximationConfig) -> Claim:
          "pt": f"Uma camada oculta de {units} unidades tanh aproxima x² em [−1, 1] e sen x em [1, 2π]: seu maior erro "
                f"numa grade uniforme do domínio fica dentro de 5% da amplitude da função em ao menos {_MOST:.0%} das "
                "sementes, para cada função."},
-        {"en": "x²: {n_square} of {k_square} seeds within {tol_square:.3f} everywhere (largest error: median "
-               "{max_square:.4f}, worst seed {worst_square:.4f}; RMSE median {rmse_square:.4f}). sin x: {n_sin} of "
-               "{k_sin} within {tol_sin:.3f} (largest error: median {max_sin:.4f}, worst seed {worst_sin:.4f}; RMSE "
-               "median {rmse_sin:.4f}).",
-         "pt": "x²: {n_square} de {k_square} sementes dentro de {tol_square:.3f} em toda a grade (maior erro: mediana "
-               "{max_square:.4f}, pior semente {worst_square:.4f}; RMSE mediano {rmse_square:.4f}). sen x: {n_sin} de "
-               "{k_sin} dentro de {tol_sin:.3f} (maior erro: mediana {max_sin:.4f}, pior semente {worst_sin:.4f}; "
-               "RMSE mediano {rmse_sin:.4f})."},
+        {"en": "One hidden layer of {units} tanh units: x² on [−1, 1] is within {tol_square:.3f} (5% of its range) at "
+               "every grid point in {n_square} of {k_square} seeds (largest error: median {max_square:.4f}, worst seed "
+               "{worst_square:.4f}; RMSE median {rmse_square:.4f}); sin x on [1, 2π] within {tol_sin:.3f} in {n_sin} "
+               "of {k_sin} (largest error: median {max_sin:.4f}, worst seed {worst_sin:.4f}; RMSE median "
+               "{rmse_sin:.4f}).",
+         "pt": "Uma camada oculta de {units} unidades tanh: x² em [−1, 1] fica dentro de {tol_square:.3f} (5% da sua "
+               "amplitude) em todos os pontos da grade em {n_square} de {k_square} sementes (maior erro: mediana "
+               "{max_square:.4f}, pior semente {worst_square:.4f}; RMSE mediano {rmse_square:.4f}); sen x em [1, 2π] "
+               "dentro de {tol_sin:.3f} em {n_sin} de {k_sin} (maior erro: mediana {max_sin:.4f}, pior semente "
+               "{worst_sin:.4f}; RMSE mediano {rmse_sin:.4f})."},
         evaluate, requires=(SQUARE, SIN))
 
 
@@ -223,7 +226,7 @@ def _reciprocal(config: ApproximationConfig) -> Claim:
     def evaluate(results: Results):
         values = _errors(results, RECIPROCAL_LOG, "log") | _errors(results, RECIPROCAL_LINEAR, "linear")
         held = _held_by_most(values, "log") and values["n_linear"] <= _FEW * values["k_linear"]
-        return held, {**values, "times": values["max_linear"] / values["tol_linear"]}
+        return held, {**values, "times": values["max_linear"] / values["tol_linear"], "units": units}
 
     units = config.function_hidden
     return Claim(
@@ -237,13 +240,16 @@ def _reciprocal(config: ApproximationConfig) -> Claim:
                f"tanh fica dentro de 5% da amplitude em toda a grade em ao menos {_MOST:.0%} das sementes; recebendo x "
                f"em escala linear e treinada em pontos uniformes em x, com as mesmas unidades, passos e taxa de "
                f"aprendizado, no máximo {_FEW:.0%} ficam."},
-        {"en": "Fed ln x, points even in ln x: {n_log} of {k_log} seeds within {tol_log:.4f} everywhere (largest "
-               "error: median {max_log:.4f}, worst seed {worst_log:.4f}; RMSE median {rmse_log:.4f}). Fed x, points "
-               "even in x: {n_linear} of {k_linear} (largest error: median {max_linear:.3f}, {times:.0f} times the "
-               "tolerance, at x = {at_linear:.1f}; RMSE median {rmse_linear:.4f}).",
-         "pt": "Recebendo ln x, pontos uniformes em ln x: {n_log} de {k_log} sementes dentro de {tol_log:.4f} em "
-               "toda a grade (maior erro: mediana {max_log:.4f}, pior semente {worst_log:.4f}; RMSE mediano "
-               "{rmse_log:.4f}). Recebendo x, pontos uniformes em x: {n_linear} de {k_linear} (maior erro: mediana "
-               "{max_linear:.3f}, {times:.0f} vezes a tolerância, em x = {at_linear:.1f}; RMSE mediano "
-               "{rmse_linear:.4f})."},
+        {"en": "1/x on [1, 100], one hidden layer of {units} tanh units: fed ln x and trained on points even in ln x, "
+               "{n_log} of {k_log} seeds are within {tol_log:.4f} (5% of the range) at every grid point (largest "
+               "error: median {max_log:.4f}, worst seed {worst_log:.4f}; RMSE median {rmse_log:.4f}); fed x and "
+               "trained on points even in x, with the same units, steps and learning rate, {n_linear} of {k_linear} "
+               "are (largest error: median {max_linear:.3f}, {times:.0f} times the tolerance, at x = "
+               "{at_linear:.1f}; RMSE median {rmse_linear:.4f}).",
+         "pt": "1/x em [1, 100], uma camada oculta de {units} unidades tanh: recebendo ln x e treinada em pontos "
+               "uniformes em ln x, {n_log} de {k_log} sementes ficam dentro de {tol_log:.4f} (5% da amplitude) em "
+               "todos os pontos da grade (maior erro: mediana {max_log:.4f}, pior semente {worst_log:.4f}; RMSE "
+               "mediano {rmse_log:.4f}); recebendo x e treinada em pontos uniformes em x, com as mesmas unidades, "
+               "passos e taxa de aprendizado, {n_linear} de {k_linear} ficam (maior erro: mediana {max_linear:.3f}, "
+               "{times:.0f} vezes a tolerância, em x = {at_linear:.1f}; RMSE mediano {rmse_linear:.4f})."},
         evaluate, requires=(RECIPROCAL_LOG, RECIPROCAL_LINEAR))
