@@ -305,7 +305,9 @@ def _bad_task_params(name: str) -> list[tuple[str, object]]:
         "circles": [("factor", 1.0), ("factor", 0.0), ("noise", -1.0)],
         "spiral": [("classes", 1), ("classes", 10**6), ("turns", 0.0)],
         "blobs": [("classes", 0), ("classes", 2.0), ("spread", -1.0)],
-        "function_fit": [("function", "cube"), ("low", 5.0), ("high", math.nan), ("normalize", 1)],
+        # low = 1e9 lies above every function's default high, so it is wrong whichever function was drawn.
+        "function_fit": [("function", "cube"), ("low", 1e9), ("high", math.nan), ("normalize", 1),
+                         ("scale", "decibel")],
     }[name] + [("colour", "red")]
 
 

@@ -114,7 +114,8 @@ def test_constant_output_is_correct_only_near_the_constant():
 def test_registered_and_described():
     assert TASKS["function_fit"] is FunctionFit
     assert make_task("function_fit", function="sin") == FunctionFit("sin")
-    assert FunctionFit("sin").describe() == "function_fit(function='sin', low=None, high=None, normalize=True)"
+    assert FunctionFit("sin").describe() == ("function_fit(function='sin', low=None, high=None, normalize=True, "
+                                             "scale='linear')")
 
 
 @pytest.mark.parametrize(
@@ -133,6 +134,9 @@ def test_registered_and_described():
         ({"low": float("-inf")}, ValueError, r"`low` must be finite"),
         ({"high": "2"}, TypeError, r"`high` must be a real number, got '2'"),
         ({"normalize": 1}, TypeError, r"`normalize` must be a bool, got 1"),
+        ({"scale": "decibel"}, ValueError, r"Unknown scale 'decibel' for `scale`\. Available: 'linear', 'log'\."),
+        ({"function": "sin", "low": -1.0, "scale": "log"}, ValueError,
+         r"`scale`='log' draws x evenly in ln x, so the domain must be positive; got low=-1\.0"),
     ],
 )
 def test_invalid_parameters_raise(params, error, match):
@@ -147,3 +151,25 @@ def test_reciprocal_left_of_the_pole_is_allowed_and_grid_checks_n():
         task.grid(1)
     with pytest.raises(TypeError, match=r"`n` must be an integer"):
         task.grid(2.5)
+
+
+def test_log_scale_draws_evenly_in_ln_x_and_feeds_ln_x():
+    task = FunctionFit("reciprocal", scale="log")
+    batch = task.sample(20_000, seed=0)
+    x = task.raw_x(batch)
+    # Evenly in ln x: each decade of [1, 100] holds half of the points (uniform x would put 9 % in the first).
+    assert float((x < 10).double().mean()) == pytest.approx(0.5, abs=0.02)
+    fed = batch.inputs[:, 0, 0]
+    torch.testing.assert_close(fed, 2 * x.log() / math.log(100.0) - 1, rtol=0, atol=1e-5)
+    torch.testing.assert_close(batch.targets[:, 0, 0], 1 / x)
+    # The grid stays even in x, so errors are measured where the course's plots put them.
+    torch.testing.assert_close(task.raw_x(task.grid(5)), torch.linspace(1.0, 100.0, 5))
+
+
+def test_log_scale_baseline_is_the_variance_under_log_uniform_x():
+    task = FunctionFit("reciprocal", scale="log")
+    # ln x ~ U[0, L] with L = ln 100: E[1/x] = (1 − 1/100)/L, E[1/x²] = (1 − 1/100²)/(2L).
+    span = math.log(100.0)
+    mean, square = 0.99 / span, 0.9999 / (2 * span)
+    assert task.baseline_loss == pytest.approx(square - mean**2, rel=1e-6)
+    assert task.tolerance == FunctionFit("reciprocal").tolerance  # 5 % of the same range

@@ -1,4 +1,4 @@
-"""Function fitting: learn y = f(x) on an interval from uniformly drawn x (x², 1/x, sin x)."""
+"""Function fitting: learn y = f(x) on an interval from x drawn evenly in x or in ln x (x², 1/x, sin x)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ _FUNCTIONS: dict[str, _Function] = {
 
 #: The functions :class:`FunctionFit` knows, with their default domain (low, high).
 FIT_FUNCTIONS: dict[str, tuple[float, float]] = {name: (f.low, f.high) for name, f in _FUNCTIONS.items()}
+#: How :class:`FunctionFit` spreads x over the domain and feeds it to the network: evenly in x, or in ln x.
+FIT_SCALES = ("linear", "log")
 
 # Midpoints of the grid that averages f over the domain: the midpoint rule's error, of order
 # (width / points)² · max |f''|, stays below 1e-9 for every default domain.
@@ -39,12 +41,17 @@ _QUADRATURE_POINTS = 2**20
 
 
 @functools.lru_cache(maxsize=32)
-def _statistics(function: str, low: float, high: float) -> tuple[float, float, float]:
-    """Return (variance, min, max) of f(x) for x ~ U[low, high], on a fine float64 grid."""
+def _statistics(function: str, low: float, high: float, scale: str = "linear") -> tuple[float, float, float]:
+    """Return (variance, min, max) of f(x) for x drawn as ``scale`` says, on a fine float64 grid.
+
+    The variance is over x ~ U[low, high] for "linear", over ln x ~ U[ln low, ln high] for "log": the midpoints
+    are even in x, or in ln x.
+    """
     evaluate = _FUNCTIONS[function].evaluate
-    step = (high - low) / _QUADRATURE_POINTS
-    midpoints = low + step * (torch.arange(_QUADRATURE_POINTS, dtype=torch.float64) + 0.5)
-    values = evaluate(midpoints)
+    start, stop = (math.log(low), math.log(high)) if scale == "log" else (low, high)
+    step = (stop - start) / _QUADRATURE_POINTS
+    midpoints = start + step * (torch.arange(_QUADRATURE_POINTS, dtype=torch.float64) + 0.5)
+    values = evaluate(midpoints.exp() if scale == "log" else midpoints)
     variance = float(values.var(correction=0))
     # The midpoints miss the endpoints, where monotone functions take their extremes.
     ends = evaluate(torch.tensor([low, high], dtype=torch.float64))
@@ -54,7 +61,7 @@ def _statistics(function: str, low: float, high: float) -> tuple[float, float, f
 
 @dataclass(frozen=True)
 class FunctionFit(Task):
-    """Fit y = f(x) from x ~ U[low, high]: "square" x², "reciprocal" 1/x or "sin" sin x.
+    """Fit y = f(x) from x drawn over [low, high]: "square" x², "reciprocal" 1/x or "sin" sin x.
 
     A non-sequential regression task (T = 1): inputs (B, 1, 1), targets (B, 1, 1) the raw f(x), mask
     (B, 1) all true, scored by the mean squared error. The default domains are the course notes'
@@ -63,19 +70,27 @@ class FunctionFit(Task):
     default) the network sees x mapped affinely onto [−1, 1], 2 (x − low) / (high − low) − 1;
     :meth:`raw_x` maps a batch's inputs back.
 
+    ``scale`` says on which scale x lives. "linear" (the default) draws x ~ U[low, high] and feeds x. "log"
+    (for 0 < low) draws x evenly in ln x, ln x ~ U[ln low, ln high], and feeds ln x (mapped onto [−1, 1] with
+    ``normalize``). A function that changes most where x is small needs it: 1/x on [1, 100] falls from 1 to
+    0.1 over the first 9 % of the domain, a sharp bend on the linear scale of a network whose first-layer
+    weights are of order 1; on ln x it is the smooth e^(−ln x), and each decade of x gets as many training
+    points as the next.
+
     The baseline is the best constant prediction, the mean of f: its loss is the variance of f(x)
-    for x uniform on the domain, computed once with the midpoint rule on 2²⁰ points (4/45 for x² on
+    for x drawn as ``scale`` says, computed once with the midpoint rule on 2²⁰ points (4/45 for x² on
     [−1, 1]). A point counts correct when |ŷ − y| ≤ 5 % of the range max f − min f over the domain.
 
     Args:
         function: one of ``FIT_FUNCTIONS``.
         low: left end of the domain; None takes the function's default.
         high: right end of the domain, > ``low``; None takes the function's default.
-        normalize: feed the network x mapped onto [−1, 1] instead of the raw x.
+        normalize: feed the network x (or ln x) mapped onto [−1, 1] instead of the raw value.
+        scale: one of ``FIT_SCALES``: "linear" draws and feeds x, "log" draws evenly in ln x and feeds ln x.
 
     Raises:
-        ValueError: for an unknown function, ``low`` ≥ ``high``, a non-finite end, or a domain that
-            contains a pole of the function (x = 0 for "reciprocal").
+        ValueError: for an unknown function or scale, ``low`` ≥ ``high``, a non-finite end, a domain that
+            contains a pole of the function (x = 0 for "reciprocal"), or ``scale="log"`` with ``low`` ≤ 0.
         TypeError: for an end that is not a real number or a ``normalize`` that is not a bool.
 
     Example:
@@ -87,12 +102,16 @@ class FunctionFit(Task):
         ([-1.0, 0.0, 1.0], [1.0, 50.5, 100.0])
         >>> [round(y, 4) for y in batch.targets[:, 0, 0].tolist()]
         [1.0, 0.0198, 0.01]
+        >>> logarithmic = FunctionFit("reciprocal", scale="log")
+        >>> [round(v, 4) for v in logarithmic.grid(3).inputs[:, 0, 0].tolist()]  # ln x onto [−1, 1]
+        [-1.0, 0.7033, 1.0]
     """
 
     function: str = "square"
     low: float | None = None
     high: float | None = None
     normalize: bool = True
+    scale: str = "linear"
 
     name: ClassVar[str] = "function_fit"
     loss_kind: ClassVar[str] = "mse"
@@ -106,10 +125,14 @@ class FunctionFit(Task):
                 check_real(end, getattr(self, end))
         if not isinstance(self.normalize, bool):
             raise TypeError(f"`normalize` must be a bool, got {describe(self.normalize)}.")
+        check_choice("scale", self.scale, FIT_SCALES, what="scale")
         low, high = self.domain
         if low >= high:
             raise ValueError(f"`low` must be less than `high`, got low={low} and high={high} "
                              f"(the domain of {self.function!r} without them is {FIT_FUNCTIONS[self.function]}).")
+        if self.scale == "log" and low <= 0:
+            raise ValueError(f"`scale`='log' draws x evenly in ln x, so the domain must be positive; got low={low} "
+                             f"(choose 0 < low < high, or scale='linear').")
         for pole in _FUNCTIONS[self.function].poles:
             if low <= pole <= high:
                 raise ValueError(
@@ -140,7 +163,7 @@ class FunctionFit(Task):
 
     @property
     def baseline_loss(self) -> float:
-        return _statistics(self.function, *self.domain)[0]
+        return _statistics(self.function, *self.domain, self.scale)[0]
 
     @property
     def tolerance(self) -> float:
@@ -159,13 +182,19 @@ class FunctionFit(Task):
             batch: a batch from :meth:`sample` or :meth:`grid`, inputs (…, B, 1, 1).
 
         Returns:
-            (…, B) the raw x, undoing the map onto [−1, 1] when ``normalize`` is set.
+            (…, B) the raw x, undoing the map onto [−1, 1] when ``normalize`` is set and the logarithm with
+            ``scale="log"``.
         """
         fed = batch.inputs[..., -1, 0]
-        if not self.normalize:
-            return fed
+        if self.normalize:
+            start, stop = self._ends()
+            fed = start + (fed + 1) * (0.5 * (stop - start))
+        return fed.exp() if self.scale == "log" else fed
+
+    def _ends(self) -> tuple[float, float]:
+        """The domain's ends on the scale of x that the task draws and feeds (ln of them with scale="log")."""
         low, high = self.domain
-        return low + (fed + 1) * (0.5 * (high - low))
+        return (math.log(low), math.log(high)) if self.scale == "log" else (low, high)
 
     def grid(self, n: int) -> Batch:
         """Return ``n`` evenly spaced points from ``low`` to ``high`` (both included), as one batch.
@@ -187,16 +216,18 @@ class FunctionFit(Task):
         return self._batch(torch.linspace(low, high, n))
 
     def _batch(self, x: torch.Tensor) -> Batch:
-        low, high = self.domain
-        fed = 2 * (x - low) / (high - low) - 1 if self.normalize else x
+        fed = x.log() if self.scale == "log" else x
+        if self.normalize:
+            start, stop = self._ends()
+            fed = 2 * (fed - start) / (stop - start) - 1
         targets = self.evaluate(x)
         mask = torch.ones(x.shape[0], 1, dtype=torch.bool)
         return Batch(fed.view(-1, 1, 1), targets.view(-1, 1, 1), mask, loss=self.loss_kind)
 
     def _sample(self, batch_size: int, generator: torch.Generator | None) -> Batch:
-        low, high = self.domain
-        x = low + (high - low) * torch.rand(batch_size, generator=generator)
-        return self._batch(x)
+        start, stop = self._ends()
+        drawn = start + (stop - start) * torch.rand(batch_size, generator=generator)
+        return self._batch(drawn.exp() if self.scale == "log" else drawn)
 
     def correct(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
         out, targets, _ = aligned(outputs, batch)
