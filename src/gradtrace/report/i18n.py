@@ -179,55 +179,10 @@ def text(key: str, lang: str = "en", **values) -> str:
     return MESSAGES(key, lang, **values)
 
 
-# The built-in studies' titles and descriptions in Portuguese; English comes from the study classes themselves.
-_STUDIES_PT: dict[str, tuple[str, str]] = {
-    "through-time": (
-        "O gradiente através do tempo, para vários raios espectrais de W_rec",
-        "‖∂L/∂h_{T−k}‖ em função do atraso k numa RNN tanh cuja W_rec é reescalada para raio espectral ρ, na "
-        "inicialização e depois do treino, com o envelope σ_max^k."),
-    "exploding": (
-        "Gradientes que explodem e a poda do gradiente",
-        "RNNs de Elman iniciadas com ρ(W_rec) > 1 e treinadas por SGD simples no problema da soma, sem poda e "
-        "com poda pela norma, por valor e por unidade: a norma do gradiente antes da poda, onde os membros "
-        "divergem e com que frequência cada poda agiu."),
-    "through-depth": (
-        "O gradiente através da profundidade: ativações, inicialização, batch norm e conexões residuais",
-        "‖∂L/∂h_l‖ camada a camada em MLPs de 20 camadas (sigmoide, tanh, ReLU, leaky ReLU, GELU; a "
-        "inicialização própria da ativação ou a padrão U[±1/√n]; simples, com batch norm, com conexões "
-        "residuais), na inicialização e depois de um treino curto no problema dos círculos; a razão entre a "
-        "primeira e a última camada em função da profundidade, ao lado do 0,25^(M−1) da sigmoide; quão rápido a "
-        "primeira camada aprende em comparação com a última."),
-    "dying-relu": (
-        "ReLU agonizante e as ativações que mantêm o gradiente",
-        "MLPs profundas (ReLU, Leaky ReLU, PReLU, GELU) treinadas por SGD simples em dois círculos concêntricos, "
-        "com taxa de aprendizado moderada e grande, e com vieses ocultos negativos: a fração de unidades mortas "
-        "(derivada 0 em todos os pontos de teste) e inativas por camada ao longo do treino, unidades que voltam "
-        "e a acurácia alcançada."),
-    "approximation": (
-        "Aproximação universal: XOR, círculos, espirais e três funções",
-        "Conjuntos de MLPs no XOR (a rede 2-2-1, sigmoide e tanh), nos círculos (4 unidades ocultas), em duas "
-        "espirais (32-32) e em x², 1/x e sen x (uma camada oculta de 32 unidades tanh): fronteiras de decisão, "
-        "curvas ajustadas contra a verdade, erros e a taxa de sucesso entre sementes com intervalo de 95%."),
-    "descent": (
-        "Descida do gradiente em lote, em minilote e estocástica",
-        "Uma pequena MLP ajustando sen x a partir do mesmo conjunto fixo de dados, com descida em lote completo, "
-        "em minilote e exemplo a exemplo pelo mesmo número de épocas: a perda de treino em função das épocas e "
-        "dos segundos, o ruído da perda por lote e a perda em dados separados no fim."),
-    "dynamics": (
-        "Estado estacionário, oscilação e caos numa RNN autônoma",
-        "Uma RNN sem entrada, h_{t+1} = tanh(g·W h_t), vai para um estado estacionário com g pequeno, oscila (W "
-        "uma rotação, g acima de 1) e fica caótica com g grande: trajetórias, o maior expoente de Lyapunov em "
-        "função de g ao lado da teoria de campo médio, e onde ele cruza 0."),
-    "forecast": (
-        "Previsão a partir de uma janela de cinco valores: MLP, RNN, LSTM e ESN contra a persistência",
-        "Previsão do próximo valor a partir dos últimos 5, em Mackey-Glass (caótica) e num preço sintético: MLP, "
-        "RNN de Elman, LSTM e rede de estado de eco, avaliadas nos últimos 20% de cada série contra a previsão "
-        "por persistência (repetir o último valor)."),
-}
-
-
 def study_text(name: str, title: str, description: str, lang: str = "en") -> tuple[str, str]:
-    """Return a study's title and description in ``lang`` (the given English ones when no translation exists)."""
-    if check_lang(lang) == "pt" and name in _STUDIES_PT:
-        return _STUDIES_PT[name]
+    """Return the title and description of a study that has no ``text`` of its own: the English ones, in any ``lang``.
+
+    Every built-in study carries its words in each language (``Study.text``); a study defined elsewhere may not.
+    """
+    check_lang(lang)
     return title, description
