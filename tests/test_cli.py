@@ -273,3 +273,19 @@ def test_a_seed_offset_reruns_a_study_on_other_seeds_and_is_not_mixed_with_the_f
     assert "seed=1000" in " ".join(second.stderr.split()) and "seed=2000" in " ".join(second.stderr.split())
     negative = _invoke("run", "exploding", "--quick", "--seed-offset", -1, "--out", tmp_path / "other")
     assert negative.exit_code == 2 and "--seed-offset" in negative.stderr and not (tmp_path / "other").exists()
+
+
+def test_a_seed_offset_too_large_for_the_members_seeds_is_refused_naming_the_option(tmp_path):
+    result = _invoke("run", "exploding", "--quick", "--seed-offset", 2**63, "--out", tmp_path / "runs")
+    assert result.exit_code == 2 and "--seed-offset" in result.stderr and not (tmp_path / "runs").exists()
+
+
+def test_a_store_from_before_configs_were_recorded_refuses_another_seed_offset(tmp_path):
+    out = tmp_path / "runs"
+    assert _invoke("run", "exploding", "--quick", "--seeds", 1, "--out", out).exit_code == 0
+    store = Store(out)
+    meta = store.meta("study/exploding")
+    del meta["config"]  # as an older gradtrace wrote it: every study on its base seed 0
+    store.set_meta("study/exploding", meta)
+    result = _invoke("run", "exploding", "--quick", "--seeds", 1, "--seed-offset", 1000, "--out", out)
+    assert result.exit_code != 0 and "seed=0" in result.stderr and "seed=1000" in result.stderr

@@ -121,6 +121,7 @@ def run(
         get_study,
         run_study,
     )
+    from gradtrace.studies.base import MAX_SEED_OFFSET
     from gradtrace.studies.course import course_studies
     from gradtrace.studies.summary import WALL_SECONDS_KEY
 
@@ -132,7 +133,8 @@ def run(
         processes = _cores() if workers is None else check_int("--workers", workers, minimum=1, maximum=MAX_WORKERS)
         if seeds is not None:
             check_int("--seeds", seeds, minimum=1, maximum=MAX_SEEDS)
-        seed_offset = check_int("--seed-offset", seed_offset, minimum=0)
+        # Member k of a study draws from seed + offset + k: the largest offset leaves room for every member.
+        seed_offset = check_int("--seed-offset", seed_offset, minimum=0, maximum=MAX_SEED_OFFSET)
         names = course_studies() if study is None else [study]
         plans = [(get_study(name).with_seed_offset(seed_offset, quick=quick), quick) for name in names]
         folder = _out_folder(out)

@@ -176,3 +176,19 @@ def test_an_empty_store_has_nothing_to_report(tmp_path):
 def test_a_folder_without_a_store_raises_store_error(tmp_path):
     with pytest.raises(StoreError, match="No gradtrace run store"):
         write_report(tmp_path)
+
+
+def test_runs_whose_figures_cannot_be_drawn_still_get_their_section_and_claims(tmp_path, monkeypatch):
+    from gradtrace.studies import run_study
+    from gradtrace.studies.exploding import figures
+
+    store = Store(tmp_path)
+    run_study("exploding", store, quick=True, seeds=1)
+
+    def older_runs(store, lang="en"):
+        raise KeyError("clip")  # a value an older gradtrace did not store
+
+    monkeypatch.setattr(figures, "draw", older_runs)
+    document = write_report(store).read_text(encoding="utf-8")
+    assert '<section id="exploding">' in document and 'class="claims"' in document
+    assert "cannot be drawn from these runs" in document and "gradtrace run exploding" in document

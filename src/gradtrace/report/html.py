@@ -178,8 +178,8 @@ def write_report(store: Store | str | Path, path: str | Path | None = None, *, l
             (title, description), question = study_text(name, study.title, study.description, lang), ""
         anchor = html.escape(name)
         contents.append(f'<li><a href="#{anchor}">{html.escape(title)}</a></li>')
-        number = len(contents)
-        parts = [f'<section id="{anchor}"><h2>{number}. {html.escape(title)}</h2>']
+        section = len(contents)
+        parts = [f'<section id="{anchor}"><h2>{section}. {html.escape(title)}</h2>']
         if question:
             parts.append(f'<p class="question">{html.escape(question)}</p>')
         if description:
@@ -206,7 +206,14 @@ def write_report(store: Store | str | Path, path: str | Path | None = None, *, l
             parts.append(f'<p class="note">{text("quick", lang)}</p>')
         drawer = figures_module(study) if study is not None else None
         if drawer is not None and records:  # a study whose every run is damaged has nothing to draw
-            figures, tables = drawer.draw(intact, lang=lang)
+            try:
+                figures, tables = drawer.draw(intact, lang=lang)
+            except (KeyError, IndexError) as error:
+                # Runs written by an older gradtrace may lack a value today's figures read: the claims above and
+                # the other sections are still reported, and the note says how to get the figures.
+                figures, tables = [], []
+                parts.append('<p class="note">' + html.escape(text("undrawable", lang, study=name,
+                                                                   missing=str(error))) + "</p>")
             parts += [_figure_html(f) for f in figures] + [_table_html(t) for t in tables]
         parts.append(f'<p class="meta footnote">{html.escape(_footnote(records, meta, lang))}</p></section>')
         sections.append("\n".join(parts))

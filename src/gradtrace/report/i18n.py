@@ -130,6 +130,14 @@ MESSAGES = Catalog({
         "en": "Run the study again with the same output folder to redo exactly these runs.",
         "pt": "Rode o estudo de novo com a mesma pasta de saída para refazer exatamente essas execuções.",
     },
+    "undrawable": {
+        "en": "The figures of this study cannot be drawn from these runs: they lack {missing}, which the figures of "
+              "this gradtrace read (the runs were probably written by an older version). Run `gradtrace run {study}` "
+              "into a new folder to draw them.",
+        "pt": "As figuras deste estudo não podem ser desenhadas a partir destas execuções: falta {missing}, que as "
+              "figuras desta versão do gradtrace leem (as execuções provavelmente vêm de uma versão mais antiga). "
+              "Rode `gradtrace run {study}` numa pasta nova para desenhá-las.",
+    },
     "incomplete": {
         "en": "This study is incomplete: {finished} of {planned} runs finished (missing: {missing}). Run it again "
               "with the same output folder to finish it.",

@@ -24,6 +24,7 @@ from gradtrace.studies.claims import Claim
 
 __all__ = [
     "MAX_SEEDS",
+    "MAX_SEED_OFFSET",
     "MAX_WORKERS",
     "Outcome",
     "ProgressReporter",
@@ -42,6 +43,9 @@ StepCallback = Callable[[int, dict], None]
 MAX_WORKERS = 256
 #: The most seeds (ensemble members) per configuration: each is a full network in memory.
 MAX_SEEDS = 1000
+#: The largest seed offset: studies' base seeds are small, and member k draws from seed + k, so this leaves
+#: room below MAX_SEED for every member of every study.
+MAX_SEED_OFFSET = 2**62
 
 
 class StudyConfig(pydantic.BaseModel):
@@ -83,7 +87,7 @@ class StudyConfig(pydantic.BaseModel):
 
     def with_seed_offset(self, offset: int) -> StudyConfig:
         """Return this config with ``offset`` added to its seed (validated like any seed)."""
-        offset = check_int("seed_offset", offset, minimum=0)
+        offset = check_int("seed_offset", offset, minimum=0, maximum=MAX_SEED_OFFSET)
         return type(self)(**{**self.model_dump(), "seed": self.seed + offset})
 
 
@@ -267,6 +271,9 @@ def check_resume(study: Study, store: Store, *, quick: bool = False, seeds: int 
     config, recorded = _recorded_config(study, quick), previous.get("config")
     changed = sorted(key for key in set(config or {}) | set(recorded or {})
                      if (config or {}).get(key) != (recorded or {}).get(key)) if recorded is not None else []
+    if recorded is None and previous and (config or {}).get("seed", 0) != 0:
+        # A store from before configs were recorded ran every study on its base seed 0: another seed would mix.
+        recorded, changed = {"seed": 0}, ["seed"]
     if not previous or (before == (quick, seeds) and not changed):
         return
     made = f"quick={before[0]}, seeds={before[1]}"
