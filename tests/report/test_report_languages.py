@@ -92,7 +92,7 @@ def test_every_message_has_every_language():
     for key in MESSAGES.messages:
         assert all(text(key, lang, count=1, finished=1, planned=1, missing="", runs=1, seeds=1, sizes="",
                         steps="", seconds=1, version="", torch="", python="", now="", root="", held=1, total=1,
-                        minutes="1")
+                        minutes="1", study="x")
                    for lang in LANGUAGES)
     with pytest.raises(ValueError, match="'greeting' has no pt text"):
         Catalog({"greeting": {"en": "hello"}})
