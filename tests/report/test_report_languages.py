@@ -140,3 +140,15 @@ def test_portuguese_tick_labels_keep_their_numbers_with_a_decimal_comma():
     _comma_ticks(ax)
     labels = ax.yaxis.get_major_formatter().format_ticks(ax.get_yticks())
     assert "0,5" in labels and all(labels)
+
+
+def test_every_study_draws_with_the_one_palette():
+    # A private hex colour in a study's figures is a second palette: colours must come from the kit.
+    import pathlib
+
+    import gradtrace.studies
+
+    root = pathlib.Path(gradtrace.studies.__file__).parent
+    private = {str(path.relative_to(root)): found for path in sorted(root.glob("*/figures.py"))
+               if (found := re.findall(r"['\"]#[0-9a-fA-F]{6}['\"]", path.read_text(encoding="utf-8")))}
+    assert private == {}

@@ -6,15 +6,17 @@ import math
 
 import numpy as np
 
-from gradtrace.report.figures import Figure, Table, _png, _runs, _size, plt
+from gradtrace.report.figures import PALETTE, Figure, Table, _png, _runs, _size, plt
 from gradtrace.report.i18n import Catalog, number
 from gradtrace.store import Store
 
 __all__ = ["draw"]
 
-_VALUE_COLOR, _DERIVATIVE_COLOR, _SUPREMUM_COLOR = "#1f77b4", "#d62728", "#555555"
-_COLORS = {"step": "#7f7f7f", "sigmoid": "#d62728", "tanh": "#ff7f0e", "relu": "#1f77b4", "leaky_relu": "#17becf",
-           "prelu": "#9467bd", "gelu": "#2ca02c", "linear": "#000000"}
+_VALUE_COLOR, _DERIVATIVE_COLOR, _SUPREMUM_COLOR = PALETTE["blue"], PALETTE["red"], PALETTE["grey"]
+# The same colour for an activation as in the depth studies' figures.
+_COLORS = {"step": PALETTE["grey"], "sigmoid": PALETTE["red"], "tanh": PALETTE["green"], "relu": PALETTE["blue"],
+           "leaky_relu": PALETTE["sky"], "prelu": PALETTE["pink"], "gelu": PALETTE["purple"],
+           "linear": PALETTE["black"]}
 
 _T = Catalog({
     # English keeps the activations' own names (the runs'); Portuguese names them as the course does.

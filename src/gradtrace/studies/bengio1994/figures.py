@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradtrace.report.figures import Figure, Table, _png, _runs, _size, plt
+from gradtrace.report.figures import PALETTE, Figure, Table, _png, _runs, _size, plt
 from gradtrace.report.i18n import Catalog, number
 from gradtrace.store import Store
 from gradtrace.studies.published import get_published
@@ -12,8 +12,8 @@ from gradtrace.studies.stats import nan_quantiles
 
 __all__ = ["draw"]
 
-_OURS = "#1f77b4"
-_INIT = "#7f7f7f"
+_OURS = PALETTE["blue"]
+_INIT = PALETTE["grey"]
 _FLOOR = 1e-30
 
 _T = Catalog({
@@ -205,7 +205,7 @@ def _frequency(runs, config, lang: str) -> Figure:
     fig, ax = plt.subplots(figsize=_size(6.4, 3.9))
     ax.fill_between(lengths, low, high, color=_OURS, alpha=0.18, linewidth=0, label=_T("wilson", lang))
     ax.plot(lengths, rates, color=_OURS, marker="o", linewidth=1.8, label=_T("latched_line", lang))
-    ax.plot(lengths, bistable, color="#ff7f0e", marker="s", linestyle="--", linewidth=1.2,
+    ax.plot(lengths, bistable, color=PALETTE["orange"], marker="s", linestyle="--", linewidth=1.2,
             label=_T("bistable_line", lang))
     ax.set_xscale("log")
     ax.set_xticks(lengths, [f"{t:g}" for t in lengths])
@@ -270,9 +270,9 @@ def _weights(runs, lang: str) -> Figure:
         end = np.asarray(r.arrays["final/spectral_radius"], dtype=float)
         x = i + generator.uniform(-0.18, 0.18, size=end.shape)
         ax.scatter(x - 0.25, start, s=10, color=_INIT, alpha=0.6, label=_T("phase.init", lang) if i == 0 else None)
-        ax.scatter(x[~success], end[~success], s=16, color="#d62728", marker="x",
+        ax.scatter(x[~success], end[~success], s=16, color=PALETTE["red"], marker="x",
                    label=_T("failed", lang) if i == 0 else None)
-        ax.scatter(x[success], end[success], s=16, color="#2ca02c", marker="o",
+        ax.scatter(x[success], end[success], s=16, color=PALETTE["green"], marker="o",
                    label=_T("latched", lang) if i == 0 else None)
     ax.axhline(1.0, color="black", linestyle=":", linewidth=1)
     ax.set_xticks(range(len(runs)), [f"T = {r.config['length']}" for r in runs])

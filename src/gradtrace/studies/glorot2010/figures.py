@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradtrace.report.figures import Figure, Table, _band, _png, _runs, _size, plt
+from gradtrace.report.figures import PALETTE, Figure, Table, _band, _png, _runs, _size, plt
 from gradtrace.report.i18n import Catalog, interval, number
 from gradtrace.store import RunRecord, Store
 from gradtrace.studies.glorot2010.study import PUBLISHED
@@ -13,7 +13,7 @@ from gradtrace.studies.stats import nan_quantiles
 __all__ = ["draw"]
 
 _STUDY = "glorot2010"
-_COLORS = {"standard": "#d62728", "normalized": "#1f77b4"}
+_COLORS = {"standard": PALETTE["red"], "normalized": PALETTE["blue"]}
 _QUARTER_CIRCLE_MEAN = 8.0 / (3.0 * np.pi)
 
 _T = Catalog({

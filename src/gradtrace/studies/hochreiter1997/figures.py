@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradtrace.report.figures import Figure, Table, _band, _png, _runs, _size, plt
+from gradtrace.report.figures import PALETTE, Figure, Table, _band, _png, _runs, _size, plt
 from gradtrace.report.i18n import Catalog, interval, number
 from gradtrace.store import Store
 from gradtrace.studies.published import get_published
 
 __all__ = ["draw"]
 
-_COLORS = {"lstm": "#1f77b4", "elman": "#d62728"}
+_COLORS = {"lstm": PALETTE["blue"], "elman": PALETTE["red"]}
 _COUNT_SERIES = "LSTM: training sequences to success"
 _ERROR_SERIES = "LSTM: wrong test predictions"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradtrace.report.figures import Figure, Table, _band, _png, _runs, _size, plt
+from gradtrace.report.figures import PALETTE, Figure, Table, _band, _png, _runs, _size, plt
 from gradtrace.report.i18n import Catalog, interval, number
 from gradtrace.store import Store
 from gradtrace.studies.published import get_published
@@ -147,8 +147,8 @@ def _nrmse84(runs, points, config, lang: str) -> Figure:
     for run in runs:
         values = np.asarray(run.arrays["nrmse84"], dtype=float)
         jitter = np.linspace(-0.04, 0.04, len(values))
-        ax.scatter(run.summary["train_length"] * (1 + jitter), values, color="#1f77b4", alpha=0.5, s=14)
-    ax.plot(lengths, [r.summary["nrmse84"] for r in runs], color="#1f77b4", marker="o",
+        ax.scatter(run.summary["train_length"] * (1 + jitter), values, color=PALETTE["blue"], alpha=0.5, s=14)
+    ax.plot(lengths, [r.summary["nrmse84"] for r in runs], color=PALETTE["blue"], marker="o",
             label=_T("ours_median", lang))
     if points:
         xs = sorted(points)
@@ -189,7 +189,7 @@ def _free_run(run, config, lang: str) -> Figure:
     truth, free = run.arrays["free_run_truth"], run.arrays["free_run"]
     steps = np.arange(len(truth))
     ax.plot(steps, truth, color="black", linewidth=1.2, label=_T("truth", lang, tau=number(config["tau"], "g", lang)))
-    ax.plot(steps, free, color="#d62728", linewidth=1.0, linestyle="--", label=_T("free", lang))
+    ax.plot(steps, free, color=PALETTE["red"], linewidth=1.0, linestyle="--", label=_T("free", lang))
     ax.axvline(config["horizon"], color="gray", linestyle=":", linewidth=1)
     ax.set_xlabel(_T("free_axis", lang))
     ax.set_ylabel("x(t)")

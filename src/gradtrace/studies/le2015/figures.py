@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradtrace.report.figures import Figure, Table, _band, _png, _runs, _size, plt
+from gradtrace.report.figures import PALETTE, Figure, Table, _band, _png, _runs, _size, plt
 from gradtrace.report.i18n import Catalog, interval, number
 from gradtrace.store import Store
 from gradtrace.studies.published import get_published
@@ -12,7 +12,7 @@ from gradtrace.studies.stats import nan_quantiles
 
 __all__ = ["draw"]
 
-_COLORS = {"irnn": "#2ca02c", "tanh": "#d62728", "lstm": "#1f77b4"}
+_COLORS = {"irnn": PALETTE["green"], "tanh": PALETTE["red"], "lstm": PALETTE["blue"]}
 
 _T = Catalog({
     "model.irnn": {"en": "IRNN (ReLU, W_rec = I)", "pt": "IRNN (ReLU, W_rec = I)"},

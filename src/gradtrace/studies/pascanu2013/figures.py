@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradtrace.report.figures import Figure, Table, _band, _png, _runs, _size, plt
+from gradtrace.report.figures import PALETTE, Figure, Table, _band, _png, _runs, _size, plt
 from gradtrace.report.i18n import Catalog, number
 from gradtrace.store import Store
 from gradtrace.studies.pascanu2013 import ALGORITHMS, INITS
@@ -12,7 +12,7 @@ from gradtrace.studies.published import get_published
 
 __all__ = ["draw"]
 
-_STYLE = {"MSGD": "#d62728", "MSGD-C": "#1f77b4", "MSGD-CR": "#2ca02c"}
+_STYLE = {"MSGD": PALETTE["red"], "MSGD-C": PALETTE["blue"], "MSGD-CR": PALETTE["green"]}
 # The one success rate the paper states in its text (published.py, claims[0]): MSGD-CR from the basic
 # tanh start, trained on lengths drawn from [50, 200], succeeded for 5 of 5 seeds.
 _PUBLISHED_CR_BASIC = (5, 5)
