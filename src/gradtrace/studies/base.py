@@ -30,10 +30,12 @@ __all__ = [
     "ProgressReporter",
     "RunSpec",
     "Study",
+    "TRAINING_KEYS",
     "StudyConfig",
     "StudyResult",
     "check_resume",
     "median_horizon",
+    "run_arrays",
     "run_study",
 ]
 
@@ -204,6 +206,37 @@ class Study(ABC):
         but their verdicts mean little (the sizes are a smoke test's). The base study claims nothing.
         """
         return []
+
+
+#: The history entries of a task-scored training run that most studies store.
+TRAINING_KEYS = ("train/loss", "eval/step", "task/loss", "task/accuracy", "task/success")
+
+
+def run_arrays(run: Any, keys: tuple[str, ...] = (), *, renamed: dict[str, str] | None = None,
+               optional: dict[str, str] | None = None, trace: bool = False) -> dict[str, np.ndarray]:
+    """Return the arrays a study stores from a training :class:`~gradtrace.train.Run`, and its ``diverged_at``.
+
+    The one copier every study's runs share, partial runs (after Ctrl-C) included.
+
+    Args:
+        run: what :func:`~gradtrace.train.fit` returned (or the partial run of a :class:`RunInterrupted`).
+        keys: history entries stored under their own names ("train/loss", "eval/step", ...).
+        renamed: ``{history key: stored name}`` for entries stored under the study's own key.
+        optional: the same, for entries only some runs record (a clip's "…/fired"): kept when present.
+        trace: also store the trace snapshots ("trace/steps", "trace/grad_norms").
+
+    Raises:
+        KeyError: if a run lacks one of ``keys`` or ``renamed`` (a study asking for what fit did not record).
+    """
+    history = run.history
+    arrays = {key: history[key] for key in keys}
+    arrays.update({name: history[key] for key, name in (renamed or {}).items()})
+    arrays.update({name: history[key] for key, name in (optional or {}).items() if key in history})
+    if trace:
+        arrays["trace/steps"] = run.trace_steps
+        arrays["trace/grad_norms"] = run.trace_grad_norms
+    arrays["diverged_at"] = run.diverged_at
+    return arrays
 
 
 def median_horizon(horizons: Any) -> float:

@@ -32,7 +32,7 @@ from gradtrace.studies.approximation.config import (
     XOR_PROBLEMS,
     ApproximationConfig,
 )
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, run_arrays
 from gradtrace.studies.claims import Claim
 from gradtrace.studies.stats import wilson_interval
 from gradtrace.tasks import XOR, Batch, Circles, FunctionFit, Spiral, Task
@@ -186,8 +186,7 @@ def _executor(config: ApproximationConfig, problem: str, seeds: int) -> Callable
 
 def _training_arrays(run: Run) -> dict[str, np.ndarray]:
     """The held-out loss of each seed during training."""
-    return {keys.EVAL_STEP: run.history["eval/step"], keys.EVAL_LOSS: run.history["task/loss"],
-            keys.DIVERGED_AT: run.diverged_at}
+    return run_arrays(run, renamed={"eval/step": keys.EVAL_STEP, "task/loss": keys.EVAL_LOSS})
 
 
 def _median_member(losses: np.ndarray) -> int:

@@ -16,7 +16,16 @@ from gradtrace.errors import RunInterrupted, check_int, check_real
 from gradtrace.init import spectral_radius
 from gradtrace.instruments import trace
 from gradtrace.models import ElmanRNN
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, StudyConfig, median_horizon
+from gradtrace.studies.base import (
+    TRAINING_KEYS,
+    Outcome,
+    RunSpec,
+    StepCallback,
+    Study,
+    StudyConfig,
+    median_horizon,
+    run_arrays,
+)
 from gradtrace.studies.stats import wilson_interval
 from gradtrace.tasks import Latch
 from gradtrace.train import fit
@@ -176,14 +185,4 @@ def _median(values) -> float:
 
 
 def _arrays(run) -> dict[str, np.ndarray]:
-    return {
-        "train/loss": run.history["train/loss"],
-        "grad/norm": run.history["grad/norm"],
-        "eval/step": run.history["eval/step"],
-        "task/loss": run.history["task/loss"],
-        "task/accuracy": run.history["task/accuracy"],
-        "task/success": run.history["task/success"],
-        "trace/steps": run.trace_steps,
-        "trace/grad_norms": run.trace_grad_norms,
-        "diverged_at": run.diverged_at,
-    }
+    return run_arrays(run, (*TRAINING_KEYS, "grad/norm"), trace=True)

@@ -19,7 +19,7 @@ from gradtrace.remedies import (
     pascanu_penalty,
     weight_penalty,
 )
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, run_arrays
 from gradtrace.studies.claims import Claim
 from gradtrace.studies.exploding import claims as _claims
 from gradtrace.studies.exploding.config import (
@@ -29,7 +29,6 @@ from gradtrace.studies.exploding.config import (
     CLIP_NORM,
     CLIP_VALUE,
     DIVERGED,
-    DIVERGED_AT,
     FIRED_FRACTION,
     FIRST_DIVERGENCE,
     GRAD_NORM,
@@ -188,13 +187,6 @@ def _summary(run: Run, arrays: dict[str, np.ndarray], test_loss: np.ndarray, see
 
 
 def _arrays(run: Run) -> dict[str, np.ndarray]:
-    arrays = {
-        STEP: run.history["step"],
-        TRAIN_LOSS: run.history["train/loss"],
-        GRAD_NORM: run.history["grad/norm"],
-        DIVERGED_AT: run.diverged_at,
-    }
-    fired = [value for key, value in run.history.items() if key.endswith("/fired")]
-    if fired:
-        arrays[CLIP_FIRED] = fired[0]  # one clip per cure
-    return arrays
+    fired = [key for key in run.history if key.endswith("/fired")]  # one clip per cure, whichever it is
+    return run_arrays(run, renamed={"step": STEP, "train/loss": TRAIN_LOSS, "grad/norm": GRAD_NORM},
+                      optional={key: CLIP_FIRED for key in fired[:1]})

@@ -19,7 +19,7 @@ import torch
 
 from gradtrace.errors import RunInterrupted
 from gradtrace.models import ESN, LSTM, MLP, ElmanRNN
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, run_arrays
 from gradtrace.studies.claims import Claim
 from gradtrace.studies.forecast.change import ChangeForecast, seasonal_oracle
 from gradtrace.studies.forecast.claims import forecast_claims
@@ -155,8 +155,7 @@ def _executor(config: ForecastConfig, series: str, model_name: str,
 
 
 def _training_arrays(run: Run) -> dict[str, np.ndarray]:
-    return {Key.TRAINING_STEP: run.history["eval/step"], Key.TRAINING_LOSS: run.history["task/loss"],
-            "diverged_at": run.diverged_at}
+    return run_arrays(run, renamed={"eval/step": Key.TRAINING_STEP, "task/loss": Key.TRAINING_LOSS})
 
 
 def _rmse(forecast: torch.Tensor, truth: torch.Tensor) -> np.ndarray:

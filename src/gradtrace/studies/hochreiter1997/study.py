@@ -18,7 +18,7 @@ import numpy as np
 from gradtrace.errors import RunInterrupted, check_choice, check_int, check_real
 from gradtrace.models import LSTM, ElmanRNN
 from gradtrace.models.initialization import initialize
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, StudyConfig
+from gradtrace.studies.base import TRAINING_KEYS, Outcome, RunSpec, StepCallback, Study, StudyConfig, run_arrays
 from gradtrace.studies.stats import nan_quantiles, wilson_interval
 from gradtrace.tasks import Adding
 from gradtrace.train import OPTIMIZERS, fit
@@ -179,16 +179,10 @@ def _executor(config: Hochreiter1997Config, model_name: str, length: int, seeds:
 
 
 def _arrays(run, config: Hochreiter1997Config) -> dict[str, np.ndarray]:
-    return {
-        "train/loss": run.history["train/loss"],
-        "eval/step": run.history["eval/step"],
-        "task/loss": run.history["task/loss"],
-        "task/accuracy": run.history["task/accuracy"],
-        "task/success": run.history["task/success"],
-        "sequences_to_success": sequences_to_success(run.history["eval/step"], run.history["task/success"],
-                                                     config.batch_size),
-        "diverged_at": run.diverged_at,
-    }
+    arrays = run_arrays(run, TRAINING_KEYS)
+    arrays["sequences_to_success"] = sequences_to_success(run.history["eval/step"], run.history["task/success"],
+                                                          config.batch_size)
+    return arrays
 
 
 def _summary(arrays, run, task: Adding, model_name: str, length: int, seeds: int,

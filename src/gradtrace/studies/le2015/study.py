@@ -19,7 +19,7 @@ from gradtrace.errors import RunInterrupted, check_choice, check_int, check_real
 from gradtrace.models import LSTM, ElmanRNN
 from gradtrace.models.initialization import initialize
 from gradtrace.remedies import clip_by_global_norm
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, StudyConfig
+from gradtrace.studies.base import TRAINING_KEYS, Outcome, RunSpec, StepCallback, Study, StudyConfig, run_arrays
 from gradtrace.studies.stats import nan_quantiles, wilson_interval
 from gradtrace.tasks import Adding
 from gradtrace.train import OPTIMIZERS, fit
@@ -160,18 +160,7 @@ def _executor(config: Le2015Config, model_name: str, length: int, seeds: int):
 
 
 def _arrays(run) -> dict[str, np.ndarray]:
-    arrays = {
-        "train/loss": run.history["train/loss"],
-        "grad/norm": run.history["grad/norm"],
-        "eval/step": run.history["eval/step"],
-        "task/loss": run.history["task/loss"],
-        "task/accuracy": run.history["task/accuracy"],
-        "task/success": run.history["task/success"],
-        "diverged_at": run.diverged_at,
-    }
-    if "clip_by_global_norm/fired" in run.history:
-        arrays["clip/fired"] = run.history["clip_by_global_norm/fired"]
-    return arrays
+    return run_arrays(run, (*TRAINING_KEYS, "grad/norm"), optional={"clip_by_global_norm/fired": "clip/fired"})
 
 
 def _summary(run, task: Adding, model_name: str, length: int, seeds: int, config: Le2015Config) -> dict:

@@ -8,7 +8,16 @@ from gradtrace.errors import RunInterrupted
 from gradtrace.instruments import trace
 from gradtrace.models import make_model
 from gradtrace.models.initialization import lstm_forget_bias_
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, StudyConfig, median_horizon
+from gradtrace.studies.base import (
+    TRAINING_KEYS,
+    Outcome,
+    RunSpec,
+    StepCallback,
+    Study,
+    StudyConfig,
+    median_horizon,
+    run_arrays,
+)
 from gradtrace.studies.claims import Claim, Results
 from gradtrace.studies.stats import wilson_interval
 from gradtrace.tasks import Adding
@@ -189,13 +198,4 @@ def _executor(config: LongRangeConfig, model_name: str, length: int, seeds: int)
 
 
 def _arrays(run) -> dict[str, np.ndarray]:
-    return {
-        "train/loss": run.history["train/loss"],
-        "eval/step": run.history["eval/step"],
-        "task/loss": run.history["task/loss"],
-        "task/accuracy": run.history["task/accuracy"],
-        "task/success": run.history["task/success"],
-        "trace/steps": run.trace_steps,
-        "trace/grad_norms": run.trace_grad_norms,
-        "diverged_at": run.diverged_at,
-    }
+    return run_arrays(run, TRAINING_KEYS, trace=True)

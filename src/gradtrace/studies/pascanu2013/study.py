@@ -16,7 +16,16 @@ from gradtrace.models import ElmanRNN
 from gradtrace.models.initialization import initialize
 from gradtrace.remedies import GradientTransform, chain, clip_by_global_norm, pascanu_penalty
 from gradtrace.remedies.penalties import OMEGA_FORMS, OMEGA_REDUCTIONS
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, StudyConfig, median_horizon
+from gradtrace.studies.base import (
+    TRAINING_KEYS,
+    Outcome,
+    RunSpec,
+    StepCallback,
+    Study,
+    StudyConfig,
+    median_horizon,
+    run_arrays,
+)
 from gradtrace.studies.stats import wilson_interval
 from gradtrace.tasks import TemporalOrder
 from gradtrace.train import fit
@@ -226,15 +235,8 @@ def _executor(config: Pascanu2013Config, init: str, algorithm: str, length: int,
 
 
 def _arrays(run) -> dict[str, np.ndarray]:
-    history = run.history
-    arrays = {key: history[key] for key in ("step", "train/loss", "grad/norm", "eval/step", "task/loss",
-                                            "task/accuracy", "task/success")}
-    for key, name in (("clip_by_global_norm/fired", "clip/fired"), ("pascanu_penalty/omega", "omega")):
-        if key in history:
-            arrays[name] = history[key]
-    arrays.update({"trace/steps": run.trace_steps, "trace/grad_norms": run.trace_grad_norms,
-                   "diverged_at": run.diverged_at})
-    return arrays
+    return run_arrays(run, ("step", *TRAINING_KEYS, "grad/norm"), trace=True,
+                      optional={"clip_by_global_norm/fired": "clip/fired", "pascanu_penalty/omega": "omega"})
 
 
 def _first_success(eval_steps: np.ndarray, success: np.ndarray) -> np.ndarray:

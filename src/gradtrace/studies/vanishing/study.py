@@ -17,7 +17,7 @@ from gradtrace.instruments import trace
 from gradtrace.models import ESN, GRU, LSTM, ElmanRNN, RecurrentModel
 from gradtrace.models.initialization import initialize
 from gradtrace.remedies import clip_by_global_norm
-from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, median_horizon
+from gradtrace.studies.base import Outcome, RunSpec, StepCallback, Study, median_horizon, run_arrays
 from gradtrace.studies.claims import Claim
 from gradtrace.studies.stats import wilson_interval
 from gradtrace.studies.vanishing import claims as vanishing_claims
@@ -230,11 +230,5 @@ def _esn_arrays(esn: ESN, task: Task, config: VanishingConfig, callback: StepCal
 
 
 def _arrays(run) -> dict[str, np.ndarray]:
-    return {
-        "train/loss": run.history["train/loss"],
-        EVAL_STEP: run.history["eval/step"],
-        HELD_OUT_LOSS: run.history["task/loss"],
-        "task/accuracy": run.history["task/accuracy"],
-        "task/success": run.history["task/success"],
-        "diverged_at": run.diverged_at,
-    }
+    return run_arrays(run, ("train/loss", "task/accuracy", "task/success"),
+                      renamed={"eval/step": EVAL_STEP, "task/loss": HELD_OUT_LOSS})
