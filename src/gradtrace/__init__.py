@@ -59,6 +59,9 @@ _EXPORTS: dict[str, str] = {
     "Study": "gradtrace.studies",
     "run_study": "gradtrace.studies",
     "get_study": "gradtrace.studies",
+    # the doctor: the user's own models
+    "diagnose": "gradtrace.doctor",
+    "Diagnosis": "gradtrace.doctor",
     # errors
     "GradtraceError": "gradtrace.errors",
     "NonFiniteError": "gradtrace.errors",
@@ -67,7 +70,7 @@ _EXPORTS: dict[str, str] = {
     "StoreError": "gradtrace.errors",
 }
 # Subpackages reachable as attributes of the root (``gt.remedies.clip_by_global_norm``).
-_SUBMODULES = ("errors", "instruments", "models", "remedies", "studies", "tasks")
+_SUBMODULES = ("doctor", "errors", "instruments", "models", "remedies", "studies", "tasks")
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
 
@@ -89,7 +92,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time the names load on first use
-    from gradtrace import errors, instruments, models, remedies, studies, tasks
+    from gradtrace import doctor, errors, instruments, models, remedies, studies, tasks
+    from gradtrace.doctor import Diagnosis, diagnose
     from gradtrace.errors import GradtraceError, NonFiniteError, OutOfMemoryError, RunInterrupted, StoreError
     from gradtrace.init import scale_to_spectral_radius_, spectral_radius
     from gradtrace.instruments import DepthTrace, Trace, trace

@@ -5,3 +5,18 @@ unrolled twin sharing the model's own parameter tensors, hooks the cells a user'
 the gradient through depth with tensor hooks, and gives verdicts with their evidence. ``treat`` tries
 the remedies on copies and says which one fixed it.
 """
+
+from gradtrace.doctor.diagnose import LossFunctionError, diagnose
+from gradtrace.doctor.diagnosis import DepthReading, Diagnosis, ModuleReading, ParameterReading, RecurrentReading
+from gradtrace.doctor.verdicts import Verdict
+
+__all__ = [
+    "DepthReading",
+    "Diagnosis",
+    "LossFunctionError",
+    "ModuleReading",
+    "ParameterReading",
+    "RecurrentReading",
+    "Verdict",
+    "diagnose",
+]
