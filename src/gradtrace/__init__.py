@@ -62,6 +62,8 @@ _EXPORTS: dict[str, str] = {
     # the doctor: the user's own models
     "diagnose": "gradtrace.doctor",
     "Diagnosis": "gradtrace.doctor",
+    "treat": "gradtrace.doctor",
+    "Treatment": "gradtrace.doctor",
     # errors
     "GradtraceError": "gradtrace.errors",
     "NonFiniteError": "gradtrace.errors",
@@ -93,7 +95,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time the names load on first use
     from gradtrace import doctor, errors, instruments, models, remedies, studies, tasks
-    from gradtrace.doctor import Diagnosis, diagnose
+    from gradtrace.doctor import Diagnosis, Treatment, diagnose, treat
     from gradtrace.errors import GradtraceError, NonFiniteError, OutOfMemoryError, RunInterrupted, StoreError
     from gradtrace.init import scale_to_spectral_radius_, spectral_radius
     from gradtrace.instruments import DepthTrace, Trace, trace

@@ -8,6 +8,7 @@ the remedies on copies and says which one fixed it.
 
 from gradtrace.doctor.diagnose import LossFunctionError, diagnose
 from gradtrace.doctor.diagnosis import DepthReading, Diagnosis, ModuleReading, ParameterReading, RecurrentReading
+from gradtrace.doctor.treat import Treatment, Trial, treat
 from gradtrace.doctor.verdicts import Verdict
 
 __all__ = [
@@ -17,6 +18,9 @@ __all__ = [
     "ModuleReading",
     "ParameterReading",
     "RecurrentReading",
+    "Treatment",
+    "Trial",
     "Verdict",
     "diagnose",
+    "treat",
 ]
