@@ -266,9 +266,9 @@ class Attachment:
             cell.active = False
         by_probe = {id(p): g for p, g in zip(probes, grads[len(named):])}
         parameter_grads = grads[: len(named)]
-        measured["parameters"] = [(n, tuple(p.shape), _norm(g), float(p.detach().double().norm()))
+        measured["parameters"] = [(n, tuple(p.shape), _norm(g), _norm(p))
                                   for (n, p), g in zip(named, parameter_grads)]
-        squares = [0.0 if g is None else float(g.detach().double().square().sum()) for g in parameter_grads]
+        squares = [_norm(g) ** 2 for g in parameter_grads]
         measured["grad_norm"] = math.sqrt(sum(squares)) if all(map(math.isfinite, squares)) else float("nan")
         generator = torch.Generator().manual_seed(self.seed)
         measured["recurrent"] = {
@@ -289,7 +289,8 @@ def _restore_buffers(buffers) -> None:
 
 
 def _norm(grad: torch.Tensor | None) -> float:
-    return 0.0 if grad is None else float(grad.detach().double().norm())
+    # accumulated in float64 without a float64 copy of the tensor (an embedding can be millions of entries)
+    return 0.0 if grad is None else float(torch.linalg.vector_norm(grad.detach(), dtype=torch.float64))
 
 
 def _grad(by_probe: dict, probe: torch.Tensor) -> torch.Tensor:
@@ -313,17 +314,16 @@ def _read_record(record: SequenceRecord, by_probe: dict, generator: torch.Genera
     input_norms = torch.full((L, T), nan, dtype=torch.float64)
     for (layer, direction), states in record.h.items():
         for t, (_, probe) in states.items():
-            grad_norms[layer, direction, t] = float(_grad(by_probe, probe).double().norm())
+            grad_norms[layer, direction, t] = _norm(_grad(by_probe, probe))
         if record.c:
             for t, (_, probe) in record.c[(layer, direction)].items():
-                cell_norms[layer, direction, t] = float(_grad(by_probe, probe).double().norm())
+                cell_norms[layer, direction, t] = _norm(_grad(by_probe, probe))
         lag_norms[layer, direction] = _lag_profile(record, layer, direction, by_probe, generator)
     for layer, (probe, sizes) in record.x.items():
-        grad = _grad(by_probe, probe).double()
-        for t, rows in enumerate(grad.split(sizes)):
-            input_norms[layer, t] = float(rows.norm())
+        for t, rows in enumerate(_grad(by_probe, probe).split(sizes)):
+            input_norms[layer, t] = _norm(rows)
     for t, probe in enumerate(record.x_steps):
-        input_norms[0, t] = float(_grad(by_probe, probe).double().norm())
+        input_norms[0, t] = _norm(_grad(by_probe, probe))
     return {"grad_norms": grad_norms, "cell_grad_norms": cell_norms, "lag_norms": lag_norms,
             "input_grad_norms": input_norms, "saturation": dict(record.saturation)}
 
@@ -385,13 +385,15 @@ def _weights_reading(module: nn.Module, kind: str, L: int, D: int):
     else:
         return radius, top
     for gate in per[0][0]:
-        matrices = [[per[layer][d][gate].double() for d in range(D)] for layer in range(L)]
+        # in the weights' own precision: a float32 eigendecomposition of a 200 × 200 block costs 2/3 of a
+        # float64 one, and ρ needs no more digits than the weights hold
+        matrices = [[per[layer][d][gate] for d in range(D)] for layer in range(L)]
         radius[gate] = torch.tensor([[float(torch.linalg.eigvals(m).abs().max()) for m in row] for row in matrices])
         top[gate] = torch.tensor([[float(torch.linalg.matrix_norm(m, ord=2)) for m in row] for row in matrices])
     return radius, top
 
 
-def _recurrent_reading(name: str, module: nn.Module, readings: list[dict]) -> RecurrentReading:
+def _recurrent_reading(name: str, module: nn.Module, readings: list[dict], weights: dict) -> RecurrentReading:
     first = readings[0]
     L, D = first["grad_norms"].shape[:2]
     if isinstance(module, nn.RNNBase):
@@ -415,7 +417,9 @@ def _recurrent_reading(name: str, module: nn.Module, readings: list[dict]) -> Re
             pair[layer, d, 1] += total
     saturation = {gate: pair[..., 0] / pair[..., 1].clamp_min(1) for gate, pair in counts.items()}
     base_kind = kind.removesuffix("Cell")
-    radius, top = _weights_reading(module, base_kind, L, D) if base_kind in GATES else ({}, {})
+    if name not in weights:  # the weights do not change during a diagnosis: one eigendecomposition each
+        weights[name] = _weights_reading(module, base_kind, L, D) if base_kind in GATES else ({}, {})
+    radius, top = weights[name]
     return RecurrentReading(name, kind, L, D, hidden, grad_norms.shape[-1], grad_norms,
                             _median(cells) if cells else None, lag_norms, input_norms, rates, horizons,
                             radius, top, saturation, calls=len(readings))
@@ -448,6 +452,7 @@ def _assemble(model: nn.Module, attached: Attachment, per_batch: list[dict], sec
     verdicts_per_batch: list[list[Verdict]] = []
     recurrent_readings: dict[str, list[dict]] = {}
     depth_tables = []
+    weights: dict = {}
     notes = []
     first_nonfinite = None
     for measured in per_batch:
@@ -467,7 +472,7 @@ def _assemble(model: nn.Module, attached: Attachment, per_batch: list[dict], sec
             if not runs:
                 continue
             recurrent_readings.setdefault(name, []).extend(runs)
-            reading = _recurrent_reading(name, modules[name], runs)
+            reading = _recurrent_reading(name, modules[name], runs, weights)
             for layer in range(reading.num_layers):
                 for d in range(reading.num_directions):
                     lags = reading.lag_norms[layer, d]
@@ -482,7 +487,8 @@ def _assemble(model: nn.Module, attached: Attachment, per_batch: list[dict], sec
         if measured.get("first_nonfinite"):
             first_nonfinite = first_nonfinite or measured["first_nonfinite"][0]
         verdicts_per_batch.append(found)
-    recurrent = {name: _recurrent_reading(name, modules[name], runs) for name, runs in recurrent_readings.items()}
+    recurrent = {name: _recurrent_reading(name, modules[name], runs, weights)
+                 for name, runs in recurrent_readings.items()}
     depth = _depth_reading(depth_tables, modules)
     for module in depth.modules if not recurrent else ():
         if module.calls > 1 and module.weighted:

@@ -331,7 +331,9 @@ class DepthRecorder:
             entry.calls += 1
             tensors = _tensors(output)
             with torch.no_grad():
-                finite = all(bool(torch.isfinite(t).all()) for t in tensors)
+                # a float64 sum of finite entries is finite; only a non-finite sum needs the full check
+                finite = all(bool(torch.isfinite(t.sum(dtype=torch.float64))) or bool(torch.isfinite(t).all())
+                             for t in tensors)
                 if not finite:
                     entry.output_finite = False
                     if self.first_nonfinite is None:
@@ -360,7 +362,7 @@ class DepthRecorder:
                 return None
             entry.grad_seen = True
             with torch.no_grad():
-                square = float(grad.detach().double().square().sum())
+                square = float(torch.linalg.vector_norm(grad.detach(), dtype=torch.float64)) ** 2
             if square != square or square == float("inf"):
                 entry.grad_finite = False
                 if self.first_nonfinite_grad is None:
