@@ -8,6 +8,7 @@ the remedies on copies and says which one fixed it.
 
 from gradtrace.doctor.diagnose import LossFunctionError, diagnose
 from gradtrace.doctor.diagnosis import DepthReading, Diagnosis, ModuleReading, ParameterReading, RecurrentReading
+from gradtrace.doctor.omega import PascanuOmega
 from gradtrace.doctor.treat import Treatment, Trial, treat
 from gradtrace.doctor.verdicts import Verdict
 
@@ -17,6 +18,7 @@ __all__ = [
     "LossFunctionError",
     "ModuleReading",
     "ParameterReading",
+    "PascanuOmega",
     "RecurrentReading",
     "Treatment",
     "Trial",

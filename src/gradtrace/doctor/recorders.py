@@ -81,6 +81,7 @@ class SequenceRecord:
     c: dict = field(default_factory=lambda: defaultdict(dict))
     x: dict = field(default_factory=dict)
     x_steps: list = field(default_factory=list)  # a step module's input probe per call
+    pre_activations: dict = field(default_factory=lambda: defaultdict(dict))  # an RNN's a_t, when kept
     batch_sizes: list[int] = field(default_factory=list)
     saturation: dict = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
 
@@ -92,6 +93,8 @@ class SequenceRecord:
 
     def count_saturation(self, layer: int, direction: int, gates: dict[str, torch.Tensor], kind: str) -> None:
         for gate, values in gates.items():
+            if gate == "pre_activation":
+                continue
             if gate in _SIGMOID_GATES:
                 activation = "sigmoid"
             elif gate in _TANH_GATES or kind == "RNN_TANH" or kind == "tanh":
@@ -106,10 +109,11 @@ class SequenceRecord:
 class TwinRecorder:
     """The observer of one ``nn.RNN``/``LSTM``/``GRU`` run as a twin: probes every state and input."""
 
-    def __init__(self, name: str, module: nn.RNNBase, shape: TwinLayout):
+    def __init__(self, name: str, module: nn.RNNBase, shape: TwinLayout, *, keep_pre_activations: bool = False):
         self.name = name
         self.module = module
         self.layout = shape
+        self.keep_pre_activations = keep_pre_activations
         self.records: list[SequenceRecord] = []
 
     def reset(self) -> None:
@@ -139,7 +143,10 @@ class TwinRecorder:
         return h, c
 
     def on_gates(self, layer, direction, step, gates):
-        self.records[-1].count_saturation(layer, direction, gates, self.layout.kind)
+        record = self.records[-1]
+        if self.keep_pre_activations and "pre_activation" in gates:
+            record.pre_activations[(layer, direction)][step] = gates["pre_activation"]
+        record.count_saturation(layer, direction, gates, self.layout.kind)
 
 
 def cell_kind(module: nn.Module) -> str | None:

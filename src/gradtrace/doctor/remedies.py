@@ -4,10 +4,10 @@ A remedy changes the copy (its initialization, a module, an activation) or the t
 the learning rate), never the user's model. Each one also writes the lines a practitioner pastes into
 their own code to apply it, with the qualified names of their model's modules.
 
-References: clipping by norm, Pascanu et al. 2013 (arXiv:1211.5063); forget-gate bias 1, Gers et al. 2000
-and Jozefowicz et al. 2015; orthogonal recurrent weights, Saxe et al. 2014; identity initialization of
-ReLU RNNs, Le et al. 2015 (arXiv:1504.00941); the GRU, Cho et al. 2014; He initialization, He et al. 2015;
-Glorot initialization, Glorot & Bengio 2010.
+References: clipping by norm and the regularizer Ω, Pascanu et al. 2013 (arXiv:1211.5063); forget-gate
+bias 1, Gers et al. 2000 and Jozefowicz et al. 2015; orthogonal recurrent weights, Saxe et al. 2014;
+identity initialization of ReLU RNNs, Le et al. 2015 (arXiv:1504.00941); the GRU, Cho et al. 2014;
+He initialization, He et al. 2015; Glorot initialization, Glorot & Bengio 2010.
 """
 
 from __future__ import annotations
@@ -23,10 +23,15 @@ from gradtrace.init import spectral_radius
 
 __all__ = ["REMEDY_NAMES", "Remedy", "auto_remedies", "make_remedy"]
 
-#: Multiples of the measured median gradient norm at which clipping by norm is tried.
-CLIP_MULTIPLES = (0.1, 0.5, 1.0)
+#: Multiples of the measured median gradient norm at which clipping by norm is tried...
+CLIP_MULTIPLES = (0.1, 1.0)
+#: ...and the fixed bounds practitioners use (the word language model example clips at 0.25, seq2seq
+#: models at 1 to 5): when the gradient has already exploded at the start, its median is no guide.
+CLIP_BOUNDS = (1.0, 5.0)
 #: The learning rate is divided by this in the "lower learning rate" trial.
 LR_DIVISOR = 10.0
+#: α of Pascanu's Ω: the default of the authors' released code, which their experiments used.
+OMEGA_WEIGHT = 2.0
 
 _SATURATING = (nn.Sigmoid, nn.Tanh)
 _WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -42,6 +47,7 @@ class Remedy:
         apply: changes a copy of the model in place (None for loop-only remedies).
         clip_norm: clip the global gradient norm at this value after each backward pass.
         lr_scale: multiply every learning rate by this.
+        omega: α of Pascanu's Ω, added to the gradient of every ``nn.RNN`` (None: no Ω).
         code: the lines that apply it to the user's model, named ``model``.
     """
 
@@ -50,6 +56,7 @@ class Remedy:
     apply: Callable[[nn.Module], None] | None = None
     clip_norm: float | None = None
     lr_scale: float = 1.0
+    omega: float | None = None  # add α · ∂Ω/∂W_hh of Pascanu's regularizer to every nn.RNN's gradient
     code: list[str] = field(default_factory=list)
 
 
@@ -76,10 +83,13 @@ def _ref(name: str) -> str:
     return f'model.get_submodule("{name}")' if name else "model"
 
 
-def _clip(multiple: float, median: float) -> Remedy:
-    bound = float(f"{multiple * median:.3g}")
-    return Remedy(f"clip-norm-{multiple:g}x", f"clip the gradient's global norm at {bound:g} ({multiple:g}× the "
-                  "measured median norm) before each step", clip_norm=bound,
+def _clip(multiple: float | None, median: float, fixed: float | None = None) -> Remedy:
+    if fixed is not None:
+        bound, name, why = fixed, f"clip-norm-{fixed:g}", ""
+    else:
+        bound = float(f"{multiple * median:.3g}")
+        name, why = f"clip-norm-{multiple:g}x", f" ({multiple:g}× the measured median norm)"
+    return Remedy(name, f"clip the gradient's global norm at {bound:g}{why} before each step", clip_norm=bound,
                   code=["# after loss.backward(), before optimizer.step():",
                         f"torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={bound:g})"])
 
@@ -276,16 +286,26 @@ def _leaky(model: nn.Module) -> Remedy:
                   "a gradient", apply, code=code)
 
 
-#: Every remedy the doctor can try, by name (a ``clip-norm`` name tries all of CLIP_MULTIPLES).
+def _omega(model: nn.Module) -> Remedy:
+    code = ["from gradtrace.doctor import PascanuOmega",
+            f"omega = PascanuOmega(model, weight={OMEGA_WEIGHT:g})  # once, before training",
+            "# in each training step:", "with omega.recording():  # the nn.RNN runs unrolled, showing dL/dh_t",
+            "    loss = loss_fn(model, batch)", "optimizer.zero_grad()", "loss.backward()",
+            "omega.add_to_grads()  # adds alpha * dOmega/dW_hh", "optimizer.step()"]
+    return Remedy("pascanu-omega", f"add Pascanu's regularizer Ω (α = {OMEGA_WEIGHT:g}), which rewards a W_hh "
+                  "whose steps back keep the gradient's norm", omega=OMEGA_WEIGHT, code=code)
+
+
+#: Every remedy the doctor can try, by name (``clip-norm`` tries every one of CLIP_MULTIPLES and CLIP_BOUNDS).
 REMEDY_NAMES = ("clip-norm", "lower-lr", "forget-bias-1", "orthogonal-w-hh", "identity-w-hh", "spectral-radius-0.9",
-                "spectral-radius-1", "swap-to-gru", "swap-to-lstm", "relu-and-he-init", "he-init", "glorot-init",
-                "leaky-relu")
+                "spectral-radius-1", "swap-to-gru", "swap-to-lstm", "pascanu-omega", "relu-and-he-init", "he-init",
+                "glorot-init", "leaky-relu")
 
 
 def make_remedy(name: str, model: nn.Module, median_norm: float) -> list[Remedy]:
-    """Build the remedies called ``name`` for ``model`` (``clip-norm`` gives one per multiple)."""
+    """Build the remedies called ``name`` for ``model`` (``clip-norm`` gives one per multiple and bound)."""
     if name == "clip-norm":
-        return [_clip(m, median_norm) for m in CLIP_MULTIPLES]
+        return [_clip(m, median_norm) for m in CLIP_MULTIPLES] + [_clip(None, median_norm, b) for b in CLIP_BOUNDS]
     builders = {
         "lower-lr": lambda: _lower_lr(),
         "forget-bias-1": lambda: _forget_bias(model),
@@ -295,6 +315,7 @@ def make_remedy(name: str, model: nn.Module, median_norm: float) -> list[Remedy]
         "spectral-radius-1": lambda: _rescale(model, 1.0),
         "swap-to-gru": lambda: _swap(model, nn.GRU),
         "swap-to-lstm": lambda: _swap(model, nn.LSTM),
+        "pascanu-omega": lambda: _omega(model),
         "relu-and-he-init": lambda: _activations_to_relu(model),
         "he-init": lambda: _he_init(model),
         "glorot-init": lambda: _glorot_init(model),
@@ -338,7 +359,7 @@ def auto_remedies(model: nn.Module, kinds_time: set[str], kinds_depth: set[str])
         if kinds & {"RNN_TANH", "RNN_RELU", "GRU"}:
             add("spectral-radius-1")
         if plain_rnn:
-            add("swap-to-gru", "swap-to-lstm")
+            add("pascanu-omega", "swap-to-gru", "swap-to-lstm")
     saturating = any(isinstance(m, _SATURATING) for m in model.modules())
     rectified = any(isinstance(m, nn.ReLU) for m in model.modules())
     if "vanishing" in kinds_depth:

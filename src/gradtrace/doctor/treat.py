@@ -8,6 +8,7 @@ says whether a remedy's lower loss is more than luck.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -20,6 +21,7 @@ from torch import nn
 
 from gradtrace.doctor.diagnose import _batches, _call, _check_model, diagnose
 from gradtrace.doctor.diagnosis import Diagnosis
+from gradtrace.doctor.omega import PascanuOmega
 from gradtrace.doctor.remedies import Remedy, auto_remedies, make_remedy
 from gradtrace.errors import check_int, check_real, describe
 
@@ -249,17 +251,21 @@ def _train(remedy: Remedy, model, loss_fn, items, steps: int, seed: int, build):
         optimizer = build(twin.parameters())
         for group in optimizer.param_groups:
             group["lr"] *= remedy.lr_scale
+        omega = PascanuOmega(twin, remedy.omega) if remedy.omega is not None else None
         curve: list[float] = []
         started = time.perf_counter()
         for step in range(steps):
             batch = items[order[step % len(items)]]
-            loss = _call(loss_fn, twin, batch, step % len(items), len(items))
+            with omega.recording() if omega is not None else contextlib.nullcontext():
+                loss = _call(loss_fn, twin, batch, step % len(items), len(items))
             value = float(loss.detach())
             if not math.isfinite(value):
                 return curve, step, time.perf_counter() - started, twin
             curve.append(value)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if omega is not None:
+                omega.add_to_grads()  # after backward, before clipping: Ω's gradient is clipped with the rest
             if remedy.clip_norm is not None:
                 norm = torch.nn.utils.clip_grad_norm_(twin.parameters(), remedy.clip_norm)
             else:

@@ -50,7 +50,7 @@ class StepObserver(Protocol):
 
     def on_gates(self, layer: int, direction: int, step: int, gates: dict[str, torch.Tensor]) -> None:
         """See the step's gate activations (detached), keyed by the names in :data:`GATES`, plus
-        ``"tanh_cell"`` for an LSTM's tanh(c_t)."""
+        ``"tanh_cell"`` for an LSTM's tanh(c_t) and ``"pre_activation"`` (a_t) for an RNN."""
 
 
 @dataclass(frozen=True)
@@ -118,9 +118,10 @@ def _step(kind: str, gi: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None, 
           gates_out: dict | None):
     gh = F.linear(h, w_hh, b_hh)
     if kind == "RNN_TANH" or kind == "RNN_RELU":
-        h = torch.tanh(gi + gh) if kind == "RNN_TANH" else torch.relu(gi + gh)
+        pre = gi + gh
+        h = torch.tanh(pre) if kind == "RNN_TANH" else torch.relu(pre)
         if gates_out is not None:
-            gates_out["hidden"] = h.detach()
+            gates_out.update(hidden=h.detach(), pre_activation=pre.detach())
         return h, None
     if kind == "GRU":
         i_r, i_z, i_n = gi.chunk(3, 1)
