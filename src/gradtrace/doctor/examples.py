@@ -652,11 +652,16 @@ class SequenceRegressor(nn.Module):
 
     The recurrent matrices start as the identity plus a little noise, the IRNN recipe (Le, Jaitly &
     Hinton 2015) that makes a ReLU unit an integrator, then are scaled to ``spectral_radius``. Above one,
-    every active unit multiplies its gradient by about that gain per step back in time: 1.2^49 ≈ 7,600
-    over 50 steps, and the forward state grows alike, so the loss starts near 10^5 and a plain SGD step
-    sends the weights to inf. A random matrix would not show it: ReLU silences about half the units
-    each step, and a random matrix's leading direction does not survive that, so a ReLU RNN with a
-    random recurrent matrix of spectral radius 1.5 still loses its gradient; the identity's does.
+    every active unit multiplies its gradient by up to that gain per step back in time (1.2^49 ≈ 7,600
+    over 50 steps; ‖∂L/∂h_0‖ / ‖∂L/∂h_49‖ ≈ 700 at seed 0), and the forward state grows alike, so the loss
+    starts near 10^5 and the first plain SGD step sends the weights to inf. A random matrix would not
+    show it: ReLU silences about half the units each step, a random matrix's leading direction does not
+    survive that, and a ReLU RNN with a random recurrent matrix of spectral radius 1.5 still loses its
+    gradient; the identity's leading direction does survive.
+
+    It is curable: with SGD at lr 0.03 for 100 steps on :func:`exploding_rnn_batches`, clipping the global
+    gradient norm to 5 takes the loss from 1.4e5 to ~0.1, and a copy at ``spectral_radius=0.9`` (or an
+    ``nn.GRU`` of the same size) reaches ~0.05 (~0.1).
 
     Args:
         input_size: Features per step.
