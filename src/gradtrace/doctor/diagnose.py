@@ -20,14 +20,16 @@ from torch import nn
 
 from gradtrace.doctor.diagnosis import DepthReading, Diagnosis, ModuleReading, ParameterReading, RecurrentReading
 from gradtrace.doctor.recorders import CellRecorder, DepthRecorder, SequenceRecord, TwinRecorder, cell_kind
+from gradtrace.doctor.remedies import LSTMWithRNNInterface
 from gradtrace.doctor.twins import GATES, layout, recurrence_matrices, twin_forward
-from gradtrace.doctor.verdicts import Verdict, combine, judge_depth, judge_time
+from gradtrace.doctor.verdicts import MIN_DEPTH, Verdict, combine, judge_depth, judge_time
 from gradtrace.errors import GradtraceError, check_choice, check_seed, describe
 from gradtrace.instruments.through_time import decay_rate, horizon
 
 __all__ = ["LossFunctionError", "diagnose"]
 
 _MODES = ("train", "eval", "as-is")
+_STOCK_FORWARDS = (nn.RNN.forward, nn.LSTM.forward, nn.GRU.forward)
 _ACTIVATIONS = (nn.Sigmoid, nn.Tanh, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.GELU, nn.ELU, nn.SELU, nn.SiLU,
                 nn.Softplus, nn.Hardtanh, nn.Mish, nn.CELU, nn.Hardswish)
 
@@ -173,6 +175,7 @@ class Attachment:
         self.twins: dict[str, TwinRecorder] = {}
         self.cells: dict[str, CellRecorder] = {}
         self.depth: DepthRecorder | None = None
+        self.skipped: list[str] = []
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> Attachment:
@@ -219,9 +222,20 @@ class Attachment:
 
     def _install_twin(self, name: str, module: nn.RNNBase) -> None:
         recorder = TwinRecorder(name, module, layout(module))  # TypeError for a kind with no twin
+        adapted = isinstance(module, LSTMWithRNNInterface)
+        if type(module).forward not in _STOCK_FORWARDS and not adapted:
+            # the twin replaces forward: a subclass's own forward would be skipped, its results changed
+            self.skipped.append(f"`{name}` ({type(module).__name__}) overrides forward, which a twin would bypass: "
+                                "it is not traced through time; name its step module in `recurrent=` to trace it.")
+            return
 
         def forward(input, hx=None):
             recorder.start()
+            if adapted:  # h alone in and out, as the nn.RNN it replaced
+                if hx is not None:
+                    hx = (hx, hx.new_zeros(*hx.shape[:-1], module.hidden_size))
+                output, (h_n, _) = twin_forward(module, input, hx, observer=recorder)
+                return output, h_n
             return twin_forward(module, input, hx, observer=recorder)
 
         had = "forward" in module.__dict__
@@ -453,7 +467,7 @@ def _assemble(model: nn.Module, attached: Attachment, per_batch: list[dict], sec
     recurrent_readings: dict[str, list[dict]] = {}
     depth_tables = []
     weights: dict = {}
-    notes = []
+    notes = list(attached.skipped)
     first_nonfinite = None
     for measured in per_batch:
         found: list[Verdict] = []
@@ -482,6 +496,9 @@ def _assemble(model: nn.Module, attached: Attachment, per_batch: list[dict], sec
                     found.append(judge_time(reading.place(layer, d), profile, float(reading.decay_rate[layer, d]),
                                             int(reading.horizon[layer, d]), finite))
         depth_found, entries = _depth_verdicts(measured, modules)
+        if found:  # a shallow path says nothing beside the recurrent layers' verdicts
+            depth_found = [v for v in depth_found if v.measured.get("layers", MIN_DEPTH) >= MIN_DEPTH
+                           or v.kind != "healthy"]
         found.extend(depth_found)
         depth_tables.append(entries)
         if measured.get("first_nonfinite"):

@@ -7,6 +7,7 @@ Plain containers of measured numbers; :meth:`Diagnosis.to_dict` is the JSON the 
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass, field
 
 import torch
@@ -199,16 +200,23 @@ class Diagnosis:
     def table(self) -> str:
         """The verdicts as plain text lines that read at 80 columns and piped."""
         lines = [f"gradtrace doctor: {self.batches} batch(es), loss {_loss_text(self.losses)}, "
-                 f"{self.seconds:.1f} s"]
+                 f"{self.seconds:.1f} s"[:80]]
         for verdict in self.verdicts:
             found = verdict.found_in
             count = f" [{found[0]}/{found[1]} batches]" if found[1] > 1 else ""
-            lines.append(f"  {verdict.kind.upper():<10} {verdict.evidence}{count}")
-        lines.extend(f"  note: {note}" for note in self.notes)
+            lines.extend(_wrap(f"{verdict.kind.upper():<10} {verdict.evidence}{count}", 13))
+        for note in self.notes:
+            lines.extend(_wrap(f"note: {note}", 8))
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.table()
+
+
+def _wrap(text: str, indent: int, width: int = 80) -> list[str]:
+    """Wrap one table row at ``width`` columns, continuation lines indented under its text."""
+    return textwrap.wrap(text, width, initial_indent="  ", subsequent_indent=" " * indent,
+                         break_long_words=False, break_on_hyphens=False)
 
 
 def _loss_text(losses: list[float]) -> str:

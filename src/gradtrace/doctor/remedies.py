@@ -21,7 +21,7 @@ from torch import nn
 from gradtrace.doctor.twins import GATES, layout
 from gradtrace.init import spectral_radius
 
-__all__ = ["REMEDY_NAMES", "Remedy", "auto_remedies", "make_remedy"]
+__all__ = ["REMEDY_NAMES", "LSTMWithRNNInterface", "Remedy", "auto_remedies", "make_remedy"]
 
 #: Multiples of the measured median gradient norm at which clipping by norm is tried...
 CLIP_MULTIPLES = (0.1, 1.0)
@@ -115,7 +115,8 @@ def _forget_bias(model: nn.Module) -> Remedy:
 
     code = ["with torch.no_grad():", f"    for name in {names!r}:", "        lstm = model.get_submodule(name)",
             "        H = lstm.hidden_size",
-            "        for pname, p in lstm.named_parameters():  # gates i, f, g, o: rows H:2H are the forget gate",
+            "        # the gates are stacked i, f, g, o: rows H:2H are the forget gate",
+            "        for pname, p in lstm.named_parameters():",
             "            if pname.startswith('bias_ih'):", "                p[H:2 * H] = 1.0",
             "            elif pname.startswith('bias_hh'):", "                p[H:2 * H] = 0.0"]
     return Remedy("forget-bias-1", "set the LSTM forget-gate bias to 1, so the cell keeps its memory at the start",
@@ -134,10 +135,11 @@ def _orthogonal(model: nn.Module) -> Remedy:
                         nn.init.orthogonal_(block)
 
     code = ["with torch.no_grad():", f"    for name in {names!r}:", "        rnn = model.get_submodule(name)",
-            "        gates = {'LSTM': 4, 'LSTMCell': 4, 'GRU': 3, 'GRUCell': 3}.get(type(rnn).__name__, 1)",
+            "        gates = {'LSTM': 4, 'LSTMCell': 4, 'GRU': 3, 'GRUCell': 3}",
+            "        gates = gates.get(type(rnn).__name__, 1)",
             "        for pname, p in rnn.named_parameters():",
             "            if pname.startswith('weight_hh'):",
-            "                for block in p.chunk(gates, 0):  # one orthogonal matrix per gate",
+            "                for block in p.chunk(gates, 0):  # one per gate",
             "                    torch.nn.init.orthogonal_(block)"]
     return Remedy("orthogonal-w-hh", "make each gate's block of W_hh orthogonal (every singular value 1)", apply,
                   code=code)
@@ -180,7 +182,8 @@ def _rescale(model: nn.Module, target: float) -> Remedy:
                             block.mul_(target / radius)
 
     code = ["with torch.no_grad():", f"    for name in {names!r}:", "        rnn = model.get_submodule(name)",
-            "        gates = {'LSTM': 4, 'LSTMCell': 4, 'GRU': 3, 'GRUCell': 3}.get(type(rnn).__name__, 1)",
+            "        gates = {'LSTM': 4, 'LSTMCell': 4, 'GRU': 3, 'GRUCell': 3}",
+            "        gates = gates.get(type(rnn).__name__, 1)",
             "        for pname, p in rnn.named_parameters():",
             "            if pname.startswith('weight_hh'):",
             "                for block in p.chunk(gates, 0):",
@@ -190,13 +193,37 @@ def _rescale(model: nn.Module, target: float) -> Remedy:
                   apply, code=code)
 
 
+class LSTMWithRNNInterface(nn.LSTM):
+    """An ``nn.LSTM`` that takes and returns the hidden state as an ``nn.RNN`` does: a tensor h, not (h, c).
+
+    Swapping an ``nn.RNN`` for an ``nn.LSTM`` changes what the module returns, and code that reads h_n
+    then silently computes something else (a pair broadcast against a target). This subclass keeps the
+    RNN's interface, starting c at zero and dropping c_n, so the swap changes the cell and nothing else.
+    """
+
+    def forward(self, input, hx=None):
+        if hx is not None:
+            hx = (hx, torch.zeros(*hx.shape[:-1], self.hidden_size, dtype=hx.dtype, device=hx.device))
+        output, (h_n, _) = super().forward(input, hx)
+        return output, h_n
+
+
+_LSTM_CODE = ["class LSTMWithRNNInterface(torch.nn.LSTM):  # h in and out, as nn.RNN",
+              "    def forward(self, input, hx=None):",
+              "        if hx is not None:",
+              "            c0 = torch.zeros(*hx.shape[:-1], self.hidden_size, dtype=hx.dtype)",
+              "            hx = (hx, c0)",
+              "        output, (h_n, _) = super().forward(input, hx)",
+              "        return output, h_n"]
+
+
 def _swap(model: nn.Module, to: type) -> Remedy:
     names = [n for n, m in _recurrent(model) if type(m) is nn.RNN]
-    new = to.__name__
+    cell = LSTMWithRNNInterface if to is nn.LSTM else to
 
     def build(module: nn.RNN) -> nn.Module:
-        swapped = to(module.input_size, module.hidden_size, num_layers=module.num_layers, bias=module.bias,
-                     batch_first=module.batch_first, dropout=module.dropout, bidirectional=module.bidirectional)
+        swapped = cell(module.input_size, module.hidden_size, num_layers=module.num_layers, bias=module.bias,
+                       batch_first=module.batch_first, dropout=module.dropout, bidirectional=module.bidirectional)
         return swapped.to(device=module.weight_ih_l0.device, dtype=module.weight_ih_l0.dtype)
 
     def apply(copy: nn.Module) -> None:
@@ -205,16 +232,18 @@ def _swap(model: nn.Module, to: type) -> Remedy:
             holder = copy.get_submodule(parent) if parent else copy
             setattr(holder, child, build(copy.get_submodule(name)))
 
-    code = []
+    constructor = "LSTMWithRNNInterface" if to is nn.LSTM else f"torch.nn.{to.__name__}"
+    code = list(_LSTM_CODE) if to is nn.LSTM else []
     for name in names:
         parent, _, child = name.rpartition(".")
         code += [f"old = {_ref(name)}",
-                 f"{_ref(parent)}.{child} = torch.nn.{new}(old.input_size, old.hidden_size, "
-                 "num_layers=old.num_layers, bias=old.bias, batch_first=old.batch_first, dropout=old.dropout, "
-                 "bidirectional=old.bidirectional)"]
-    note = " (its hidden state becomes a pair (h, c): the code that reads it must follow)" if to is nn.LSTM else ""
-    return Remedy(f"swap-to-{new.lower()}", f"replace the nn.RNN by an nn.{new} of the same size{note}", apply,
-                  code=code)
+                 f"{_ref(parent)}.{child} = {constructor}(",
+                 "    old.input_size, old.hidden_size, num_layers=old.num_layers,",
+                 "    bias=old.bias, batch_first=old.batch_first, dropout=old.dropout,",
+                 "    bidirectional=old.bidirectional)"]
+    note = " (kept to the nn.RNN's interface: it takes and returns h alone)" if to is nn.LSTM else ""
+    return Remedy(f"swap-to-{to.__name__.lower()}", f"replace the nn.RNN by an nn.{to.__name__} of the same size"
+                  f"{note}", apply, code=code)
 
 
 def _activations_to_relu(model: nn.Module) -> Remedy:
@@ -234,8 +263,9 @@ def _activations_to_relu(model: nn.Module) -> Remedy:
                   "layers with He's initialization", apply, code=code)
 
 
-_HE_CODE = ["for module in model.modules():",
-            "    if isinstance(module, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)):",
+_LAYERS_CODE = "layers = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)"
+_HE_CODE = [_LAYERS_CODE, "for module in model.modules():",
+            "    if isinstance(module, layers):",
             "        torch.nn.init.kaiming_normal_(module.weight, nonlinearity='relu')",
             "        if module.bias is not None:",
             "            torch.nn.init.zeros_(module.bias)"]
@@ -264,8 +294,7 @@ def _glorot_init(model: nn.Module) -> Remedy:
                     if module.bias is not None:
                         nn.init.zeros_(module.bias)
 
-    code = ["for module in model.modules():",
-            "    if isinstance(module, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)):",
+    code = [_LAYERS_CODE, "for module in model.modules():", "    if isinstance(module, layers):",
             "        torch.nn.init.xavier_uniform_(module.weight)",
             "        if module.bias is not None:", "            torch.nn.init.zeros_(module.bias)"]
     return Remedy("glorot-init", "re-initialize the weighted layers with Glorot's initialization "

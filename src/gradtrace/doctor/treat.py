@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import textwrap
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -128,8 +129,8 @@ class Treatment:
 
     def table(self) -> str:
         """The trials as aligned text that reads at 80 columns and piped."""
-        lines = [f"gradtrace treat: {len(self.trials)} remedies, {self.steps} steps, {self.seeds} seed(s); "
-                 "final loss is the median over seeds",
+        lines = [f"gradtrace treat: {len(self.trials)} remedies, {self.steps} steps, {self.seeds} seed(s)",
+                 "  (final loss: median over seeds; wins: seeds below untreated; p: sign test)",
                  f"  {'remedy':<22}{'final loss':>11}{'diverged':>10}{'wins':>7}{'p':>7}{'horizon':>9}  fixed"]
         for trial in (self.untreated, *self.trials):
             if trial.error:
@@ -147,7 +148,8 @@ class Treatment:
             lines.append("No remedy fixed it within these steps." if self.trials else "Nothing to treat: every "
                          "verdict is healthy.")
         else:
-            lines.append(f"Best: {best.name} — {best.description}. Apply it to your model:")
+            lines.extend(textwrap.wrap(f"Best: {best.name} — {best.description}. Apply it to your model:", 80,
+                                       subsequent_indent="  ", break_on_hyphens=False))
             lines.extend(f"    {line}" for line in best.code)
         return "\n".join(lines)
 

@@ -27,8 +27,10 @@ __all__ = [
 #: anything (float32 epsilon ≈ 1e-7; the horizon of :func:`gradtrace.instruments.horizon`).
 VANISHING_FLOOR = 1e-6
 #: Going back in time, the last step's error has grown this much above its value at the last step: the
-#: earliest steps dominate every update, and one large step throws the weights far away (Pascanu 2013).
-EXPLODING_GROWTH = 1e3
+#: earliest steps dominate every update a hundred to one, and one large step throws the weights far away
+#: (Pascanu 2013). A healthy path may grow a little (×18 over 50 steps trains well); ×700 sends plain SGD
+#: to NaN at its second step (the exploding ReLU RNN of :mod:`gradtrace.doctor.examples`).
+EXPLODING_GROWTH = 1e2
 #: ‖∂L/∂output‖ of the first weighted layer over the last: three orders of magnitude means the first
 #: layers learn a thousand times slower than the last ones (Glorot & Bengio 2010).
 DEPTH_VANISHING_RATIO = 1e-3
@@ -122,7 +124,8 @@ def judge_depth(layers: list[tuple[str, float]], dead: dict[str, float], sigmoid
     Args:
         layers: (name, ‖∂L/∂output‖) of each weighted layer in the order they ran.
         dead: the fraction of dead units of each ReLU module.
-        sigmoid_bound: 0.25^(M−1) when every activation between the layers is a sigmoid, else None.
+        sigmoid_bound: 0.25^(M−1) when every activation between the layers is a sigmoid, else None: the
+            most the sigmoids' derivatives (σ′ ≤ 0.25) let through; the weights can shrink it further.
         finite: whether every output and output gradient was finite.
         first_nonfinite: the first module whose output (or, going back, output gradient) was not finite.
     """
@@ -152,8 +155,8 @@ def judge_depth(layers: list[tuple[str, float]], dead: dict[str, float], sigmoid
                                  "not a deep path; nothing to judge through depth.", measured, thresholds))
         return found
     ratio = measured["first_last_ratio"]
-    bound = (f", beside the sigmoid bound 0.25^{count - 1} = {_g(sigmoid_bound)}" if sigmoid_bound is not None
-             else "")
+    bound = (f", beside 0.25^{count - 1} = {_g(sigmoid_bound)}, the most its sigmoids' derivatives let through"
+             if sigmoid_bound is not None else "")
     text = f"‖∂L/∂output‖ of the first layer `{layers[0][0]}` is {_g(ratio)}× the last's `{layers[-1][0]}`"
     if math.isfinite(ratio) and ratio < DEPTH_VANISHING_RATIO:
         found.insert(0, Verdict("vanishing", "depth", f"depth: {text} over {count} layers{bound}; below "
