@@ -185,6 +185,22 @@ def _direction(module, kind, layer, direction, x, batch_sizes, offsets, h0, c0, 
     return torch.cat(outputs), h, c
 
 
+def _check_state_rank(is_lstm: bool, batched: bool, hx) -> None:
+    """Raise the fused forward's own error for an initial state whose rank does not match the input's.
+
+    ``check_forward_args`` only compares whole shapes, so without this a 2-D state for a batched input (or a
+    3-D one for an unbatched input) would fail there with a different message than ``module(input, hx)``.
+    """
+    rank = 3 if batched else 2
+    what = "batched 3-D" if batched else "unbatched 2-D"
+    if is_lstm:
+        if hx[0].dim() != rank or hx[1].dim() != rank:
+            raise RuntimeError(f"For {what} input, hx and cx should also be {rank}-D but got "
+                               f"({hx[0].dim()}-D, {hx[1].dim()}-D) tensors")
+    elif hx.dim() != rank:
+        raise RuntimeError(f"For {what} input, hx should also be {rank}-D but got {hx.dim()}-D tensor")
+
+
 def twin_forward(module: nn.RNNBase, input, hx=None, *, observer: StepObserver | None = None):
     """Run ``module`` on ``input`` one step at a time, returning exactly what ``module(input, hx)`` returns.
 
@@ -219,6 +235,8 @@ def twin_forward(module: nn.RNNBase, input, hx=None, *, observer: StepObserver |
         if input.dim() not in (2, 3):
             raise ValueError(f"{type(module).__name__}: expected `input` to be 2-D or 3-D, got {input.dim()}-D "
                              f"of shape {tuple(input.shape)}.")
+        if hx is not None:
+            _check_state_rank(is_lstm, batched, hx)
         sequence = input if batched else input.unsqueeze(1)
         if batched and shape.batch_first:
             sequence = sequence.transpose(0, 1)
