@@ -20,8 +20,8 @@ TOL = {"atol": 1e-10, "rtol": 0.0}
 KINDS = ("RNN_TANH", "RNN_RELU", "GRU", "LSTM")
 # The gate names the StepObserver protocol documents, written out rather than read from GATES.
 GATE_KEYS = {
-    "RNN_TANH": {"hidden"},
-    "RNN_RELU": {"hidden"},
+    "RNN_TANH": {"hidden", "pre_activation"},
+    "RNN_RELU": {"hidden", "pre_activation"},
     "GRU": {"reset", "update", "new"},
     "LSTM": {"input", "forget", "cell", "output", "tanh_cell"},
 }
@@ -388,6 +388,8 @@ def test_on_gates_reports_every_step_once_with_the_documented_keys(kind, proj):
         h, c = recorder.states[layer, direction, step]
         if kind.startswith("RNN"):
             assert torch.equal(gates["hidden"], h)
+            activation = torch.tanh if kind == "RNN_TANH" else torch.relu
+            assert torch.equal(activation(gates["pre_activation"]), h)
         elif kind == "GRU":
             h_prev = _previous(recorder.states, layer, direction, step, 0, rows, hidden)
             z, n = gates["update"], gates["new"]

@@ -131,15 +131,17 @@ class TwinRecorder:
         record.x[layer] = (probe, list(batch_sizes))
         return data + probe
 
+    def on_cell(self, layer, direction, step, c):
+        # before h_t is computed from c_t: the probe reads the total ∂L/∂c_t
+        probe = _probe(c)
+        c = c + probe
+        self.records[-1].c[(layer, direction)][step] = (c, probe)
+        return c
+
     def on_state(self, layer, direction, step, h, c):
-        record = self.records[-1]
         probe = _probe(h)
         h = h + probe
-        record.h[(layer, direction)][step] = (h, probe)
-        if c is not None:
-            probe_c = _probe(c)
-            c = c + probe_c
-            record.c[(layer, direction)][step] = (c, probe_c)
+        self.records[-1].h[(layer, direction)][step] = (h, probe)
         return h, c
 
     def on_gates(self, layer, direction, step, gates):

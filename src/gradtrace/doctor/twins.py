@@ -48,6 +48,10 @@ class StepObserver(Protocol):
                  c: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """See the state after ``step`` (the time index, also for the reverse direction): (rows, H)."""
 
+    # Optional: ``on_cell(layer, direction, step, c) -> c`` sees an LSTM's c_t before h_t = o_t ⊙ tanh(c_t)
+    # is computed from it, so a probe added there reads the total ∂L/∂c_t (through h_t and the carry).
+    # A probe on the c that ``on_state`` sees reads only the carry to the next step, h_t held fixed.
+
     def on_gates(self, layer: int, direction: int, step: int, gates: dict[str, torch.Tensor]) -> None:
         """See the step's gate activations (detached), keyed by the names in :data:`GATES`, plus
         ``"tanh_cell"`` for an LSTM's tanh(c_t) and ``"pre_activation"`` (a_t) for an RNN."""
@@ -115,7 +119,7 @@ def recurrence_matrices(module: nn.RNNBase, layer: int, direction: int) -> dict[
 
 
 def _step(kind: str, gi: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None, w_hh, b_hh, w_hr,
-          gates_out: dict | None):
+          gates_out: dict | None, cell_hook=None):
     gh = F.linear(h, w_hh, b_hh)
     if kind == "RNN_TANH" or kind == "RNN_RELU":
         pre = gi + gh
@@ -135,6 +139,8 @@ def _step(kind: str, gi: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None, 
     i, f, g, o = (gi + gh).chunk(4, 1)
     i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
     c = f * c + i * g
+    if cell_hook is not None:
+        c = cell_hook(c)
     tanh_c = torch.tanh(c)
     h = o * tanh_c
     if gates_out is not None:
@@ -152,6 +158,7 @@ def _direction(module, kind, layer, direction, x, batch_sizes, offsets, h0, c0, 
     steps = len(batch_sizes)
     outputs: list[torch.Tensor] = [None] * steps  # type: ignore[list-item]
     gates: dict | None = {} if observer is not None else None
+    on_cell = getattr(observer, "on_cell", None)
     if direction == 0:
         h, c = h0[: batch_sizes[0]], None if c0 is None else c0[: batch_sizes[0]]
         finished_h, finished_c = [], []  # shortest sequences end first and sit in the last rows
@@ -172,7 +179,8 @@ def _direction(module, kind, layer, direction, x, batch_sizes, offsets, h0, c0, 
             h = torch.cat([h, h0[h.shape[0]:rows]])
             if c is not None:
                 c = torch.cat([c, c0[c.shape[0]:rows]])
-        h, c = _step(kind, gi_all[offsets[t]: offsets[t] + rows], h, c, w_hh, b_hh, w_hr, gates)
+        hook = None if on_cell is None or c is None else (lambda cell, t=t: on_cell(layer, direction, t, cell))
+        h, c = _step(kind, gi_all[offsets[t]: offsets[t] + rows], h, c, w_hh, b_hh, w_hr, gates, hook)
         if observer is not None:
             observer.on_gates(layer, direction, t, gates)
             gates = {}
