@@ -328,13 +328,18 @@ def _read_record(record: SequenceRecord, by_probe: dict, generator: torch.Genera
             "input_grad_norms": input_norms, "saturation": dict(record.saturation)}
 
 
+def _rows(state: torch.Tensor) -> int:
+    """The sequences a state holds: its first dimension, or one for an unbatched step's (hidden,) state."""
+    return state.shape[0] if state.dim() > 1 else 1
+
+
 def _lag_profile(record: SequenceRecord, layer: int, direction: int, by_probe: dict,
                  generator: torch.Generator) -> torch.Tensor:
     """Carry the error at each sequence's last processed step back through this layer's recurrence alone."""
     states = record.h[(layer, direction)]
     cells = record.c.get((layer, direction), {}) if record.c else {}
     T = record.steps
-    lengths = _lengths(record, states[min(states)][0].shape[0])  # every row runs at the first step
+    lengths = _lengths(record, _rows(states[min(states)][0]))  # every row runs at the first step
     # where each row's sequence ends in processing order: its last step forward, step 0 backward
     ends: dict[int, list[int]] = {}
     for b, length in enumerate(lengths):
@@ -345,7 +350,8 @@ def _lag_profile(record: SequenceRecord, layer: int, direction: int, by_probe: d
             if t not in table:
                 continue
             state, probe = table[t]
-            mask = torch.zeros(state.shape[0], 1, dtype=state.dtype, device=state.device)
+            # one mask entry per row, broadcast over the rest (an unbatched step's state is one row)
+            mask = torch.zeros(_rows(state), *[1] * (state.dim() - 1), dtype=state.dtype, device=state.device)
             mask[members] = 1
             outputs.append(state)
             masks.append(mask)
@@ -361,7 +367,7 @@ def _lag_profile(record: SequenceRecord, layer: int, direction: int, by_probe: d
     for t, grad in zip(ordered, grads):
         if grad is None:
             continue
-        per_row = grad.detach().double().square().sum(1).cpu()
+        per_row = grad.detach().double().reshape(_rows(grad), -1).square().sum(1).cpu()
         lags = torch.tensor([(lengths[b] - 1 - t) if direction == 0 else t for b in range(per_row.shape[0])])
         squares.index_add_(0, lags.clamp(0, T - 1), per_row)
     return squares.sqrt()
