@@ -315,8 +315,15 @@ def _read_record(record: SequenceRecord, by_probe: dict, generator: torch.Genera
         for t, (_, probe) in states.items():
             grad_norms[layer, direction, t] = float(_grad(by_probe, probe).double().norm())
         if record.c:
+            through_h = record.through_h.get((layer, direction), {})
             for t, (_, probe) in record.c[(layer, direction)].items():
-                cell_norms[layer, direction, t] = float(_grad(by_probe, probe).double().norm())
+                grad = _grad(by_probe, probe).double()  # the error c_t passes on to c_(t+1) (and c_n)
+                if t in through_h:  # plus the error reaching c_t through h_t, read before the probe
+                    factor, w_hr = through_h[t]
+                    grad_h = _grad(by_probe, states[t][1]).double()
+                    grad_h = grad_h if w_hr is None else grad_h @ w_hr.double()
+                    grad = grad + (grad_h * factor.double()).reshape(grad.shape)
+                cell_norms[layer, direction, t] = float(grad.norm())
         lag_norms[layer, direction] = _lag_profile(record, layer, direction, by_probe, generator)
     for layer, (probe, sizes) in record.x.items():
         grad = _grad(by_probe, probe).double()
