@@ -330,8 +330,15 @@ def _read_record(record: SequenceRecord, by_probe: dict, generator: torch.Genera
         for t, (_, probe) in states.items():
             grad_norms[layer, direction, t] = _norm(_grad(by_probe, probe))
         if record.c:
+            through_h = record.through_h.get((layer, direction), {})
             for t, (_, probe) in record.c[(layer, direction)].items():
-                cell_norms[layer, direction, t] = _norm(_grad(by_probe, probe))
+                grad = _grad(by_probe, probe)
+                if t in through_h:  # a cell's c probe comes after h_t read c_t: add the path through h_t
+                    factor, w_hr = through_h[t]
+                    grad_h = _grad(by_probe, states[t][1]).double()
+                    grad_h = grad_h if w_hr is None else grad_h @ w_hr.double()
+                    grad = grad.double() + (grad_h * factor.double()).reshape(grad.shape)
+                cell_norms[layer, direction, t] = _norm(grad)
         lag_norms[layer, direction] = _lag_profile(record, layer, direction, by_probe, generator)
     for layer, (probe, sizes) in record.x.items():
         for t, rows in enumerate(_grad(by_probe, probe).split(sizes)):
@@ -342,13 +349,20 @@ def _read_record(record: SequenceRecord, by_probe: dict, generator: torch.Genera
             "input_grad_norms": input_norms, "saturation": dict(record.saturation)}
 
 
+def _rows(state: torch.Tensor) -> int:
+    """The sequences a state holds: its first dimension, or one for an unbatched step's (hidden,) state."""
+    return state.shape[0] if state.dim() > 1 else 1
+
+
 def _lag_profile(record: SequenceRecord, layer: int, direction: int, by_probe: dict,
                  generator: torch.Generator) -> torch.Tensor:
     """Carry the error at each sequence's last processed step back through this layer's recurrence alone."""
     states = record.h[(layer, direction)]
-    cells = record.c.get((layer, direction), {}) if record.c else {}
+    # The error an end state passes back is (δh, δc through the carry). A twin's c probe reads the total
+    # ∂L/∂c_t, which includes the path through h_t: injecting it too would count that path twice.
+    cells = record.c.get((layer, direction), {}) if record.c and not record.c_is_total else {}
     T = record.steps
-    lengths = _lengths(record, states[min(states)][0].shape[0])  # every row runs at the first step
+    lengths = _lengths(record, _rows(states[min(states)][0]))  # every row runs at the first step
     # where each row's sequence ends in processing order: its last step forward, step 0 backward
     ends: dict[int, list[int]] = {}
     for b, length in enumerate(lengths):
@@ -359,7 +373,8 @@ def _lag_profile(record: SequenceRecord, layer: int, direction: int, by_probe: d
             if t not in table:
                 continue
             state, probe = table[t]
-            mask = torch.zeros(state.shape[0], 1, dtype=state.dtype, device=state.device)
+            # one mask entry per row, broadcast over the rest (an unbatched step's state is one row)
+            mask = torch.zeros(_rows(state), *[1] * (state.dim() - 1), dtype=state.dtype, device=state.device)
             mask[members] = 1
             outputs.append(state)
             masks.append(mask)
@@ -375,7 +390,7 @@ def _lag_profile(record: SequenceRecord, layer: int, direction: int, by_probe: d
     for t, grad in zip(ordered, grads):
         if grad is None:
             continue
-        per_row = grad.detach().double().square().sum(1).cpu()
+        per_row = grad.detach().double().reshape(_rows(grad), -1).square().sum(1).cpu()
         lags = torch.tensor([(lengths[b] - 1 - t) if direction == 0 else t for b in range(per_row.shape[0])])
         squares.index_add_(0, lags.clamp(0, T - 1), per_row)
     return squares.sqrt()

@@ -39,7 +39,9 @@ class RecurrentReading:
         grad_norms: (L, D, T) ‖∂L/∂h_t‖, the norm over batch and units of the total derivative of the loss
             with respect to the layer's hidden state at time t (``gt.trace``'s definition); NaN where a
             step did not run. The median over batches and calls.
-        cell_grad_norms: (L, D, T) ‖∂L/∂c_t‖ for LSTMs, else None.
+        cell_grad_norms: (L, D, T) ‖∂L/∂c_t‖ for LSTMs, else None: the total derivative, through h_t of
+            the same step and through c_(t+1). For a step module named in ``recurrent=`` that returns
+            (h, c), only the part through the c it returns.
         lag_norms: (L, D, T) the error at the last step a direction processed, carried back k = 0…T−1
             steps through the recurrence alone: ‖∂⟨δ_end, h_end⟩/∂h_(end−k)‖. With a loss on every step
             (a language model) ∂L/∂h_t stays large everywhere even when nothing travels through time;

@@ -82,14 +82,25 @@ class SequenceRecord:
     x: dict = field(default_factory=dict)
     x_steps: list = field(default_factory=list)  # a step module's input probe per call
     pre_activations: dict = field(default_factory=lambda: defaultdict(dict))  # an RNN's a_t, when kept
+    c_is_total: bool = False  # the c probes read the total ∂L/∂c_t (a twin's), not only the carry
     batch_sizes: list[int] = field(default_factory=list)
     saturation: dict = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    # an LSTM's ∂h_t/∂c_t per step: the c probe sits on the state passed on, after h_t has read c_t
+    through_h: dict = field(default_factory=lambda: defaultdict(dict))
 
     def probes(self) -> list[torch.Tensor]:
         """Every probe of this run, in a fixed order."""
         found = [p for states in (self.h, self.c) for key in sorted(states) for _, (_, p) in
                  sorted(states[key].items())]
         return found + [p for _, (p, _) in sorted(self.x.items())] + list(self.x_steps)
+
+    def keep_cell_path(self, layer: int, direction: int, step: int, gates: dict[str, torch.Tensor],
+                       w_hr: torch.Tensor | None = None) -> None:
+        """Keep how an LSTM step's h_t = W_hr (o_t ⊙ tanh c_t) reads c_t (detached), so that ∂L/∂c_t can add
+        the error reaching c_t through h_t to the one its probe gets from c_(t+1)."""
+        if "tanh_cell" in gates:
+            factor = gates["output"] * (1 - gates["tanh_cell"].square())
+            self.through_h[(layer, direction)][step] = (factor, None if w_hr is None else w_hr.detach())
 
     def count_saturation(self, layer: int, direction: int, gates: dict[str, torch.Tensor], kind: str) -> None:
         for gate, values in gates.items():
@@ -135,7 +146,9 @@ class TwinRecorder:
         # before h_t is computed from c_t: the probe reads the total ∂L/∂c_t
         probe = _probe(c)
         c = c + probe
-        self.records[-1].c[(layer, direction)][step] = (c, probe)
+        record = self.records[-1]
+        record.c[(layer, direction)][step] = (c, probe)
+        record.c_is_total = True
         return c
 
     def on_state(self, layer, direction, step, h, c):
@@ -149,6 +162,7 @@ class TwinRecorder:
         if self.keep_pre_activations and "pre_activation" in gates:
             record.pre_activations[(layer, direction)][step] = gates["pre_activation"]
         record.count_saturation(layer, direction, gates, self.layout.kind)
+        # no keep_cell_path: the twin's c probe (on_cell) sits before h_t reads c_t, so it is the total
 
 
 def cell_kind(module: nn.Module) -> str | None:
@@ -220,6 +234,7 @@ class CellRecorder:
             gi = F.linear(xb, cell.weight_ih, cell.bias_ih)
             _step(self.kind, gi, h, c, cell.weight_hh, cell.bias_hh, None, gates)
         record.count_saturation(0, 0, gates, self.kind)
+        record.keep_cell_path(0, 0, record.steps, gates)
 
     def _after(self, module, args, output):
         if not self.active:
