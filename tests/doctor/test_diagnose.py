@@ -731,7 +731,10 @@ def test_found_in_counts_the_batches_where_a_verdict_was_found():
     diagnosis = diagnose(model, loss_fn, batches=[off, on, off])
     # every unit off: no gradient reaches the first layer (a first/last ratio of 0) on those two batches
     assert {v.kind: v.found_in for v in diagnosis.verdicts} == {"dead units": (2, 3), "vanishing": (2, 3)}
-    assert diagnosis.found("dead units")[0].measured["dead"] == {"1": 1.0, "3": 1.0}
+    # the sentence quotes the combined reading: all dead in 2 of 3 batches, 2/3 dead on average
+    assert diagnosis.found("dead units")[0].measured["dead"] == pytest.approx({"1": 2 / 3, "3": 2 / 3})
+    assert {m.name: m.dead_fraction for m in diagnosis.depth.modules if m.dead_fraction is not None} == \
+        pytest.approx({"1": 2 / 3, "3": 2 / 3})
     assert diagnosis.table().count("[2/3 batches]") == 2
     # found in fewer than half of the batches: not kept; healthy where it was measured healthy
     diagnosis = diagnose(model, loss_fn, batches=[on, off, on])

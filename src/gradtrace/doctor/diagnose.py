@@ -502,19 +502,9 @@ def _assemble(model: nn.Module, attached: Attachment, per_batch: list[dict], sec
                 continue
             recurrent_readings.setdefault(name, []).extend(runs)
             reading = _recurrent_reading(name, modules[name], runs, weights)
-            for layer in range(reading.num_layers):
-                for d in range(reading.num_directions):
-                    lags = reading.lag_norms[layer, d]
-                    # NaN pads calls shorter than the longest; a real NaN gradient shows in the global norm
-                    finite = math.isfinite(measured["grad_norm"]) and not bool(lags.isinf().any())
-                    profile = lags[~lags.isnan()].tolist()
-                    found.append(judge_time(reading.place(layer, d), profile, float(reading.decay_rate[layer, d]),
-                                            int(reading.horizon[layer, d]), finite))
+            found.extend(_time_verdicts(reading, math.isfinite(measured["grad_norm"])))
         depth_found, entries = _depth_verdicts(measured, modules)
-        if found:  # a shallow path says nothing beside the recurrent layers' verdicts
-            depth_found = [v for v in depth_found if v.measured.get("layers", MIN_DEPTH) >= MIN_DEPTH
-                           or v.kind != "healthy"]
-        found.extend(depth_found)
+        found.extend(_beside(found, depth_found))
         depth_tables.append(entries)
         if measured.get("first_nonfinite"):
             first_nonfinite = first_nonfinite or measured["first_nonfinite"][0]
@@ -528,9 +518,36 @@ def _assemble(model: nn.Module, attached: Attachment, per_batch: list[dict], sec
                          "if it is a recurrent step, name it in `recurrent=` to trace it through time.")
     finite_batches = [m for m in per_batch if not m.get("nonfinite_loss")]
     parameters = _parameter_readings(finite_batches)
-    return Diagnosis(recurrent, depth, parameters, combine(verdicts_per_batch), [m["loss"] for m in per_batch],
+    # the sentences quote the combined readings, the numbers the diagnosis holds
+    all_finite = all(math.isfinite(m.get("grad_norm", float("nan"))) for m in finite_batches)
+    overall = [v for reading in recurrent.values() for v in _time_verdicts(reading, all_finite)]
+    if depth.modules and all_finite:
+        layers = [(m.name, m.grad_norm) for m in depth.layers]
+        dead = {m.name: m.dead_fraction for m in depth.modules if m.dead_fraction is not None}
+        overall += _beside(overall, judge_depth(layers, dead, depth.sigmoid_bound, True, None))
+    verdicts = combine(verdicts_per_batch, overall)
+    return Diagnosis(recurrent, depth, parameters, verdicts, [m["loss"] for m in per_batch],
                      [m.get("grad_norm", float("nan")) for m in per_batch], first_nonfinite, len(per_batch), seconds,
                      notes)
+
+
+def _time_verdicts(reading: RecurrentReading, finite: bool) -> list[Verdict]:
+    found = []
+    for layer in range(reading.num_layers):
+        for d in range(reading.num_directions):
+            lags = reading.lag_norms[layer, d]
+            # NaN pads calls shorter than the longest; a real NaN gradient shows in the global norm
+            ok = finite and not bool(lags.isinf().any())
+            found.append(judge_time(reading.place(layer, d), lags[~lags.isnan()].tolist(),
+                                    float(reading.decay_rate[layer, d]), int(reading.horizon[layer, d]), ok))
+    return found
+
+
+def _beside(time_verdicts: list[Verdict], depth_verdicts: list[Verdict]) -> list[Verdict]:
+    """The depth verdicts worth printing: a shallow path says nothing beside the recurrent layers'."""
+    if not time_verdicts:
+        return depth_verdicts
+    return [v for v in depth_verdicts if v.kind != "healthy" or v.measured.get("layers", MIN_DEPTH) >= MIN_DEPTH]
 
 
 def _depth_reading(tables: list[list], modules: dict[str, nn.Module]) -> DepthReading:

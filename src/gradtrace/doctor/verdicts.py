@@ -170,11 +170,14 @@ def judge_depth(layers: list[tuple[str, float]], dead: dict[str, float], sigmoid
     return found
 
 
-def combine(per_batch: list[list[Verdict]]) -> list[Verdict]:
+def combine(per_batch: list[list[Verdict]], overall: list[Verdict] = ()) -> list[Verdict]:
     """Combine the verdicts of several batches: per place, each kind found in at least half of them.
 
-    The evidence is the first batch's sentence for that kind; ``found_in`` says in how many batches.
+    The evidence is the sentence of the same place and kind in ``overall`` (judged on the readings
+    combined over the batches, the numbers a reader finds in the diagnosis) where there is one, else the
+    first batch's; ``found_in`` says in how many batches the kind was found.
     """
+    preferred = {(v.where, v.kind): v for v in overall}
     total = len(per_batch)
     places: dict[str, dict[str, list[Verdict]]] = {}
     for verdicts in per_batch:
@@ -187,7 +190,7 @@ def combine(per_batch: list[list[Verdict]]) -> list[Verdict]:
             # nothing wrong in a majority: healthy where it was measured healthy, else the most severe finding
             kept = ["healthy"] if "healthy" in kinds else [min(kinds, key=KINDS.index)]
         for kind in kept:
-            first = kinds[kind][0]
+            first = preferred.get((where, kind), kinds[kind][0])
             out.append(Verdict(kind, where, first.evidence, first.measured, first.thresholds,
                                (len(kinds[kind]), total)))
     return out
