@@ -373,6 +373,66 @@ def report(
     _print_path(path)
 
 
+@app.command()
+def doctor(
+    model: Annotated[str, typer.Argument(
+        metavar="MODEL", help="The model: 'package.module:attribute' or 'path/to/file.py:attribute' naming an "
+                              "nn.Module or a callable (a class, a factory) that returns one.")],
+    loss: Annotated[str, typer.Option(
+        "--loss", metavar="LOSS", help="The loss, as MODEL: loss_fn(model, batch) runs the model on a batch and "
+                                       "returns the scalar loss.")],
+    data: Annotated[str, typer.Option(
+        "--data", metavar="DATA", help="The batches, as MODEL: a list of batches or a callable that returns one. "
+                                       "All are diagnosed.")],
+    treat_it: Annotated[bool, typer.Option(
+        "--treat", help="Also try the remedies that fit the diagnosis on copies of the model.")] = False,
+    steps: Annotated[int | None, typer.Option(help="With --treat: training steps per remedy and seed [100].")] = None,
+    seeds: Annotated[int | None, typer.Option(help="With --treat: seeds per remedy [5].")] = None,
+    lr: Annotated[float | None, typer.Option(help="With --treat: learning rate of plain SGD [0.01].")] = None,
+    remedies: Annotated[str | None, typer.Option(
+        help="With --treat: 'auto' (chosen from the diagnosis) or comma-separated remedy names.")] = None,
+    mode: Annotated[str, typer.Option(
+        help="Modules' flags during the diagnosis: train (dropout, batch statistics), eval, or as-is.")] = "train",
+    json_path: Annotated[str | None, typer.Option(
+        "--json", help="Where to write the JSON; default: beside the report, with the suffix .json.")] = None,
+    out: Annotated[str, typer.Option(help="Where to write the HTML report.")] = "doctor-report.html",
+    fail_on: Annotated[str | None, typer.Option(
+        help="Exit with code 3 when the diagnosis finds one of these comma-separated verdict kinds: non-finite, "
+             "exploding, vanishing, dead-units, healthy.")] = None,
+) -> None:
+    """Diagnose where your model's gradient vanishes or explodes; with --treat, try the remedies on copies.
+
+    Prints the verdicts (and the remedies), writes a self-contained HTML report and a JSON file, and prints
+    their paths. Exit codes: 0 done, 2 bad input, 3 a verdict named in --fail-on was found.
+    """
+    from gradtrace.doctor.cli_support import run_doctor
+
+    def echo(text: str) -> None:
+        output.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    try:
+        result = run_doctor(model, loss, data, treat_it=treat_it, steps=steps, seeds=seeds, lr=lr, remedies=remedies,
+                            mode=mode, out=out, json_path=json_path, fail_on=fail_on, echo=echo,
+                            working=lambda message: console.status(escape(message)))
+    except KeyboardInterrupt:
+        console.print("[yellow]Interrupted.[/yellow] Nothing was written.")
+        raise typer.Exit(130) from None
+    except (ValueError, TypeError) as error:
+        _fail(str(error), 2)
+    except GradtraceError as error:
+        _fail(str(error), 1)
+    _print_path(result.json)
+    _print_path(result.html)
+    if result.failed:
+        console.print(f"[bold red]Found:[/bold red] {escape(', '.join(result.failed))} (named in --fail-on).",
+                      highlight=False, soft_wrap=True)
+        raise typer.Exit(3)
+
+
 def main() -> None:
     """Entry point of the ``gradtrace`` console script."""
     app()
+
+
+if __name__ == "__main__":  # python -m gradtrace.cli
+    main()
