@@ -74,7 +74,8 @@ class RecurrentReading:
 
     def place(self, layer: int, direction: int) -> str:
         """The name of one layer and direction in verdicts: ``"encoder.rnn layer 1 reverse"``."""
-        where = self.name if self.num_layers == 1 and self.num_directions == 1 else f"{self.name} layer {layer}"
+        name = self.name or "(model)"  # the model itself is the recurrent module: its qualified name is ""
+        where = name if self.num_layers == 1 and self.num_directions == 1 else f"{name} layer {layer}"
         return where + (" reverse" if direction else "") if self.num_directions == 2 else where
 
     def to_dict(self) -> dict:
