@@ -117,32 +117,47 @@ class Treatment:
         return sorted((t for t in self.trials if t.fixed), key=lambda t: t.median_loss)
 
     @property
+    def identical_seeds(self) -> bool:
+        """Whether the seeds trained the untreated copy identically (nothing random varied between them)."""
+        curves = self.untreated.curves
+        return len(curves) > 1 and all(curve == curves[0] for curve in curves[1:])
+
+    @property
     def best(self) -> Trial | None:
         fixed = self.fixed
         return fixed[0] if fixed else None
 
     def to_dict(self) -> dict:
         best = self.best
-        return {"steps": self.steps, "seeds": self.seeds, "untreated": self.untreated.to_dict(),
+        return {"steps": self.steps, "seeds": self.seeds, "identical_seeds": self.identical_seeds,
+                "untreated": self.untreated.to_dict(),
                 "trials": [t.to_dict() for t in self.trials], "best": best.name if best else None,
                 "code": best.code if best else None}
 
     def table(self) -> str:
         """The trials as aligned text that reads at 80 columns and piped."""
         lines = [f"gradtrace treat: {len(self.trials)} remedies, {self.steps} steps, {self.seeds} seed(s)",
-                 "  (final loss: median over seeds; wins: seeds below untreated; p: sign test)",
-                 f"  {'remedy':<22}{'final loss':>11}{'diverged':>10}{'wins':>7}{'p':>7}{'horizon':>9}  fixed"]
+                 "  (final loss: median over seeds; wins: seeds below untreated; p: sign test;",
+                 "   horizon: after training; time: median seconds per seed)",
+                 f"  {'remedy':<20}{'final loss':>11}{'diverged':>9}{'wins':>6}{'p':>7}{'horizon':>8}{'time':>7}"
+                 "  fixed"]
         for trial in (self.untreated, *self.trials):
-            if trial.error:
-                lines.append(f"  {trial.name:<22} could not run: {trial.error}")
+            if trial.error and not trial.final_losses:
+                lines.extend(textwrap.wrap(f"{trial.name:<20} could not run: {trial.error}", 80,
+                                           initial_indent="  ", subsequent_indent=" " * 23))
                 continue
             horizon = "" if trial.horizon is None else str(trial.horizon)
             untreated = trial is self.untreated
             wins = "" if untreated else f"{trial.wins}/{self.seeds}"
             p_value = "" if untreated else f"{trial.p_value:.3f}"
             fixed = "" if untreated else ("yes" if trial.fixed else "no")
-            lines.append(f"  {trial.name:<22}{_loss(trial.median_loss):>11}{trial.divergences:>7}/{self.seeds:<2}"
-                         f"{wins:>7}{p_value:>7}{horizon:>9}  {fixed}")
+            seconds = f"{_median(trial.seconds):.1f}" if trial.seconds else ""
+            lines.append(f"  {trial.name:<20}{_loss(trial.median_loss):>11}{trial.divergences:>6}/{self.seeds:<2}"
+                         f"{wins:>6}{p_value:>7}{horizon:>8}{seconds:>7}  {fixed}")
+        if self.identical_seeds:
+            lines.extend(textwrap.wrap("note: every seed trained the untreated copy identically (one batch order and "
+                                       "no dropout), so the sign test counts one comparison several times.", 80,
+                                       initial_indent="  ", subsequent_indent="  "))
         best = self.best
         if best is None:
             lines.append("No remedy fixed it within these steps." if self.trials else "Nothing to treat: every "
