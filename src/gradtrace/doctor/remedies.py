@@ -78,6 +78,11 @@ def _hh(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
     return [(n, p) for n, p in module.named_parameters() if n.startswith("weight_hh")]
 
 
+def _gate_counts(model: nn.Module, names: list[str]) -> dict[str, int]:
+    """The gate blocks stacked in each named module's W_hh, read from the module (a subclass keeps its gates)."""
+    return {name: len(GATES[_kind(model.get_submodule(name))]) for name in names}
+
+
 def _ref(name: str) -> str:
     """Python that reaches the module ``name`` from ``model``."""
     return f'model.get_submodule("{name}")' if name else "model"
@@ -134,10 +139,8 @@ def _orthogonal(model: nn.Module) -> Remedy:
                     for block in p.chunk(len(GATES[_kind(module)]), 0):
                         nn.init.orthogonal_(block)
 
-    code = ["with torch.no_grad():", f"    for name in {names!r}:", "        rnn = model.get_submodule(name)",
-            "        gates = {'LSTM': 4, 'LSTMCell': 4, 'GRU': 3, 'GRUCell': 3}",
-            "        gates = gates.get(type(rnn).__name__, 1)",
-            "        for pname, p in rnn.named_parameters():",
+    code = ["with torch.no_grad():", f"    for name, gates in {_gate_counts(model, names)!r}.items():",
+            "        for pname, p in model.get_submodule(name).named_parameters():",
             "            if pname.startswith('weight_hh'):",
             "                for block in p.chunk(gates, 0):  # one per gate",
             "                    torch.nn.init.orthogonal_(block)"]
@@ -173,22 +176,23 @@ def _rescale(model: nn.Module, target: float) -> Remedy:
         with torch.no_grad():
             for name in names:
                 module = copy.get_submodule(name)
+                gates = len(GATES[_kind(module)])
                 for _, p in _hh(module):
-                    if p.shape[0] % p.shape[1]:
-                        continue  # a projected LSTM's W_hh blocks are not square
-                    for block in p.chunk(len(GATES[_kind(module)]), 0):
+                    if p.shape[0] != gates * p.shape[1]:
+                        continue  # a projected LSTM's W_hh blocks are (hidden, proj): not square
+                    for block in p.chunk(gates, 0):
                         radius = float(spectral_radius(block.detach().double()))
                         if radius > 0:
                             block.mul_(target / radius)
 
-    code = ["with torch.no_grad():", f"    for name in {names!r}:", "        rnn = model.get_submodule(name)",
-            "        gates = {'LSTM': 4, 'LSTMCell': 4, 'GRU': 3, 'GRUCell': 3}",
-            "        gates = gates.get(type(rnn).__name__, 1)",
-            "        for pname, p in rnn.named_parameters():",
-            "            if pname.startswith('weight_hh'):",
+    code = ["with torch.no_grad():", f"    for name, gates in {_gate_counts(model, names)!r}.items():",
+            "        for pname, p in model.get_submodule(name).named_parameters():",
+            "            # one square block per gate (a projected LSTM's are not square: skipped)",
+            "            if pname.startswith('weight_hh') and p.shape[0] == gates * p.shape[1]:",
             "                for block in p.chunk(gates, 0):",
             "                    radius = torch.linalg.eigvals(block).abs().max()",
-            f"                    block.mul_({target:g} / radius)"]
+            "                    if radius > 0:",
+            f"                        block.mul_({target:g} / radius)"]
     return Remedy(f"spectral-radius-{target:g}", f"rescale each gate's block of W_hh to spectral radius {target:g}",
                   apply, code=code)
 
@@ -211,13 +215,16 @@ class LSTMWithRNNInterface(nn.LSTM):
 _LSTM_CODE = ["class LSTMWithRNNInterface(torch.nn.LSTM):  # h in and out, as nn.RNN",
               "    def forward(self, input, hx=None):",
               "        if hx is not None:",
-              "            c0 = torch.zeros(*hx.shape[:-1], self.hidden_size, dtype=hx.dtype)",
+              "            c0 = hx.new_zeros(*hx.shape[:-1], self.hidden_size)",
               "            hx = (hx, c0)",
               "        output, (h_n, _) = super().forward(input, hx)",
               "        return output, h_n"]
 
 
 def _swap(model: nn.Module, to: type) -> Remedy:
+    if type(model) is nn.RNN:  # apply changes the copy in place: it cannot replace the copy itself
+        raise ValueError(f"swap-to-{to.__name__.lower()} replaces an nn.RNN inside the model; it cannot replace "
+                         "`model` itself, which is the nn.RNN. Wrap it in a module to swap it.")
     names = [n for n, m in _recurrent(model) if type(m) is nn.RNN]
     cell = LSTMWithRNNInterface if to is nn.LSTM else to
 
@@ -236,11 +243,13 @@ def _swap(model: nn.Module, to: type) -> Remedy:
     code = list(_LSTM_CODE) if to is nn.LSTM else []
     for name in names:
         parent, _, child = name.rpartition(".")
+        # setattr: a child of an nn.Sequential or nn.ModuleList is named "0", not an identifier;
+        # .to(old.weight_ih_l0): the old module's dtype and device, as apply builds it
         code += [f"old = {_ref(name)}",
-                 f"{_ref(parent)}.{child} = {constructor}(",
+                 f"setattr({_ref(parent)}, {child!r}, {constructor}(",
                  "    old.input_size, old.hidden_size, num_layers=old.num_layers,",
                  "    bias=old.bias, batch_first=old.batch_first, dropout=old.dropout,",
-                 "    bidirectional=old.bidirectional)"]
+                 "    bidirectional=old.bidirectional).to(old.weight_ih_l0))"]
     note = " (kept to the nn.RNN's interface: it takes and returns h alone)" if to is nn.LSTM else ""
     return Remedy(f"swap-to-{to.__name__.lower()}", f"replace the nn.RNN by an nn.{to.__name__} of the same size"
                   f"{note}", apply, code=code)
@@ -366,6 +375,7 @@ def auto_remedies(model: nn.Module, kinds_time: set[str], kinds_depth: set[str])
     recurrent = [m for _, m in _recurrent(model)]
     kinds = {_kind(m) for m in recurrent}
     plain_rnn = any(type(m) is nn.RNN for m in recurrent)
+    swappable = plain_rnn and type(model) is not nn.RNN  # a swap replaces a submodule, never the model
     names: list[str] = []
 
     def add(*more: str) -> None:
@@ -377,7 +387,7 @@ def auto_remedies(model: nn.Module, kinds_time: set[str], kinds_depth: set[str])
         add("clip-norm", "spectral-radius-0.9", "orthogonal-w-hh", "lower-lr")
         if "RNN_RELU" in kinds:
             add("identity-w-hh")
-        if plain_rnn:
+        if swappable:
             add("swap-to-gru", "swap-to-lstm")
     if "vanishing" in kinds_time:
         if "LSTM" in kinds:
@@ -388,7 +398,9 @@ def auto_remedies(model: nn.Module, kinds_time: set[str], kinds_depth: set[str])
         if kinds & {"RNN_TANH", "RNN_RELU", "GRU"}:
             add("spectral-radius-1")
         if plain_rnn:
-            add("pascanu-omega", "swap-to-gru", "swap-to-lstm")
+            add("pascanu-omega")
+        if swappable:
+            add("swap-to-gru", "swap-to-lstm")
     saturating = any(isinstance(m, _SATURATING) for m in model.modules())
     rectified = any(isinstance(m, nn.ReLU) for m in model.modules())
     if "vanishing" in kinds_depth:

@@ -47,7 +47,8 @@ class Trial:
         diverged_at: per seed, the step whose loss or gradient was not finite, else None.
         seconds: per seed, the wall time of the training.
         after: the diagnosis of the seed-0 copy after training (None when it diverged or failed).
-        error: why the trial could not run (a remedy that does not fit the model's code), else None.
+        error: why the trial could not run on some seed (a remedy that does not fit the model's code; it is
+            then not compared), or why the diagnosis after training failed; else None.
         wins: seeds on which its final loss is below the untreated copy's.
         p_value: one-sided sign test of ``wins`` over the seeds (chance: 1/2 per seed).
         improvement: relative reduction of the median final loss against the untreated copy.
@@ -142,9 +143,8 @@ class Treatment:
                  f"  {'remedy':<20}{'final loss':>11}{'diverged':>9}{'wins':>6}{'p':>7}{'horizon':>8}{'time':>7}"
                  "  fixed"]
         for trial in (self.untreated, *self.trials):
-            if trial.error and not trial.final_losses:
-                lines.extend(textwrap.wrap(f"{trial.name:<20} could not run: {trial.error}", 80,
-                                           initial_indent="  ", subsequent_indent=" " * 23))
+            if trial.error and len(trial.final_losses) < self.seeds:
+                lines.extend(_wrap(f"{trial.name:<20} could not run: {trial.error}"))
                 continue
             horizon = "" if trial.horizon is None else str(trial.horizon)
             untreated = trial is self.untreated
@@ -154,14 +154,15 @@ class Treatment:
             seconds = f"{_median(trial.seconds):.1f}" if trial.seconds else ""
             lines.append(f"  {trial.name:<20}{_loss(trial.median_loss):>11}{trial.divergences:>6}/{self.seeds:<2}"
                          f"{wins:>6}{p_value:>7}{horizon:>8}{seconds:>7}  {fixed}")
+            if trial.error:  # it trained on every seed; what failed after (the diagnosis) is a note
+                lines.extend(_wrap(f"note: {trial.error}", indent=4))
         if self.identical_seeds:
-            lines.extend(textwrap.wrap("note: every seed trained the untreated copy identically (one batch order and "
-                                       "no dropout), so the sign test counts one comparison several times.", 80,
-                                       initial_indent="  ", subsequent_indent="  "))
+            lines.extend(_wrap("note: every seed trained the untreated copy identically (one batch order and no "
+                               "dropout), so the sign test counts one comparison several times.", indent=2))
         best = self.best
         if best is None:
             lines.append("No remedy fixed it within these steps." if self.trials else "Nothing to treat: every "
-                         "verdict is healthy.")
+                         "verdict is healthy." if self.diagnosis.healthy else "No remedy was tried.")
         else:
             lines.extend(textwrap.wrap(f"Best: {best.name} — {best.description}. Apply it to your model:", 80,
                                        subsequent_indent="  ", break_on_hyphens=False))
@@ -295,8 +296,8 @@ def _train(remedy: Remedy, model, loss_fn, items, steps: int, seed: int, build):
 
 
 def _compare(trial: Trial, untreated: Trial) -> None:
-    if trial.error and not trial.final_losses:
-        return
+    if len(trial.final_losses) < len(untreated.final_losses):
+        return  # it failed on some seed: the seeds it did run on are no fair sample, and it fixed nothing
     pairs = list(zip(trial.final_losses, untreated.final_losses))
     trial.wins = sum(treated < plain for treated, plain in pairs)
     n = len(pairs)
@@ -319,6 +320,12 @@ def _median(values: list[float]) -> float:
 
 def _plain(value: float):
     return value if isinstance(value, (int, float)) and math.isfinite(value) else str(value)
+
+
+def _wrap(text: str, indent: int = 2) -> list[str]:
+    """``text`` as lines of at most 80 columns, the first indented by ``indent`` and the rest by 2 more."""
+    return textwrap.wrap(text, 80, initial_indent=" " * indent, subsequent_indent=" " * (indent + 2),
+                         break_on_hyphens=False)
 
 
 def _loss(value: float) -> str:
