@@ -23,7 +23,7 @@ _PNG = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 @pytest.fixture(scope="module")
 def treatment():
     # The untreated copy diverges on its first steps; rescaling W_hh does not: both kinds of trial in one report.
-    return treat(cases.exploding_rnn(), cases.sequence_loss, cases.sequences(), steps=6, seeds=2,
+    return treat(cases.exploding_rnn(), cases.sequence_loss, cases.sequences(), steps=6, seeds=5,
                  remedies=["spectral-radius-0.9", "lower-lr"])
 
 
@@ -57,9 +57,9 @@ def test_the_figures_are_embedded_pngs_and_nothing_is_fetched(treatment, tmp_pat
 
 def test_the_treatment_shows_the_remedies_the_diverged_copy_and_the_best_code(treatment, tmp_path):
     page = write_doctor_report(treatment.diagnosis, tmp_path / "r.html", treatment=treatment).read_text("utf-8")
-    assert treatment.untreated.divergences == 2  # the case this test is about
+    assert treatment.untreated.divergences == 5  # the case this test is about
     assert "<h3>Remedies</h3>" in page and "spectral-radius-0.9" in page and "lower-lr" in page
-    assert ">diverged<" in page and "2/2" in page
+    assert ">diverged<" in page and "5/5" in page
     best = treatment.best
     assert best is not None and best.name == "spectral-radius-0.9"
     assert f"<pre><code>{html.escape(chr(10).join(best.code))}</code></pre>" in page

@@ -26,7 +26,7 @@ from gradtrace.doctor.verdicts import MIN_DEPTH, Verdict, combine, judge_depth, 
 from gradtrace.errors import GradtraceError, check_choice, check_seed, describe
 from gradtrace.instruments.through_time import decay_rate, horizon
 
-__all__ = ["LossFunctionError", "diagnose"]
+__all__ = ["LossFunctionError", "batch_list", "call_loss", "check_model", "diagnose", "seeded"]
 
 _MODES = ("train", "eval", "as-is")
 _STOCK_FORWARDS = (nn.RNN.forward, nn.LSTM.forward, nn.GRU.forward)
@@ -83,24 +83,25 @@ def diagnose(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor]
         ['healthy']
     """
     started = time.perf_counter()
-    _check_model(model)
+    check_model(model)
     if not callable(loss_fn):
         raise TypeError(f"`loss_fn` must be callable as loss_fn(model, batch) -> scalar tensor, got "
                         f"{describe(loss_fn)}.")
     mode = check_choice("mode", mode, _MODES)
     seed = check_seed(seed)
-    items = _batches(batch, batches)
+    items = batch_list(batch, batches)
     steps = _step_modules(model, recurrent)
     per_batch = []
     with Attachment(model, steps, mode, seed) as attached:
         for index, item in enumerate(items):
             attached.reset()
-            loss = _call(loss_fn, model, item, index, len(items))
+            loss = call_loss(loss_fn, model, item, index, len(items))
             per_batch.append(attached.measure(loss, index))
     return _assemble(model, attached, per_batch, time.perf_counter() - started)
 
 
-def _check_model(model: Any) -> None:
+def check_model(model: Any) -> None:
+    """Raise unless ``model`` is an ``nn.Module`` with real, trainable parameters."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"`model` must be a torch.nn.Module, got {describe(model)}.")
     parameters = list(model.parameters())
@@ -116,7 +117,8 @@ def _check_model(model: Any) -> None:
                          "trainable parameter.")
 
 
-def _batches(batch: Any, batches: Iterable[Any] | None) -> list[Any]:
+def batch_list(batch: Any, batches: Iterable[Any] | None) -> list[Any]:
+    """Return the batches to use: ``[batch]``, or ``batches`` as a non-empty list."""
     if batches is None:
         if batch is None:
             raise TypeError("diagnose() needs a batch: pass `batch` (one) or `batches=` (several).")
@@ -140,11 +142,16 @@ def _step_modules(model: nn.Module, recurrent: Iterable[str]) -> dict[str, nn.Mo
         if name not in named or name == "":
             available = ", ".join(repr(n) for n in named if n) or "none"
             raise ValueError(f"Unknown module {name!r} in `recurrent`. Available: {available}.")
+        if isinstance(named[name], nn.RNNBase):
+            raise ValueError(f"`recurrent` names {name!r}, a {type(named[name]).__name__}: torch's recurrent modules "
+                             "are traced through time without being named. Expected the name of a step module that "
+                             "the model's own loop calls once per time step.")
         steps[name] = named[name]
     return steps
 
 
-def _call(loss_fn, model, item, index: int, count: int) -> torch.Tensor:
+def call_loss(loss_fn, model, item, index: int, count: int) -> torch.Tensor:
+    """Call ``loss_fn(model, item)``; raise :class:`LossFunctionError` unless it gives a scalar loss with a graph."""
     where = f"batch {index}" if count > 1 else "the batch"
     try:
         loss = loss_fn(model, item)
@@ -198,11 +205,12 @@ class Attachment:
                 module.training = flag  # per module: `train(flag)` would also reset its children
 
         self._stack.callback(restore_flags)
-        buffers = [(b, b.detach().clone()) for b in model.buffers()]
+        # the buffer objects and their values: a forward may write into one or assign a new one
+        buffers = [(m, name, b, b.detach().clone()) for m in model.modules() for name, b in m._buffers.items()
+                   if b is not None]
         self._stack.callback(_restore_buffers, buffers)
-        devices = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
-        self._stack.enter_context(torch.random.fork_rng(devices=devices))
-        torch.manual_seed(self.seed)
+        self._stack.enter_context(seeded(self.seed, model))
+        self._stack.enter_context(torch.enable_grad())  # also when called under torch.no_grad()
         if self.mode == "train":
             model.train()
         elif self.mode == "eval":
@@ -298,8 +306,24 @@ class Attachment:
 
 def _restore_buffers(buffers) -> None:
     with torch.no_grad():
-        for buffer, saved in buffers:
+        for module, name, buffer, saved in buffers:
             buffer.copy_(saved)
+            module._buffers[name] = buffer
+
+
+@contextlib.contextmanager
+def seeded(seed: int, model: nn.Module):
+    """Seed the random state for the block, then give the caller back exactly the state they had.
+
+    ``torch.manual_seed`` would also reseed every CUDA device's generator, which ``fork_rng`` restores only
+    for the devices it is given: seed the CPU generator and the model's CUDA devices, and fork those.
+    """
+    devices = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
+    with torch.random.fork_rng(devices=devices):
+        torch.default_generator.manual_seed(seed)
+        for index in devices:
+            torch.cuda.default_generators[index].manual_seed(seed)
+        yield
 
 
 def _norm(grad: torch.Tensor | None) -> float:
@@ -458,7 +482,9 @@ def _depth_verdicts(measured: dict, model_modules: dict[str, nn.Module]) -> tupl
     entries = sorted(measured["depth"].values(), key=lambda e: e.order)
     layers = [(e.name, e.grad_norm) for e in entries if e.has_weights]
     dead = {e.name: sum(e.dead) / len(e.dead) for e in entries if e.dead}
-    finite = all(e.output_finite and e.grad_finite for e in entries)
+    # An output may hold inf where the gradient does not care (a −inf attention mask before a softmax):
+    # with a finite loss, only a gradient that is not finite is a finding; the outputs then name the culprit.
+    finite = all(e.grad_finite for e in entries)
     bound = _sigmoid_bound(entries, model_modules, len(layers))
     first = measured.get("first_nonfinite")
     culprit = first[0] if first else measured.get("first_nonfinite_grad")
@@ -506,7 +532,7 @@ def _assemble(model: nn.Module, attached: Attachment, per_batch: list[dict], sec
         depth_found, entries = _depth_verdicts(measured, modules)
         found.extend(_beside(found, depth_found))
         depth_tables.append(entries)
-        if measured.get("first_nonfinite"):
+        if measured.get("first_nonfinite") and not all(e.grad_finite for e in entries):
             first_nonfinite = first_nonfinite or measured["first_nonfinite"][0]
         verdicts_per_batch.append(found)
     recurrent = {name: _recurrent_reading(name, modules[name], runs, weights)

@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
 from gradtrace.doctor.twins import TwinLayout, _step
+from gradtrace.instruments.through_depth import SATURATION_THRESHOLD
 
 __all__ = [
     "SATURATION_FRACTION",
@@ -40,8 +41,8 @@ __all__ = [
 ]
 
 #: A unit passes back less than this fraction of its largest derivative: saturated (sigmoid, tanh) or,
-#: for a ReLU, inactive. The same 5 % as :data:`gradtrace.instruments.through_depth.SATURATION_THRESHOLD`.
-SATURATION_FRACTION = 0.05
+#: for a ReLU, inactive; the threshold gradtrace's own depth instruments use.
+SATURATION_FRACTION = SATURATION_THRESHOLD
 
 _SIGMOID_GATES = {"input", "forget", "output", "reset", "update"}
 _TANH_GATES = {"cell", "new", "tanh_cell"}
@@ -211,6 +212,11 @@ class CellRecorder:
             return None
         record = self.records[-1]
         x = args[0]
+        hx = args[1] if len(args) > 1 else kwargs.get("hx")
+        if self.kind is not None and hx is None and record.steps:
+            # a torch cell called without a state starts a new sequence: its steps are not the last ones'
+            record = SequenceRecord(1, 1)
+            self.records.append(record)
         if self.kind is not None:
             self._count_gates(record, x, args[1] if len(args) > 1 else kwargs.get("hx"))
         probe = _probe(x)

@@ -373,8 +373,9 @@ def _remedies_table(treatment: Treatment) -> Table:
                               "horizon", "verdicts after", "fixed"], rows,
                  "Final loss: the mean over the last tenth of the steps, median over seeds. Wins: seeds on which "
                  "the remedy ended below the untreated copy; p: one-sided sign test of the wins. Horizon: the "
-                 "shortest over the recurrent layers after training. Fixed: never diverged, won at least 75 % of "
-                 "the seeds, and the untreated copy diverged or the median final loss fell by at least 10 %.")
+                 "shortest over the recurrent layers after training. Fixed: never diverged, won on enough seeds for "
+                 "p ≤ 0.05 (5 of 5 at least), and the untreated copy diverged or the median final loss fell by at "
+                 "least 10 %.")
 
 
 def _median_curve(trial: Trial, steps: int) -> np.ndarray:

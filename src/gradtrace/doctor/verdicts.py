@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from gradtrace.instruments.through_time import HORIZON_THRESHOLD
+
 __all__ = [
     "DEAD_UNITS_FRACTION",
     "DEPTH_EXPLODING_RATIO",
@@ -24,12 +26,12 @@ __all__ = [
 ]
 
 #: The gradient of the last step's error has fallen this far below its peak: it no longer teaches
-#: anything (float32 epsilon ≈ 1e-7; the horizon of :func:`gradtrace.instruments.horizon`).
-VANISHING_FLOOR = 1e-6
+#: anything (float32 epsilon ≈ 1e-7); the threshold of gradtrace's horizon.
+VANISHING_FLOOR = HORIZON_THRESHOLD
 #: Going back in time, the last step's error has grown this much above its value at the last step: the
 #: earliest steps dominate every update a hundred to one, and one large step throws the weights far away
-#: (Pascanu 2013). A healthy path may grow a little (×18 over 50 steps trains well); ×700 sends plain SGD
-#: to NaN at its second step (the exploding ReLU RNN of :mod:`gradtrace.doctor.examples`).
+#: (Pascanu 2013). A path that grows by one order of magnitude can still train well under plain SGD;
+#: the exploding ReLU RNN of :mod:`gradtrace.doctor.examples` grows by more than two and diverges.
 EXPLODING_GROWTH = 1e2
 #: ‖∂L/∂output‖ of the first weighted layer over the last: three orders of magnitude means the first
 #: layers learn a thousand times slower than the last ones (Glorot & Bengio 2010).
@@ -141,8 +143,14 @@ def judge_depth(layers: list[tuple[str, float]], dead: dict[str, float], sigmoid
         found.append(Verdict("dead units", "depth", f"depth: ReLU units that output zero on every example: "
                              f"{listed} (at least {DEAD_UNITS_FRACTION:.0%} of a layer).", {"dead": dying},
                              thresholds))
+    # a layer no gradient reached (frozen, or unused by the loss: NaN) has no ratio to give; a gradient of
+    # exactly zero did reach it (behind dead units) and counts
+    unmeasured = [name for name, norm in layers if not math.isfinite(norm)]
+    layers = [(name, norm) for name, norm in layers if math.isfinite(norm)]
     count = len(layers)
     measured: dict = {"layers": count}
+    if unmeasured:
+        measured["without_gradient"] = unmeasured
     if count >= 2:
         first, last = layers[0][1], layers[-1][1]
         ratio = first / last if last > 0 else float("nan")
