@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import statistics
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -411,13 +412,19 @@ def _lag_profile(record: SequenceRecord, layer: int, direction: int, by_probe: d
     inputs = [states[t][1] for t in ordered]
     grads = torch.autograd.grad(outputs, inputs, cotangents, retain_graph=True, allow_unused=True)
     squares = torch.zeros(T, dtype=torch.float64)
+    counts = torch.zeros(T, dtype=torch.float64)
     for t, grad in zip(ordered, grads):
         if grad is None:
             continue
         per_row = grad.detach().double().reshape(_rows(grad), -1).square().sum(1).cpu()
         lags = torch.tensor([(lengths[b] - 1 - t) if direction == 0 else t for b in range(per_row.shape[0])])
         squares.index_add_(0, lags.clamp(0, T - 1), per_row)
-    return squares.sqrt()
+        counts.index_add_(0, lags.clamp(0, T - 1), torch.ones_like(per_row))
+    # Sequences of unequal length reach back unequally far: at lag k only those longer than k are there.
+    # The norm over the rows present, scaled to the whole batch, keeps a profile from dropping where a
+    # short sequence ends (equal lengths: the plain norm over the batch).
+    scaled = (squares * len(lengths) / counts.clamp_min(1)).sqrt()
+    return torch.where(counts > 0, scaled, torch.full_like(squares, float("nan")))
 
 
 def _median(tensors: list[torch.Tensor]) -> torch.Tensor:
@@ -425,7 +432,8 @@ def _median(tensors: list[torch.Tensor]) -> torch.Tensor:
     steps = max(t.shape[-1] for t in tensors)
     padded = [torch.nn.functional.pad(t, (0, steps - t.shape[-1]), value=float("nan")) for t in tensors]
     stacked = torch.stack(padded)
-    return stacked.nanmedian(0).values if len(tensors) > 1 else stacked[0]
+    # the middle value, or the mean of the two middle ones (nanmedian would take the lower of two)
+    return stacked.nanquantile(0.5, dim=0) if len(tensors) > 1 else stacked[0]
 
 
 def _weights_reading(module: nn.Module, kind: str, L: int, D: int):
@@ -588,7 +596,7 @@ def _depth_reading(tables: list[list], modules: dict[str, nn.Module]) -> DepthRe
         saturated = [sum(e.saturated) / len(e.saturated) for e in same if e.saturated]
         readings.append(ModuleReading(
             entry.name, entry.type_name, entry.calls,
-            finite_norms[len(finite_norms) // 2] if finite_norms else float("nan"), entry.has_weights,
+            statistics.median(finite_norms) if finite_norms else float("nan"), entry.has_weights,
             entry.activation, sum(dead) / len(dead) if dead else None,
             sum(saturated) / len(saturated) if saturated else None, all(e.output_finite for e in same)))
     layers = [m for m in readings if m.weighted]
@@ -604,5 +612,5 @@ def _parameter_readings(batches: list[dict]) -> list[ParameterReading]:
     out = []
     for index, (name, shape, _, weight) in enumerate(batches[0]["parameters"]):
         norms = sorted(b["parameters"][index][2] for b in batches)
-        out.append(ParameterReading(name, shape, norms[len(norms) // 2], weight))
+        out.append(ParameterReading(name, shape, statistics.median(norms), weight))
     return out
