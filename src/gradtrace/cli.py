@@ -393,6 +393,9 @@ def doctor(
         help="With --treat: 'auto' (chosen from the diagnosis) or comma-separated remedy names.")] = None,
     mode: Annotated[str, typer.Option(
         help="Modules' flags during the diagnosis: train (dropout, batch statistics), eval, or as-is.")] = "train",
+    recurrent: Annotated[str | None, typer.Option(
+        help="Comma-separated names of step modules your own loop calls once per time step (a custom cell), "
+             "to trace them through time.")] = None,
     json_path: Annotated[str | None, typer.Option(
         "--json", help="Where to write the JSON; default: beside the report, with the suffix .json.")] = None,
     out: Annotated[str, typer.Option(help="Where to write the HTML report.")] = "doctor-report.html",
@@ -412,7 +415,7 @@ def doctor(
 
     try:
         result = run_doctor(model, loss, data, treat_it=treat_it, steps=steps, seeds=seeds, lr=lr, remedies=remedies,
-                            mode=mode, out=out, json_path=json_path, fail_on=fail_on, echo=echo,
+                            mode=mode, recurrent=recurrent, out=out, json_path=json_path, fail_on=fail_on, echo=echo,
                             working=lambda message: console.status(escape(message)))
     except KeyboardInterrupt:
         console.print("[yellow]Interrupted.[/yellow] Nothing was written.")

@@ -140,3 +140,56 @@ def test_python_m_gradtrace_cli_runs_the_command(tmp_path):
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 3, done.stderr
     assert (tmp_path / "doctor-report.html").is_file()
+
+
+STEPPED = '''
+import torch
+from torch import nn
+
+
+class Step(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(6, 4)
+
+    def forward(self, x, h):
+        return torch.tanh(self.lin(torch.cat([x, h], -1)))
+
+
+class Looped(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.step = Step()
+        self.head = nn.Linear(4, 1)
+
+    def forward(self, x):
+        h = x.new_zeros(x.shape[0], 4)
+        for t in range(x.shape[1]):
+            h = self.step(x[:, t], h)
+        return self.head(h)
+
+
+def loss(model, batch):
+    return model(batch).square().mean()
+
+
+def batches():
+    generator = torch.Generator().manual_seed(0)
+    return [torch.randn(3, 12, 2, generator=generator)]
+'''
+
+
+def test_recurrent_names_a_custom_step_module_to_trace_through_time(tmp_path):
+    source = tmp_path / "stepped.py"
+    source.write_text(STEPPED, encoding="utf-8")
+    args = [f"{source}:Looped", "--loss", f"{source}:loss", "--data", f"{source}:batches",
+            "--out", tmp_path / "r.html"]
+    plain = _doctor(*args)
+    assert plain.exit_code == 0, plain.output
+    assert "`recurrent=`" in " ".join(plain.stdout.split())  # the note that suggests naming the step
+    traced = _doctor(*args, "--recurrent", "step")
+    assert traced.exit_code == 0, traced.output
+    document = _strict((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert document["recurrent"]["step"]["kind"] == "step" and document["recurrent"]["step"]["steps"] == 12
+    wrong = _doctor(*args, "--recurrent", "stpe")
+    assert wrong.exit_code == 2 and "`--recurrent` names 'stpe'" in wrong.output and "step.lin" in wrong.output

@@ -288,7 +288,7 @@ def _write(path: Path, option: str, write: Callable[[Path], Any]) -> Path:
 
 def run_doctor(model: str, loss: str, data: str, *, treat_it: bool = False, steps: int | None = None,
                seeds: int | None = None, lr: float | None = None, remedies: str | None = None,
-               mode: str = "train", out: str | os.PathLike = "doctor-report.html",
+               mode: str = "train", recurrent: str | None = None, out: str | os.PathLike = "doctor-report.html",
                json_path: str | os.PathLike | None = None, fail_on: str | Iterable[str] | None = None,
                echo: Callable[[str], Any] | None = None,
                working: Callable[[str], contextlib.AbstractContextManager] | None = None) -> DoctorResult:
@@ -305,6 +305,8 @@ def run_doctor(model: str, loss: str, data: str, *, treat_it: bool = False, step
         lr: the learning rate of plain SGD (default 0.01); only with ``treat_it``.
         remedies: ``"auto"`` or comma-separated names of ``REMEDY_NAMES``; only with ``treat_it``.
         mode: ``"train"``, ``"eval"`` or ``"as-is"`` (the modules' own flags) during the diagnosis.
+        recurrent: comma-separated qualified names of step modules the model's own loop calls once per
+            time step, traced through time like ``nn.LSTMCell``.
         out: the HTML report to write; missing folders are made.
         json_path: the JSON to write; default ``out`` with the suffix ``.json``.
         fail_on: verdict kinds (comma-separated or a list) that make :attr:`DoctorResult.failed` non-empty.
@@ -339,14 +341,20 @@ def run_doctor(model: str, loss: str, data: str, *, treat_it: bool = False, step
     if json_file.resolve() == html_path.resolve():
         raise DoctorUsageError(f"`--json` and `--out` name the same file {str(json_file)!r}: give them different "
                                "names.")
+    steps_named = [name.strip() for name in (recurrent or "").split(",") if name.strip()]
     network = load_model(model)
+    known = {name for name, _ in network.named_modules() if name}
+    unknown = [name for name in steps_named if name not in known]
+    if unknown:
+        raise DoctorUsageError(f"`--recurrent` names {', '.join(map(repr, unknown))}, not modules of the model. "
+                               f"Available: {', '.join(sorted(known)) or 'none'}.")
     loss_fn = load_loss(loss)
     batches = load_data(data)
     echo = echo or (lambda text: None)
     working = working or (lambda message: contextlib.nullcontext())
     try:
         with working(f"Diagnosing {type(network).__name__} on {len(batches)} batch(es)…"):
-            diagnosis = diagnose(network, loss_fn, batches=batches, mode=mode)
+            diagnosis = diagnose(network, loss_fn, batches=batches, mode=mode, recurrent=steps_named)
         echo(diagnosis.table())
         treatment = None
         if treat_it:

@@ -25,6 +25,7 @@ from gradtrace.doctor.remedies import LSTMWithRNNInterface
 from gradtrace.doctor.twins import GATES, layout, recurrence_matrices, twin_forward
 from gradtrace.doctor.verdicts import MIN_DEPTH, Verdict, combine, judge_depth, judge_time
 from gradtrace.errors import GradtraceError, check_choice, check_seed, describe
+from gradtrace.init import spectral_radius, top_singular_value
 from gradtrace.instruments.through_time import decay_rate, horizon
 
 __all__ = ["LossFunctionError", "batch_list", "call_loss", "check_model", "diagnose", "seeded"]
@@ -449,9 +450,14 @@ def _weights_reading(module: nn.Module, kind: str, L: int, D: int):
         # in the weights' own precision: a float32 eigendecomposition of a 200 × 200 block costs 2/3 of a
         # float64 one, and ρ needs no more digits than the weights hold
         matrices = [[per[layer][d][gate] for d in range(D)] for layer in range(L)]
-        radius[gate] = torch.tensor([[float(torch.linalg.eigvals(m).abs().max()) for m in row] for row in matrices])
-        top[gate] = torch.tensor([[float(torch.linalg.matrix_norm(m, ord=2)) for m in row] for row in matrices])
+        radius[gate] = torch.tensor([[_finite_or_nan(spectral_radius, m) for m in row] for row in matrices])
+        top[gate] = torch.tensor([[_finite_or_nan(top_singular_value, m) for m in row] for row in matrices])
     return radius, top
+
+
+def _finite_or_nan(reading, matrix: torch.Tensor) -> float:
+    """A reading of a weight matrix, NaN for weights that are not finite (a model that has diverged)."""
+    return float(reading(matrix)) if bool(torch.isfinite(matrix).all()) else float("nan")
 
 
 def _recurrent_reading(name: str, module: nn.Module, readings: list[dict], weights: dict) -> RecurrentReading:

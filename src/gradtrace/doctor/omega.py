@@ -51,17 +51,20 @@ class PascanuOmega:
     @contextlib.contextmanager
     def recording(self) -> Iterator[None]:
         """Run the model's ``nn.RNN`` modules as twins inside the block (compute the loss there)."""
-        installed = []
+        installed = []  # (module, the user's own instance forward or None)
         try:
             for name, module in self.modules.items():
                 recorder = self.recorders[name]
                 recorder.reset()
+                installed.append((module, module.__dict__.get("forward")))
                 module.forward = _forward(module, recorder)
-                installed.append(module)
             yield
         finally:
-            for module in installed:
-                del module.forward
+            for module, own in installed:
+                if own is None:
+                    del module.forward
+                else:
+                    module.forward = own
 
     def add_to_grads(self) -> float:
         """After ``loss.backward()``, add α · ∂Ω/∂W_hh to each ``weight_hh`` gradient; return Ω (summed)."""
@@ -84,7 +87,8 @@ class PascanuOmega:
             steps = steps[::-1]  # the reverse direction's step back is t + 1
         rows = max(states[t][0].shape[0] for t in steps)
         hidden = module.hidden_size
-        pre = torch.zeros(1, rows, len(steps), hidden, dtype=torch.float64)
+        weight = getattr(module, f"weight_hh_l{layer}" + ("_reverse" if direction else ""))
+        pre = torch.zeros(1, rows, len(steps), hidden, dtype=torch.float64, device=weight.device)
         grads = torch.zeros_like(pre)
         for i, t in enumerate(steps):
             probe = states[t][1]
@@ -92,7 +96,6 @@ class PascanuOmega:
             pre[0, : a.shape[0], i] = a.double()
             if probe.grad is not None:
                 grads[0, : probe.shape[0], i] = probe.grad.double()
-        weight = getattr(module, f"weight_hh_l{layer}" + ("_reverse" if direction else ""))
         omega, grad = pascanu_omega(weight.detach().double()[None], pre, grads, activation=activation)
         return float(omega[0]), grad[0]
 
