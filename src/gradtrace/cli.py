@@ -396,6 +396,9 @@ def doctor(
     recurrent: Annotated[str | None, typer.Option(
         help="Comma-separated names of step modules your own loop calls once per time step (a custom cell), "
              "to trace them through time.")] = None,
+    threads: Annotated[int, typer.Option(
+        help="Torch intra-op threads. Small models run fastest on one; on a busy machine more threads than "
+             "free cores make every small step wait.")] = 1,
     json_path: Annotated[str | None, typer.Option(
         "--json", help="Where to write the JSON; default: beside the report, with the suffix .json.")] = None,
     out: Annotated[str, typer.Option(help="Where to write the HTML report.")] = "doctor-report.html",
@@ -405,10 +408,19 @@ def doctor(
 ) -> None:
     """Diagnose where your model's gradient vanishes or explodes; with --treat, try the remedies on copies.
 
-    Prints the verdicts (and the remedies), writes a self-contained HTML report and a JSON file, and prints
-    their paths. Exit codes: 0 done, 2 bad input, 3 a verdict named in --fail-on was found.
+    Prints the verdicts (and the remedies), writes a self-contained HTML report and a JSON file, and prints their
+    paths. Exit codes: 0 done, 2 bad input, 3 a verdict named in --fail-on was found.
     """
+    import torch
+
     from gradtrace.doctor.cli_support import run_doctor
+    from gradtrace.errors import check_int
+
+    try:
+        threads = check_int("--threads", threads, minimum=1, maximum=max(MAX_THREADS, _cores()))
+    except (TypeError, ValueError) as error:
+        _fail(str(error), 2)
+    torch.set_num_threads(threads)
 
     def echo(text: str) -> None:
         output.print(text, markup=False, highlight=False, soft_wrap=True)

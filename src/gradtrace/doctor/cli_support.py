@@ -10,6 +10,7 @@ was expected, before any long work starts where it can be found out that early.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import importlib
 import importlib.util
 import json
@@ -100,12 +101,24 @@ def load_object(spec: str, option: str) -> Any:
     for index, part in enumerate(attribute.split(".")):
         if not hasattr(value, part):
             owner = f"module {module.__name__!r}" if index == 0 else repr(".".join(attribute.split(".")[:index]))
-            public = sorted(n for n in dir(value) if not n.startswith("_"))
-            available = ", ".join(public[:12]) + (", ..." if len(public) > 12 else "") if public else "none"
-            raise DoctorUsageError(f"`{option}`: {owner} has no attribute {part!r} (in {spec!r}). "
-                                   f"Available: {available}.")
+            public = _offered(value)
+            close = difflib.get_close_matches(part, public, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            available = ", ".join(public[:12]) + (", …" if len(public) > 12 else "") if public else "none"
+            raise DoctorUsageError(f"`{option}`: {owner} has no attribute {part!r} (in {spec!r}).{hint} "
+                                   f"Available: {available}")
         value = getattr(value, part)
     return value
+
+
+def _offered(value: Any) -> list[str]:
+    """The public names a module defines itself (not what it imports, such as ``F`` or ``Callable``)."""
+    names = getattr(value, "__all__", None)
+    if names is None:
+        home = getattr(value, "__name__", None)
+        names = [n for n in dir(value) if not n.startswith("_")
+                 and getattr(getattr(value, n), "__module__", home) == home]
+    return sorted(names)
 
 
 def _is_file(source: str) -> bool:
@@ -356,15 +369,25 @@ def run_doctor(model: str, loss: str, data: str, *, treat_it: bool = False, step
         with working(f"Diagnosing {type(network).__name__} on {len(batches)} batch(es)…"):
             diagnosis = diagnose(network, loss_fn, batches=batches, mode=mode, recurrent=steps_named)
         echo(diagnosis.table())
-        treatment = None
-        if treat_it:
-            with working(f"Trying remedies on copies of the model: {steps} steps × {seeds} seed(s) each…"):
-                treatment = treat(network, loss_fn, batches, steps=steps, remedies=chosen, lr=lr, seeds=seeds,
-                                  diagnosis=diagnosis)
-            echo(treatment.table())
     except LossFunctionError as error:
         raise DoctorUsageError(f"`--loss` ({loss!r}): {_one_line(str(error))}") from None
     about = {"model": model, "loss": loss, "data": f"{data} ({len(batches)} batch(es))", "mode": mode}
+    treatment = None
+    if treat_it:
+        try:
+            with working(f"Trying remedies on copies of the model: {steps} steps × {seeds} seed(s) each…"):
+                treatment = treat(network, loss_fn, batches, steps=steps, remedies=chosen, lr=lr, seeds=seeds,
+                                  diagnosis=diagnosis)
+        except LossFunctionError as error:  # the diagnosis is done: keep it before saying what failed
+            _write_results(diagnosis, None, html_path, json_file, about, model, loss, data, mode, failing)
+            raise DoctorUsageError(f"`--loss` ({loss!r}) failed while training a copy of the model: "
+                                   f"{_one_line(str(error))} The diagnosis alone is in {str(html_path)!r}.") from None
+        echo(treatment.table())
+    return _write_results(diagnosis, treatment, html_path, json_file, about, model, loss, data, mode, failing)
+
+
+def _write_results(diagnosis, treatment, html_path, json_file, about, model, loss, data, mode,
+                   failing) -> DoctorResult:
     _write(html_path, "--out", lambda path: write_doctor_report(diagnosis, path, treatment=treatment, about=about))
     document = {"gradtrace": __version__, "model": model, "loss": loss, "data": data, "mode": mode,
                 **diagnosis.to_dict(), "treatment": treatment.to_dict() if treatment is not None else None,

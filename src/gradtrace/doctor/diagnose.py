@@ -129,6 +129,9 @@ def batch_list(batch: Any, batches: Iterable[Any] | None) -> list[Any]:
         raise TypeError("Pass either `batch` or `batches=`, not both.")
     if isinstance(batches, (torch.Tensor, str, bytes)):
         raise TypeError(f"`batches` must be an iterable of batches (a list), got {describe(batches)}.")
+    if isinstance(batches, tuple) and batches and all(isinstance(b, torch.Tensor) for b in batches):
+        raise TypeError(f"`batches` must be a list of batches; got a tuple of {len(batches)} tensors, which looks "
+                        "like one batch (inputs, targets): pass [batch].")
     items = list(batches)
     if not items:
         raise ValueError("`batches` is empty: expected at least one batch.")
@@ -152,17 +155,23 @@ def _step_modules(model: nn.Module, recurrent: Iterable[str]) -> dict[str, nn.Mo
     return steps
 
 
-def call_loss(loss_fn, model, item, index: int, count: int) -> torch.Tensor:
-    """Call ``loss_fn(model, item)``; raise :class:`LossFunctionError` unless it gives a scalar loss with a graph."""
+def call_loss(loss_fn, model, item, index: int, count: int, *, during: str | None = None) -> torch.Tensor:
+    """Call ``loss_fn(model, item)``; raise :class:`LossFunctionError` unless it gives a scalar loss with a graph.
+
+    ``during`` says what was going on (``"training the untreated copy, seed 0, step 3"``) when the model is
+    a copy being trained rather than the user's model being diagnosed.
+    """
     where = f"batch {index}" if count > 1 else "the batch"
+    if during is not None:
+        where += f" while {during}"
     try:
         loss = loss_fn(model, item)
     except GradtraceError:
         raise
     except Exception as error:  # any failure of the user's code, reported with what diagnose expected
+        after = " The model was restored as it was." if during is None else " Your model itself was not trained."
         raise LossFunctionError(
-            f"loss_fn(model, batch) raised {type(error).__name__} on {where}: {error}. The model was restored "
-            "as it was."
+            f"loss_fn(model, batch) raised {type(error).__name__} on {where}: {error}.{after}"
         ) from error
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1 or not loss.is_floating_point():
         raise LossFunctionError(f"loss_fn(model, batch) must return a scalar floating-point tensor (the loss); on "
@@ -185,6 +194,7 @@ class Attachment:
         self.cells: dict[str, CellRecorder] = {}
         self.depth: DepthRecorder | None = None
         self.skipped: list[str] = []
+        self.flags: dict[nn.Module, bool] = {}
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> Attachment:
@@ -200,7 +210,7 @@ class Attachment:
 
     def _attach(self) -> None:
         model = self.model
-        flags = {m: m.training for m in model.modules()}
+        flags = self.flags = {m: m.training for m in model.modules()}
 
         def restore_flags():
             for module, flag in flags.items():
@@ -556,6 +566,14 @@ def _assemble(model: nn.Module, attached: Attachment, per_batch: list[dict], sec
         if module.calls > 1 and module.weighted:
             notes.append(f"`{module.name}` ({module.type_name}) ran {module.calls} times in one forward pass: "
                          "if it is a recurrent step, name it in `recurrent=` to trace it through time.")
+    if attached.mode == "train" and not any(attached.flags.values()):
+        notes.append("The model came in eval mode; it was diagnosed in training mode (dropout on, batch "
+                     "statistics) as it trains. Pass mode='as-is' to keep its own flags.")
+    if len(depth.layers) >= MIN_DEPTH and not any(isinstance(modules.get(m.name), _ACTIVATIONS)
+                                                  for m in depth.modules):
+        notes.append("No activation module ran: activations called as functions (torch.sigmoid, F.relu) are "
+                     "invisible here, so dead and saturated units are not measured and no activation swap is "
+                     "offered; nn.Sigmoid, nn.ReLU... modules make them visible.")
     finite_batches = [m for m in per_batch if not m.get("nonfinite_loss")]
     parameters = _parameter_readings(finite_batches)
     # the sentences quote the combined readings, the numbers the diagnosis holds

@@ -286,7 +286,9 @@ def _train(remedy: Remedy, model, loss_fn, items, steps: int, seed: int, build):
         for step in range(steps):
             batch = items[order[step % len(items)]]
             with omega.recording() if omega is not None else contextlib.nullcontext():
-                loss = call_loss(loss_fn, twin, batch, step % len(items), len(items))
+                during = f"training the {'untreated copy' if remedy.name == 'untreated' else remedy.name + ' copy'}"
+                loss = call_loss(loss_fn, twin, batch, order[step % len(items)], len(items),
+                                 during=f"{during}, seed {seed}, step {step}")
             value = float(loss.detach())
             if not math.isfinite(value):
                 return curve, step, time.perf_counter() - started, twin
