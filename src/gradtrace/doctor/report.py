@@ -15,6 +15,7 @@ import datetime as _dt
 import html
 import math
 import platform
+import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -360,17 +361,18 @@ def _remedies_table(treatment: Treatment) -> Table:
     rows = []
     for trial in (treatment.untreated, *treatment.trials):
         untreated = trial is treatment.untreated
-        if trial.error and not trial.final_losses:
-            rows.append([trial.name, f"could not run: {trial.error}", "—", "—", "—", "—", "—", "—", "no"])
+        if trial.error and len(trial.final_losses) < seeds:
+            rows.append([trial.name, f"could not run: {trial.error}", "—", "—", "—", "—", "—", "—", "—", "no"])
             continue
         after = ", ".join(sorted(trial.after.kinds)) if trial.after is not None else "—"
         loss = _g(trial.median_loss, ".4g") if math.isfinite(trial.median_loss) else "diverged"
         rows.append([trial.name, trial.description, loss, f"{trial.divergences}/{seeds}",
                      "—" if untreated else f"{trial.wins}/{seeds}", "—" if untreated else _g(trial.p_value),
                      "—" if trial.horizon is None else str(trial.horizon), after,
+                     f"{statistics.median(trial.seconds):.1f}" if trial.seconds else "—",
                      "—" if untreated else ("yes" if trial.fixed else "no")])
     return Table("Remedies", ["remedy", "what it does", "final loss (median)", "diverged", "wins", "sign-test p",
-                              "horizon", "verdicts after", "fixed"], rows,
+                              "horizon", "verdicts after", "seconds per seed", "fixed"], rows,
                  "Final loss: the mean over the last tenth of the steps, median over seeds. Wins: seeds on which "
                  "the remedy ended below the untreated copy; p: one-sided sign test of the wins. Horizon: the "
                  "shortest over the recurrent layers after training. Fixed: never diverged, won on enough seeds for "
