@@ -90,3 +90,12 @@ def test_the_nan_model_is_caught_at_the_module_that_made_the_nan():
     assert diagnosis.first_nonfinite == examples.NAN_MODULE
     assert f"`{examples.NAN_MODULE}`" in diagnosis.verdicts[0].evidence
     assert all(math.isnan(v) for v in diagnosis.losses)
+
+
+def test_treat_tries_nothing_on_a_forward_pass_that_is_nan_before_training():
+    subject = examples.SUBJECTS["nan-model"]
+    treatment = gt.treat(subject.make_model(), subject.loss_fn, subject.batches(count=2, batch_size=8), steps=3,
+                         seeds=2)
+    assert treatment.trials == [] and treatment.best is None
+    assert f"`{examples.NAN_MODULE}`" in treatment.outcome and "before any training" in treatment.outcome
+    assert "note: every seed" not in treatment.table()  # nothing trained, so nothing to call identical

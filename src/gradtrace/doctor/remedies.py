@@ -324,14 +324,19 @@ def _leaky(model: nn.Module) -> Remedy:
                   "a gradient", apply, code=code)
 
 
-def _omega(model: nn.Module) -> Remedy:
+def _omega(model: nn.Module, median_norm: float) -> Remedy:
+    # Pascanu et al. use Ω together with clipping (their SGD-CR): Ω pushes W_hh to keep the gradient's norm,
+    # and alone it lets the gradient explode; the clip here is at the measured median norm.
+    bound = float(f"{median_norm:.3g}")
     code = ["from gradtrace.doctor import PascanuOmega",
             f"omega = PascanuOmega(model, weight={OMEGA_WEIGHT:g})  # once, before training",
             "# in each training step:", "with omega.recording():  # the nn.RNN runs unrolled, showing dL/dh_t",
             "    loss = loss_fn(model, batch)", "optimizer.zero_grad()", "loss.backward()",
-            "omega.add_to_grads()  # adds alpha * dOmega/dW_hh", "optimizer.step()"]
+            "omega.add_to_grads()  # adds alpha * dOmega/dW_hh",
+            f"torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={bound:g})", "optimizer.step()"]
     return Remedy("pascanu-omega", f"add Pascanu's regularizer Ω (α = {OMEGA_WEIGHT:g}), which rewards a W_hh "
-                  "whose steps back keep the gradient's norm", omega=OMEGA_WEIGHT, code=code)
+                  f"whose steps back keep the gradient's norm, with clipping at {bound:g} (the measured median "
+                  "norm) as Pascanu et al. pair them", omega=OMEGA_WEIGHT, clip_norm=bound, code=code)
 
 
 #: Every remedy the doctor can try, by name (``clip-norm`` tries every one of CLIP_MULTIPLES and CLIP_BOUNDS).
@@ -353,7 +358,7 @@ def make_remedy(name: str, model: nn.Module, median_norm: float) -> list[Remedy]
         "spectral-radius-1": lambda: _rescale(model, 1.0),
         "swap-to-gru": lambda: _swap(model, nn.GRU),
         "swap-to-lstm": lambda: _swap(model, nn.LSTM),
-        "pascanu-omega": lambda: _omega(model),
+        "pascanu-omega": lambda: _omega(model, median_norm),
         "relu-and-he-init": lambda: _activations_to_relu(model),
         "he-init": lambda: _he_init(model),
         "glorot-init": lambda: _glorot_init(model),

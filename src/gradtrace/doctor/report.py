@@ -352,7 +352,7 @@ def _treatment_html(treatment: Treatment) -> str:
         parts.append('<p class="note">No remedy fixed it within these steps: none beat the untreated copy on '
                      "enough seeds without diverging. More steps or seeds may tell them apart.</p>")
     else:
-        parts.append('<p class="note">Nothing to treat: every verdict is healthy.</p>')
+        parts.append(f'<p class="note">{html.escape(treatment.outcome)}</p>')
     return "\n".join(parts)
 
 

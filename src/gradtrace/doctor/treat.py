@@ -120,10 +120,24 @@ class Treatment:
         return sorted((t for t in self.trials if t.fixed), key=lambda t: t.median_loss)
 
     @property
+    def outcome(self) -> str:
+        """One sentence on the treatment as a whole when no remedy fixed it."""
+        if self.trials:
+            return "No remedy fixed it within these steps."
+        if self.diagnosis.healthy:
+            return "Nothing to treat: every verdict is healthy."
+        culprit = self.diagnosis.first_nonfinite
+        if any(v.where == "loss" and v.kind == "non-finite" for v in self.diagnosis.verdicts):
+            where = f" (`{culprit}` makes it)" if culprit else ""
+            return (f"No remedy was tried: the loss is not finite before any training{where}; no change to the "
+                    "gradient can fix the forward pass. Fix that module or its input first.")
+        return "No remedy was tried."
+
+    @property
     def identical_seeds(self) -> bool:
         """Whether the seeds trained the untreated copy identically (nothing random varied between them)."""
         curves = self.untreated.curves
-        return len(curves) > 1 and all(curve == curves[0] for curve in curves[1:])
+        return len(curves) > 1 and bool(curves[0]) and all(curve == curves[0] for curve in curves[1:])
 
     @property
     def best(self) -> Trial | None:
@@ -163,8 +177,7 @@ class Treatment:
                                "dropout), so the sign test counts one comparison several times.", indent=2))
         best = self.best
         if best is None:
-            lines.append("No remedy fixed it within these steps." if self.trials else "Nothing to treat: every "
-                         "verdict is healthy." if self.diagnosis.healthy else "No remedy was tried.")
+            lines.extend(_wrap(self.outcome, indent=0))
         else:
             lines.extend(textwrap.wrap(f"Best: {best.name} — {best.description}. Apply it to your model:", 80,
                                        subsequent_indent="  ", break_on_hyphens=False))
@@ -222,7 +235,11 @@ def treat(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor], b
         diagnosis = diagnose(model, loss_fn, batches=items)
     finite_norms = sorted(v for v in diagnosis.grad_norms if math.isfinite(v))
     median_norm = finite_norms[len(finite_norms) // 2] if finite_norms else 1.0
-    if remedies == "auto":
+    forward_broken = any(v.where == "loss" and v.kind == "non-finite" and v.found_in[0] == v.found_in[1]
+                         for v in diagnosis.verdicts)
+    if remedies == "auto" and forward_broken:
+        names = []  # every batch's loss is NaN before a single step: the forward pass is broken, not training
+    elif remedies == "auto":
         time_kinds = {v.kind for v in diagnosis.verdicts if v.where not in ("depth", "loss")}
         depth_kinds = {v.kind for v in diagnosis.verdicts if v.where in ("depth", "loss")}
         names = auto_remedies(model, time_kinds, depth_kinds)
