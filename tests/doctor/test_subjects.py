@@ -99,3 +99,17 @@ def test_treat_tries_nothing_on_a_forward_pass_that_is_nan_before_training():
     assert treatment.trials == [] and treatment.best is None
     assert f"`{examples.NAN_MODULE}`" in treatment.outcome and "before any training" in treatment.outcome
     assert "note: every seed" not in treatment.table()  # nothing trained, so nothing to call identical
+
+
+def test_batch_norm_is_what_treat_finds_for_the_sigmoid_cnn():
+    subject = examples.SUBJECTS["small-cnn"]
+    model = subject.make_model()
+    treatment = gt.treat(model, subject.loss_fn, subject.batches(count=2, batch_size=32), steps=60, seeds=5, lr=0.3)
+    assert "batch-norm" in [t.name for t in treatment.trials]  # chosen from the diagnosis
+    fixed = {t.name for t in treatment.fixed}
+    assert "batch-norm" in fixed
+    # the code inserts nn.BatchNorm2d after every convolution that feeds a sigmoid
+    (trial,) = [t for t in treatment.trials if t.name == "batch-norm"]
+    namespace = {"torch": torch, "model": model}
+    exec("\n".join(trial.code), namespace)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == 6

@@ -7,7 +7,8 @@ their own code to apply it, with the qualified names of their model's modules.
 References: clipping by norm and the regularizer Ω, Pascanu et al. 2013 (arXiv:1211.5063); forget-gate
 bias 1, Gers et al. 2000 and Jozefowicz et al. 2015; orthogonal recurrent weights, Saxe et al. 2014;
 identity initialization of ReLU RNNs, Le et al. 2015 (arXiv:1504.00941); the GRU, Cho et al. 2014;
-He initialization, He et al. 2015; Glorot initialization, Glorot & Bengio 2010.
+He initialization, He et al. 2015; Glorot initialization, Glorot & Bengio 2010; batch normalization,
+Ioffe & Szegedy 2015.
 """
 
 from __future__ import annotations
@@ -280,6 +281,42 @@ _HE_CODE = [_LAYERS_CODE, "for module in model.modules():",
             "            torch.nn.init.zeros_(module.bias)"]
 
 
+_NORMS = {nn.Linear: ("BatchNorm1d", "out_features"), nn.Conv1d: ("BatchNorm1d", "out_channels"),
+          nn.Conv2d: ("BatchNorm2d", "out_channels"), nn.Conv3d: ("BatchNorm3d", "out_channels")}
+
+
+def _feeding_saturation(model: nn.Module) -> list[str]:
+    """The weighted layers whose next module, in the order they are defined, is a sigmoid or tanh."""
+    leaves = [(n, m) for n, m in model.named_modules() if not any(True for _ in m.children())]
+    return [name for (name, module), (_, after) in zip(leaves, leaves[1:])
+            if type(module) in _NORMS and isinstance(after, _SATURATING)]
+
+
+def _batch_norm(model: nn.Module) -> Remedy:
+    names = _feeding_saturation(model)
+
+    def apply(copy: nn.Module) -> None:
+        for name in names:
+            layer = copy.get_submodule(name)
+            norm, size = _NORMS[type(layer)]
+            parent, _, child = name.rpartition(".")
+            normed = nn.Sequential(layer, getattr(nn, norm)(getattr(layer, size)))
+            setattr(copy.get_submodule(parent) if parent else copy, child,
+                    normed.to(device=layer.weight.device, dtype=layer.weight.dtype))
+
+    code = [f"for name in {names!r}:  # each feeds a sigmoid or tanh",
+            "    layer = model.get_submodule(name)",
+            "    parent, _, child = name.rpartition('.')",
+            "    conv = isinstance(layer, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d))",
+            "    size = layer.out_channels if conv else layer.out_features",
+            "    dims = layer.weight.dim() - 2 if conv else 1",
+            "    norm = getattr(torch.nn, f'BatchNorm{max(dims, 1)}d')(size)",
+            "    normed = torch.nn.Sequential(layer, norm).to(layer.weight)",
+            "    setattr(model.get_submodule(parent), child, normed)"]
+    return Remedy("batch-norm", "put batch normalization after every layer that feeds a sigmoid or tanh, so its "
+                  "inputs stay where the derivative is large (Ioffe & Szegedy 2015)", apply, code=code)
+
+
 def _he(copy: nn.Module) -> None:
     with torch.no_grad():
         for module in copy.modules():
@@ -341,8 +378,8 @@ def _omega(model: nn.Module, median_norm: float) -> Remedy:
 
 #: Every remedy the doctor can try, by name (``clip-norm`` tries every one of CLIP_MULTIPLES and CLIP_BOUNDS).
 REMEDY_NAMES = ("clip-norm", "lower-lr", "forget-bias-1", "orthogonal-w-hh", "identity-w-hh", "spectral-radius-0.9",
-                "spectral-radius-1", "swap-to-gru", "swap-to-lstm", "pascanu-omega", "relu-and-he-init", "he-init",
-                "glorot-init", "leaky-relu")
+                "spectral-radius-1", "swap-to-gru", "swap-to-lstm", "pascanu-omega", "relu-and-he-init", "batch-norm",
+                "he-init", "glorot-init", "leaky-relu")
 
 
 def make_remedy(name: str, model: nn.Module, median_norm: float) -> list[Remedy]:
@@ -360,6 +397,7 @@ def make_remedy(name: str, model: nn.Module, median_norm: float) -> list[Remedy]
         "swap-to-lstm": lambda: _swap(model, nn.LSTM),
         "pascanu-omega": lambda: _omega(model, median_norm),
         "relu-and-he-init": lambda: _activations_to_relu(model),
+        "batch-norm": lambda: _batch_norm(model),
         "he-init": lambda: _he_init(model),
         "glorot-init": lambda: _glorot_init(model),
         "leaky-relu": lambda: _leaky(model),
@@ -411,6 +449,8 @@ def auto_remedies(model: nn.Module, kinds_time: set[str], kinds_depth: set[str])
     if "vanishing" in kinds_depth:
         if saturating:
             add("relu-and-he-init", "glorot-init")
+            if _feeding_saturation(model):
+                add("batch-norm")
         else:
             add("he-init")
     if "exploding" in kinds_depth:
