@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from gradtrace.ask.answer import Answer, ask
-from gradtrace.ask.corpus import CorpusError, concepts, split_sentences
+from gradtrace.ask.corpus import CorpusError, concepts
 from gradtrace.ask.retrieval import Index, tokenize
 
 try:
