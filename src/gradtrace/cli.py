@@ -444,6 +444,65 @@ def doctor(
         raise typer.Exit(3)
 
 
+@app.command()
+def ask(
+    question: Annotated[str | None, typer.Argument(
+        metavar="QUESTION", help="The question, in English or Portuguese.")] = None,
+    corpus: Annotated[list[str] | None, typer.Option(
+        "--corpus", help="A folder of your own material (Markdown, text, transcripts with timestamps); repeat "
+                         "for several.")] = None,
+    k: Annotated[int, typer.Option("--k", help="Passages to show.")] = 5,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    show: Annotated[bool, typer.Option("--show", help="Run the study that demonstrates the answer.")] = False,
+    evaluate: Annotated[str | None, typer.Option(
+        "--evaluate", help="Evaluate retrieval and answers on a question set: a TOML file, or 'shipped' for the "
+                           "set gradtrace ships.")] = None,
+    retrieval: Annotated[str, typer.Option(
+        help="auto (hybrid where E5 is installed), bm25, or hybrid.")] = "auto",
+    cache: Annotated[bool, typer.Option(help="Cache the index under ~/.cache/gradtrace/ask.")] = True,
+) -> None:
+    """Answer a question from the course guide (and your material), citing the passages, and offer the study
+    that shows it; or, with --evaluate, measure retrieval and answers on a question set."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    from gradtrace.ask.answer import ask as answer_question
+    from gradtrace.ask.answer import build_index
+    from gradtrace.ask.command import answer_text
+    from gradtrace.ask.evaluation import evaluate as run_evaluation
+    from gradtrace.ask.retrieval import MissingExtraError
+
+    if question is None and evaluate is None:
+        _fail("Give a QUESTION, or --evaluate FILE (or --evaluate shipped).", 2)
+    try:
+        started = time.perf_counter()
+        index, skipped = build_index(corpus or [], retrieval=retrieval, cache=cache)
+        built = time.perf_counter() - started
+        for name in skipped:
+            _warn(f"skipped {name}")
+        if evaluate is not None:
+            result = run_evaluation(index, questions=None if evaluate == "shipped" else evaluate, k=k,
+                                    build_seconds=built)
+            if json_out:
+                output.print_json(json.dumps(result.to_dict(), ensure_ascii=False, allow_nan=False))
+            else:
+                output.print(result.table(), markup=False, highlight=False, soft_wrap=True)
+            return
+        answer = answer_question(question, index, k=k)
+    except MissingExtraError as error:
+        _fail(str(error), 2)
+    except (ValueError, TypeError) as error:
+        _fail(str(error), 2)
+    if json_out:
+        output.print_json(json.dumps(answer.to_dict(), ensure_ascii=False, allow_nan=False))
+    else:
+        output.print(answer_text(answer), markup=False, highlight=False, soft_wrap=True)
+    if show and answer.study:
+        raise typer.Exit(subprocess.call([sys.executable, "-m", "gradtrace.cli", "run", answer.study]))
+
+
 def main() -> None:
     """Entry point of the ``gradtrace`` console script."""
     app()
