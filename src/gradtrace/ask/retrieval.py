@@ -32,6 +32,8 @@ __all__ = ["MissingExtraError", "Hit", "Index", "detect_language", "tokenize"]
 
 #: Reciprocal rank fusion's constant: ranks beyond a few dozen count little (Cormack et al. 2009).
 RRF_K = 60
+#: The dense ranking's weight in the fusion (BM25's is 1): E5 matches meaning, BM25 words.
+DENSE_WEIGHT = float(os.environ.get("GT_DW", "1.0"))
 #: Part of every cache key: raise it when tokenization or embedding changes, so old caches are not reused.
 INDEX_VERSION = 2
 #: What `pip` needs to install for `gradtrace ask`.
@@ -202,7 +204,7 @@ class Index:
         if self.embeddings is not None:
             query = np.asarray(self.dense_model.query(question), dtype=np.float32)
             dense = self.embeddings @ query
-        fused = bm25 if dense is None else _rrf(bm25) + _rrf(dense)
+        fused = bm25 if dense is None else _rrf(bm25) + DENSE_WEIGHT * _rrf(dense)
         order = np.argsort(-fused, kind="stable")[:k]
         return [Hit(self.passages[i], float(fused[i]), float(bm25[i]), None if dense is None else float(dense[i]),
                     rank) for rank, i in enumerate(order, start=1)]
