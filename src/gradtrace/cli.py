@@ -469,14 +469,18 @@ def ask(
     import time
 
     from gradtrace.ask.answer import ask as answer_question
-    from gradtrace.ask.answer import build_index
+    from gradtrace.ask.answer import build_index, check_question
     from gradtrace.ask.command import answer_text
     from gradtrace.ask.evaluation import evaluate as run_evaluation
     from gradtrace.ask.retrieval import MissingExtraError
+    from gradtrace.errors import check_int
 
     if question is None and evaluate is None:
         _fail("Give a QUESTION, or --evaluate FILE (or --evaluate shipped).", 2)
     try:
+        if question is not None:  # refused before the index is built, which takes seconds
+            check_question(question)
+        check_int("k", k, minimum=1, maximum=50)
         started = time.perf_counter()
         index, skipped = build_index(corpus or [], retrieval=retrieval, cache=cache)
         built = time.perf_counter() - started

@@ -102,7 +102,7 @@ def ask(question: str, index: Index, *, k: int = 5) -> Answer:
 
     Example:
         >>> index, _ = build_index(retrieval="bm25", cache=False)
-        >>> answer = ask("Why does the gradient vanish in a recurrent network?", index)
+        >>> answer = ask("Why does the gradient vanish over many time steps?", index)
         >>> answer.study
         'through-time'
     """

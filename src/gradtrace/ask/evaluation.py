@@ -13,6 +13,7 @@ would a student accept this section as an answer to that question?), and the agr
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -113,7 +114,9 @@ class Evaluation:
                      "from a retrieved passage")
         lines.append(f"index built in {self.build_seconds:.1f} s; {1000 * self.seconds_per_question:.0f} ms per "
                      "question")
-        return "\n".join(lines)
+        head, tail = lines[:-3], lines[-3:]
+        return "\n".join(head + [wrapped for line in tail for wrapped in textwrap.wrap(line, 80,
+                                                                                      subsequent_indent="  ")])
 
 
 def _read_toml(path: str | Path | None, default: str) -> dict:
