@@ -161,8 +161,10 @@ def _sentences(question: str, hits: list[Hit], twins: dict[int, Passage], lang: 
             passage = twins[hit.rank]
         for order, sentence in enumerate(split_sentences(passage.text)):
             words = set(tokenize(sentence, (passage.lang or lang,), index.stemmers))
-            overlap = len(asked & words) / math.sqrt(len(words) + 1)
-            candidates.append((-overlap, hit.rank, order, sentence))
+            # the question's rare words count most; a long sentence does not win by length; the best
+            # passage's sentences come first at equal weight
+            weight = sum(index.idf(w) for w in asked & words) / math.sqrt(len(words) + 1) / hit.rank ** 0.5
+            candidates.append((-weight, hit.rank, order, sentence))
     chosen = sorted(candidates)[:ANSWER_SENTENCES]
     # in reading order: by passage, then by place in it
     return [(sentence, rank) for _, rank, _, sentence in sorted(chosen, key=lambda c: (c[1], c[2]))]

@@ -121,7 +121,11 @@ def load_folder(folder: str | Path) -> tuple[list[Passage], list[str]]:
         if path.stat().st_size > MAX_FILE_BYTES:
             skipped.append(f"{relative} (over {MAX_FILE_BYTES // 1_000_000} MB)")
             continue
-        raw = path.read_bytes()
+        try:
+            raw = path.read_bytes()
+        except OSError as error:  # no permission, a broken link: say so and read the rest
+            skipped.append(f"{relative} (unreadable: {error.strerror or error})")
+            continue
         if b"\x00" in raw[:8192]:
             skipped.append(f"{relative} (binary)")
             continue

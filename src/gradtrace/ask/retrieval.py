@@ -227,6 +227,20 @@ class Index:
         self.bm25, self.embeddings = bm25, embeddings
         return True
 
+    def idf(self, token: str) -> float:
+        """How rare a stemmed word is in the corpus: log(1 + N / document frequency); 0 for unknown words.
+
+        An answer sentence that shares "vanish" with the question says more than one that shares "network".
+        """
+        if not hasattr(self, "_idf"):
+            counts: dict[str, int] = {}
+            for passage in self.passages:
+                for token_ in set(self._tokens(passage)):
+                    counts[token_] = counts.get(token_, 0) + 1
+            total = len(self.passages)
+            self._idf = {t: float(np.log1p(total / n)) for t, n in counts.items()}
+        return self._idf.get(token, 0.0)
+
     def search(self, question: str, k: int = 5) -> list[Hit]:
         """The ``k`` best passages for ``question``, best first (BM25 alone: only those that share a word)."""
         tokens = [t for t in tokenize(question, ("en", "pt"), self.stemmers) if t in self.bm25.vocab_dict]
