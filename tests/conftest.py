@@ -13,3 +13,11 @@ def _one_intra_op_thread():
     yield
     torch.set_num_threads(previous)
 
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    # never ~/.cache: a test must not read an index another run left there, nor leave one behind
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("GRADTRACE_CACHE", str(folder))
+    return folder

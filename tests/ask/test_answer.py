@@ -1,5 +1,10 @@
 """Answers: the question checked, passages retrieved, sentences quoted verbatim with citations, twins, JSON."""
 
+import pytest
+
+pytest.importorskip("bm25s")  # the ask extra
+pytest.importorskip("Stemmer")
+
 import json
 import math
 

@@ -4,6 +4,11 @@ The guide (guide/en.md, guide/pt.md) is written apart from these tests: `load_gu
 returns no passage, so every answer here comes from a folder given with --corpus.
 """
 
+import pytest
+
+pytest.importorskip("bm25s")  # the ask extra
+pytest.importorskip("Stemmer")
+
 import json
 
 import pytest

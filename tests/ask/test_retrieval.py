@@ -1,5 +1,10 @@
 """Retrieval: language, tokens, BM25, hybrid BM25 + E5 across languages, the cached index and its damage."""
 
+import pytest
+
+pytest.importorskip("bm25s")  # the ask extra
+pytest.importorskip("Stemmer")
+
 import sys
 
 import numpy as np
