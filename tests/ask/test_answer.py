@@ -1,10 +1,5 @@
 """Answers: the question checked, passages retrieved, sentences quoted verbatim with citations, twins, JSON."""
 
-import pytest
-
-pytest.importorskip("bm25s")  # the ask extra
-pytest.importorskip("Stemmer")
-
 import json
 import math
 
@@ -14,6 +9,9 @@ from gradtrace.ask.answer import MAX_QUESTION_CHARS, Answer, ask, build_index, c
 from gradtrace.ask.command import answer_text
 from gradtrace.ask.corpus import CorpusError, Passage
 from gradtrace.ask.retrieval import Index
+
+pytest.importorskip("bm25s")  # the ask extra
+pytest.importorskip("Stemmer")
 
 
 @pytest.fixture

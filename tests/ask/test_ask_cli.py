@@ -4,10 +4,6 @@ The guide (guide/en.md, guide/pt.md) is written apart from these tests: `load_gu
 returns no passage, so every answer here comes from a folder given with --corpus.
 """
 
-import pytest
-
-pytest.importorskip("bm25s")  # the ask extra
-pytest.importorskip("Stemmer")
 
 import json
 
@@ -16,6 +12,9 @@ from typer.testing import CliRunner
 
 import gradtrace.ask.answer
 from gradtrace.cli import app
+
+pytest.importorskip("bm25s")  # the ask extra
+pytest.importorskip("Stemmer")
 
 runner = CliRunner()
 

@@ -1,10 +1,5 @@
 """Retrieval: language, tokens, BM25, hybrid BM25 + E5 across languages, the cached index and its damage."""
 
-import pytest
-
-pytest.importorskip("bm25s")  # the ask extra
-pytest.importorskip("Stemmer")
-
 import sys
 
 import numpy as np
@@ -12,6 +7,9 @@ import pytest
 
 from gradtrace.ask.corpus import Passage
 from gradtrace.ask.retrieval import INSTALL, Index, MissingExtraError, _stemmers, detect_language, tokenize
+
+pytest.importorskip("bm25s")  # the ask extra
+pytest.importorskip("Stemmer")
 
 # English notes on four unrelated topics; the last one is the answer to the Portuguese question below, which
 # shares no word (no stem) with any of them: only E5 can find it, and it is last so corpus order cannot help
