@@ -477,6 +477,12 @@ def ask(
 
     if question is None and evaluate is None:
         _fail("Give a QUESTION, or --evaluate FILE (or --evaluate shipped).", 2)
+    if question is not None and evaluate is not None:
+        _fail("Give a QUESTION or --evaluate, not both: --evaluate asks every question of its set.", 2)
+    if not 1 <= k <= 50:
+        _fail(f"`--k` must be between 1 and 50, got {k}.", 2)
+    if show and json_out:
+        _fail("--show prints the study's run, which is not JSON: use one of --show and --json.", 2)
     try:
         if question is not None:  # refused before the index is built, which takes seconds
             check_question(question)

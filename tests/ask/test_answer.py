@@ -153,8 +153,9 @@ def test_guide_passages_count_once_with_their_twin_and_speak_the_question_langua
     text = answer_text(answer)
     assert "also in Portuguese: “Gradiente que some” (guide:pt:vanishing)" in text
     assert "See it measured: gradtrace run through-time" in text
-    # a Portuguese question answered from a retrieved English section quotes its Portuguese twin
+    # a Portuguese question that finds an English section is shown its Portuguese twin in its place, and
+    # every quoted sentence is in the very passage its citation names
     english_only = Index([GUIDE[0], GUIDE[1]], retrieval="bm25")
     answer = ask("o gradient vanishes?", english_only, k=1)
-    assert answer.lang == "pt" and answer.hits[0].passage.lang == "en"
-    assert all(s in GUIDE[1].text for s, _ in answer.sentences)
+    assert answer.lang == "pt" and answer.hits[0].passage.lang == "pt" and answer.twins[1].lang == "en"
+    assert all(s in GUIDE[1].text and s in answer.hits[n - 1].passage.text for s, n in answer.sentences)

@@ -126,8 +126,8 @@ def test_empty_or_huge_question(corpus, monkeypatch, question, message):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--k", 0], "`k`"),
-    (["--k", 51], "`k`"),
+    (["--k", 0], "`--k`"),
+    (["--k", 51], "`--k`"),
     (["--retrieval", "dense"], "Unknown retrieval 'dense'"),
 ])
 def test_bad_options(corpus, args, message):

@@ -166,5 +166,8 @@ def test_folder_of_binary_files_lists_them(tmp_path):
 
 
 def test_split_sentences():
+    # a number or a parenthesis does not start a sentence: "0.25" and "(2014)" stay whole
     assert split_sentences("It shrinks. It explodes! Why? 3 steps. e.g. this") == [
-        "It shrinks.", "It explodes!", "Why?", "3 steps. e.g. this"]
+        "It shrinks.", "It explodes!", "Why? 3 steps. e.g. this"]
+    assert split_sentences("The GRU of Cho et al. (2014) gates it. See Fig. 3 for σ′ ≤ 0.25. Done.") == [
+        "The GRU of Cho et al. (2014) gates it.", "See Fig. 3 for σ′ ≤ 0.25.", "Done."]

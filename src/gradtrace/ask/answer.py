@@ -111,10 +111,11 @@ def ask(question: str, index: Index, *, k: int = 5) -> Answer:
     started = time.perf_counter()
     lang = detect_language(question)
     # more candidates than shown: a guide section and its twin in the other language count once
-    hits = _distinct(index.search(question, k=3 * k), k)
+    hits = _in_language(_distinct(index.search(question, k=3 * k), k), index.passages, lang)
     twins = _twins(hits, index.passages)
-    sentences = _sentences(question, hits, twins, lang, index)
-    best = next((h.passage for h in hits if h.passage.study), None)
+    sentences = _sentences(question, hits, index)
+    # a study is offered for an answer the material gave, not for a question it has no words for
+    best = next((h.passage for h in hits if h.passage.study), None) if sentences else None
     answer = Answer(question, lang, hits, sentences, best.study if best else "", index.mode, twins,
                     notes=list(index.notes))
     answer.seconds = time.perf_counter() - started
@@ -134,6 +135,13 @@ def _distinct(hits: list[Hit], k: int) -> list[Hit]:
     return kept
 
 
+def _in_language(hits: list[Hit], passages: list[Passage], lang: str) -> list[Hit]:
+    """Show a guide section in the question's language: its twin takes its place, with its scores."""
+    by_concept = {(p.concept, p.lang): p for p in passages if p.concept}
+    return [Hit(by_concept.get((h.passage.concept, lang), h.passage) if h.passage.concept else h.passage,
+                h.score, h.bm25, h.dense, h.rank) for h in hits]
+
+
 def _twins(hits: list[Hit], passages: list[Passage]) -> dict[int, Passage]:
     by_concept = {(p.concept, p.lang): p for p in passages if p.concept}
     twins = {}
@@ -146,25 +154,23 @@ def _twins(hits: list[Hit], passages: list[Passage]) -> dict[int, Passage]:
     return twins
 
 
-def _sentences(question: str, hits: list[Hit], twins: dict[int, Passage], lang: str,
-               index: Index) -> list[tuple[str, int]]:
-    """The sentences of the best passages that share the most stemmed words with the question.
+def _sentences(question: str, hits: list[Hit], index: Index) -> list[tuple[str, int]]:
+    """The sentences of the best passages that share the question's rarest stemmed words.
 
-    A guide passage speaks the question's language: its twin's sentences are used when the retrieved
-    section is in the other language. Ties go to the better-ranked passage, then to the earlier sentence.
+    A sentence that shares none is no part of an answer. Ties go to the better-ranked passage, then to the
+    earlier sentence; each sentence cites the hit it is quoted from.
     """
     asked = set(tokenize(question, ("en", "pt"), index.stemmers))
     candidates = []
     for hit in hits[:3]:
         passage = hit.passage
-        if passage.concept and passage.lang != lang and hit.rank in twins:
-            passage = twins[hit.rank]
         for order, sentence in enumerate(split_sentences(passage.text)):
-            words = set(tokenize(sentence, (passage.lang or lang,), index.stemmers))
+            words = set(tokenize(sentence, (passage.lang,) if passage.lang else ("en", "pt"), index.stemmers))
             # the question's rare words count most; a long sentence does not win by length; the best
             # passage's sentences come first at equal weight
             weight = sum(index.idf(w) for w in asked & words) / math.sqrt(len(words) + 1) / hit.rank ** 0.5
-            candidates.append((-weight, hit.rank, order, sentence))
+            if weight > 0:
+                candidates.append((-weight, hit.rank, order, sentence))
     chosen = sorted(candidates)[:ANSWER_SENTENCES]
     # in reading order: by passage, then by place in it
     return [(sentence, rank) for _, rank, _, sentence in sorted(chosen, key=lambda c: (c[1], c[2]))]

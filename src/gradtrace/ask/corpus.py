@@ -92,10 +92,25 @@ def load_guide(lang: str) -> list[Passage]:
     return passages
 
 
+#: Abbreviations whose period ends no sentence.
+_ABBREVIATIONS = ("et al.", "e.g.", "i.e.", "Fig.", "fig.", "Eq.", "eq.", "Dr.", "vs.", "cf.", "p. ex.", "Sr.", "Sra.")
+
+
 def split_sentences(text: str) -> list[str]:
-    """Split a passage into sentences at . ! ? followed by a space and a capital, digit or quote."""
-    parts = re.split(r"(?<=[.!?])\s+(?=[A-ZÁÉÍÓÚÂÊÔÃÕÇ0-9\"'(“])", text.strip())
-    return [p.strip() for p in parts if p.strip()]
+    """Split a passage into sentences at . ! ? followed by a space and a capital or a quote.
+
+    A period after an abbreviation ("Cho et al. (2014)", "Fig. 3") or before a number or a parenthesis
+    ends no sentence.
+
+    Example:
+        >>> split_sentences("The GRU of Cho et al. (2014) has two gates. It is smaller.")
+        ['The GRU of Cho et al. (2014) has two gates.', 'It is smaller.']
+    """
+    guarded = text.strip()
+    for abbreviation in _ABBREVIATIONS:
+        guarded = guarded.replace(abbreviation, abbreviation.replace(".", "\x00"))
+    parts = re.split(r"(?<=[.!?])\s+(?=[A-ZÁÉÍÓÚÂÊÔÃÕÇ\"'“])", guarded)
+    return [p.replace("\x00", ".").strip() for p in parts if p.strip()]
 
 
 def load_folder(folder: str | Path) -> tuple[list[Passage], list[str]]:
@@ -146,13 +161,14 @@ def load_folder(folder: str | Path) -> tuple[list[Passage], list[str]]:
 
 _TIME = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?"
 _CUE = re.compile(rf"(?P<start>{_TIME})\s*-->\s*(?P<end>{_TIME})")
+_CUE_LINE = re.compile(rf"^\s*{_TIME}\s*-->\s*{_TIME}", re.MULTILINE)  # a cue's own line, not a mention
 _BRACKET = re.compile(rf"^\s*\[(?P<start>{_TIME})\]\s*(?P<text>.*)$")
 _LOG_BLOCK = re.compile(rf"\*In[íi]cio:\*\s*(?P<start>{_TIME}).*?\*Fim:\*\s*(?P<end>{_TIME}).*?"
                         r"\*Transcri[çc][ãa]o:\*\s*(?P<text>.+?)(?=\n\s*-\s*\*|\n\*\*|\Z)", re.DOTALL)
 
 
 def _passages(text: str, source: str, suffix: str) -> list[Passage]:
-    if suffix in (".srt", ".vtt") or _CUE.search(text):
+    if suffix in (".srt", ".vtt") or len(_CUE_LINE.findall(text)) >= 2:
         pieces = _cues(text)
     elif _LOG_BLOCK.search(text):
         pieces = [(f"{m['start']}–{m['end']}", " ".join(m["text"].split())) for m in _LOG_BLOCK.finditer(text)]

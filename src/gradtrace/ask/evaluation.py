@@ -72,6 +72,7 @@ class Evaluation:
     agreement: float  # share of the manual labels the threshold reproduces
     labels: int
     build_seconds: float
+    rebuilt: bool = True  # the index was built, not loaded from the cache
 
     def mean(self, field_name: str, lang: str | None = None) -> float:
         values = [getattr(r, field_name) for r in self.results if lang is None or r.question.lang == lang]
@@ -86,15 +87,16 @@ class Evaluation:
         return sum(r.answer.seconds for r in self.results) / len(self.results)
 
     def to_dict(self) -> dict:
-        return {"k": self.k, "retrieval": self.retrieval, "questions": len(self.results),
+        return _finite({"k": self.k, "retrieval": self.retrieval, "questions": len(self.results),
                 f"recall@{self.k}": self.mean("recall"), "mrr": self.mean("reciprocal_rank"),
                 f"ndcg@{self.k}": self.mean("ndcg"), "accepted": self.accepted, "threshold": self.threshold,
                 "label_agreement": self.agreement, "labels": self.labels, "index_seconds": self.build_seconds,
+                "index_rebuilt": self.rebuilt,
                 "seconds_per_question": self.seconds_per_question,
                 "by_language": {lang: {f"recall@{self.k}": self.mean("recall", lang),
                                        "mrr": self.mean("reciprocal_rank", lang),
                                        f"ndcg@{self.k}": self.mean("ndcg", lang)} for lang in ("pt", "en")},
-                "results": [r.to_dict() for r in self.results]}
+                "results": [r.to_dict() for r in self.results]})
 
     def table(self) -> str:
         """One line per question, then the means; readable at 80 columns and piped."""
@@ -112,11 +114,23 @@ class Evaluation:
         lines.append(f"answers accepted {self.accepted:.0%}: relevance ≥ {self.threshold:.3f}, the threshold that "
                      f"agrees with {self.agreement:.0%} of {self.labels} manual labels, and every sentence "
                      "from a retrieved passage")
-        lines.append(f"index built in {self.build_seconds:.1f} s; {1000 * self.seconds_per_question:.0f} ms per "
+        made = "built" if self.rebuilt else "loaded from the cache"
+        lines.append(f"index {made} in {self.build_seconds:.1f} s; {1000 * self.seconds_per_question:.0f} ms per "
                      "question")
         head, tail = lines[:-3], lines[-3:]
         return "\n".join(head + [wrapped for line in tail for wrapped in textwrap.wrap(line, 80,
                                                                                       subsequent_indent="  ")])
+
+
+def _finite(value):
+    """NaN (a language with no question, a set with no label) as null: strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _read_toml(path: str | Path | None, default: str) -> dict:
@@ -138,10 +152,16 @@ def load_questions(path: str | Path | None = None) -> list[Question]:
     data = _read_toml(path, "questions.toml")
     known = concepts()
     out, seen = [], set()
-    for index, item in enumerate(data.get("question", [])):
+    questions = data.get("question", [])
+    if not isinstance(questions, list):
+        raise CorpusError("The question set must hold [[question]] tables.")
+    for index, item in enumerate(questions):
         where = f"question {index + 1}" + (f" ({item.get('id')!r})" if isinstance(item, dict) else "")
-        if not isinstance(item, dict) or not isinstance(item.get("text"), str) or not item.get("relevant"):
-            raise CorpusError(f"{where}: expected id, lang, text and a non-empty list `relevant`.")
+        if (not isinstance(item, dict) or not isinstance(item.get("text"), str) or not item["text"].strip()
+                or not isinstance(item.get("relevant"), list) or not item["relevant"]
+                or not isinstance(item.get("also", []), list)):
+            raise CorpusError(f"{where}: expected id, lang, a non-empty text and a non-empty list `relevant` (and "
+                              "optionally a list `also`) of concept ids.")
         ids = [*item["relevant"], *item.get("also", [])]
         unknown = [c for c in ids if c not in known]
         if unknown:
@@ -176,8 +196,8 @@ def relevance(question: str, answer: str, index: Index) -> float:
 
 
 def _grounded(answer: Answer) -> bool:
-    sources = [h.passage.text for h in answer.hits] + [p.text for p in answer.twins.values()]
-    return bool(answer.sentences) and all(any(s in text for text in sources) for s, _ in answer.sentences)
+    """Every sentence is verbatim in the very passage its citation names."""
+    return bool(answer.sentences) and all(s in answer.hits[n - 1].passage.text for s, n in answer.sentences)
 
 
 def _calibrate(pairs: list[tuple[float, bool]]) -> tuple[float, float]:
@@ -223,4 +243,4 @@ def evaluate(index: Index, *, questions: str | Path | None = None, labels: str |
         results.append(QuestionResult(question, ranked, recall, 1 / first if first else 0.0,
                                       dcg / ideal if ideal else 0.0, score, grounded,
                                       grounded and score >= threshold, answer))
-    return Evaluation(results, k, index.mode, threshold, agreement, len(pairs), build_seconds)
+    return Evaluation(results, k, index.mode, threshold, agreement, len(pairs), build_seconds, index.rebuilt)

