@@ -490,7 +490,7 @@ def _recurrent_reading(name: str, module: nn.Module, readings: list[dict], weigh
     for reading in readings:
         for (layer, d, gate), (hit, total) in reading["saturation"].items():
             pair = counts.setdefault(gate, torch.zeros(L, D, 2, dtype=torch.float64))
-            pair[layer, d, 0] += hit
+            pair[layer, d, 0] += float(hit)
             pair[layer, d, 1] += total
     saturation = {gate: pair[..., 0] / pair[..., 1].clamp_min(1) for gate, pair in counts.items()}
     base_kind = kind.removesuffix("Cell")

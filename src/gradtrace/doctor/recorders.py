@@ -114,7 +114,8 @@ class SequenceRecord:
             else:
                 activation = "relu"
             counts = self.saturation[(layer, direction, gate)]
-            counts[0] += int(saturated(values, activation).sum())
+            # a tensor sum, read once when the record is: no host sync on every gate of every time step
+            counts[0] = counts[0] + saturated(values, activation).sum()
             counts[1] += values.numel()
 
 
@@ -295,7 +296,6 @@ class ModuleEntry:
     grad_seen: bool = False
     grad_finite: bool = True
     output_finite: bool = True
-    output_size: int = 0
     dead: list[float] = field(default_factory=list)
     saturated: list[float] = field(default_factory=list)
 
@@ -368,9 +368,6 @@ class DepthRecorder:
                     entry.output_finite = False
                     if self.first_nonfinite is None:
                         self.first_nonfinite = (name, entry.calls)
-                if tensors:
-                    entry.output_size = max(entry.output_size, tensors[0][0].numel() if tensors[0].dim() > 1
-                                            else tensors[0].numel())
                 if entry.activation is not None and tensors:
                     y = tensors[0].detach()
                     flat = saturated(y, entry.activation)

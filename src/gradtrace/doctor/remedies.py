@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from gradtrace.doctor.twins import GATES, layout
-from gradtrace.init import spectral_radius
+from gradtrace.init import scale_to_spectral_radius_
 
 __all__ = ["REMEDY_NAMES", "LSTMWithRNNInterface", "Remedy", "auto_remedies", "make_remedy"]
 
@@ -181,10 +181,8 @@ def _rescale(model: nn.Module, target: float) -> Remedy:
                 for _, p in _hh(module):
                     if p.shape[0] != gates * p.shape[1]:
                         continue  # a projected LSTM's W_hh blocks are (hidden, proj): not square
-                    for block in p.chunk(gates, 0):
-                        radius = float(spectral_radius(block.detach().double()))
-                        if radius > 0:
-                            block.mul_(target / radius)
+                    # the gate blocks as one (gates, H, H) view, rescaled in place, each to the target
+                    scale_to_spectral_radius_(p.view(gates, p.shape[1], p.shape[1]), target)
 
     code = ["with torch.no_grad():", f"    for name, gates in {_gate_counts(model, names)!r}.items():",
             "        for pname, p in model.get_submodule(name).named_parameters():",

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
-__all__ = ["GATES", "StepObserver", "TwinLayout", "gate_names", "layout", "recurrence_matrices", "twin_forward"]
+__all__ = ["GATES", "StepObserver", "TwinLayout", "layout", "recurrence_matrices", "twin_forward"]
 
 #: The gates stacked in the rows of each kind's weights, in PyTorch's order.
 GATES: dict[str, tuple[str, ...]] = {
@@ -85,11 +85,6 @@ def layout(module: nn.RNNBase) -> TwinLayout:
     proj = getattr(module, "proj_size", 0)
     return TwinLayout(kind, module.num_layers, 2 if module.bidirectional else 1, module.hidden_size,
                       proj if proj > 0 else module.hidden_size, module.batch_first)
-
-
-def gate_names(kind: str) -> tuple[str, ...]:
-    """Return the gate names of a kind (a key of :data:`GATES`)."""
-    return GATES[kind]
 
 
 def _weights(module: nn.RNNBase, layer: int, direction: int):
