@@ -1,0 +1,234 @@
+"""The web application behind ``gradtrace serve``: the live playground at ``/`` and the run browser at ``/runs``.
+
+FastAPI and uvicorn come with the ``web`` extra; they are imported when an app is made, so the rest of
+gradtrace (and ``gradtrace --help``) works without them.
+
+Routes of the playground:
+    ``GET /``                          the playground page (``?lang=pt`` for Portuguese; its settings ride in the URL)
+    ``GET /static/...``                its scripts and styles, and the vendored uPlot: nothing from a CDN
+    ``GET /api/playground/options``    the choices, bounds and defaults of every setting
+    ``POST /api/playground/export``    ``{"settings": {...}, "format": "toml" | "python"}`` → ``{"text": ...}``
+    ``GET /api/health``                jobs running and waiting
+    ``WS /api/playground/ws``          training, live (protocol in :mod:`gradtrace.web.playground`)
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the route functions' annotations (WebSocket, the
+# request body) as objects, and they are imported inside create_app.
+import concurrent.futures
+import os
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gradtrace.web.jobs import MAX_FPS, Slots
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "MAX_BODY_BYTES", "MissingExtraError", "create_app", "serve"]
+
+STATIC = Path(__file__).parent / "static"
+#: Where ``gradtrace serve`` listens unless told otherwise: this machine only.
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+#: The largest request body accepted, in bytes (an export request takes about 600).
+MAX_BODY_BYTES = 16 * 1024
+#: Open playground connections at most; further ones are told the server is full.
+MAX_CONNECTIONS = 200
+_INSTALL = 'pip install "gradtrace[web]"'
+
+
+class MissingExtraError(ImportError):
+    """The ``web`` extra (FastAPI, uvicorn) is not installed; the message gives the command that installs it."""
+
+
+def _require() -> None:
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ModuleNotFoundError as error:
+        raise MissingExtraError(f"gradtrace serve needs the web extra ({error.name} is missing): {_INSTALL}") from None
+
+
+def default_max_jobs() -> int:
+    """One training job per core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class _BodyLimit:
+    """ASGI middleware: refuse a request whose body is longer than ``limit`` bytes with 413, naming the limit."""
+
+    def __init__(self, app, limit: int):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            return await self._refuse(send)
+        received = 0
+
+        async def counted():
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            return await self.app(scope, counted, send)
+        except _TooLarge:
+            return await self._refuse(send)
+
+    async def _refuse(self, send):
+        import json
+
+        body = json.dumps({"detail": f"The request body may hold at most {self.limit} bytes."}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(root: Path | None = None, *, max_jobs: int | None = None, max_queue: int | None = None,
+               max_fps: float = MAX_FPS, max_connections: int = MAX_CONNECTIONS) -> "FastAPI":
+    """Make the web application.
+
+    Args:
+        root: the run store the run browser shows (default ``runs/``).
+        max_jobs: training jobs at once, ≥ 1 (default: one per core).
+        max_queue: jobs that may wait for a slot, ≥ 0 (default: 4 × max_jobs); more are refused.
+        max_fps: frames per second sent to a page at most.
+        max_connections: playground connections open at once.
+
+    Returns:
+        A FastAPI application; run it with uvicorn, or :func:`serve`.
+
+    Raises:
+        MissingExtraError: without the ``web`` extra.
+        ValueError: for a bound out of its range.
+    """
+    _require()
+    from fastapi import FastAPI, HTTPException, WebSocket
+    from fastapi.responses import FileResponse
+    from fastapi.staticfiles import StaticFiles
+
+    from gradtrace.errors import check_int, check_real
+    from gradtrace.web.playground import MAX_MESSAGE_BYTES, Session
+    from gradtrace.web.recipes import EXPORT_FORMATS, export
+    from gradtrace.web.settings import LIMITS, MLP_INITS, NETWORKS, RECURRENT_INITS, TASKS, PlaygroundSettings
+    from gradtrace.web.settings import check_settings
+
+    max_jobs = check_int("max_jobs", default_max_jobs() if max_jobs is None else max_jobs, minimum=1, maximum=256)
+    max_queue = check_int("max_queue", 4 * max_jobs if max_queue is None else max_queue, minimum=0, maximum=10_000)
+    max_fps = check_real("max_fps", max_fps, minimum=0.1, maximum=120.0)
+    max_connections = check_int("max_connections", max_connections, minimum=1, maximum=100_000)
+    root = Path("runs") if root is None else Path(root)
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=max_jobs, thread_name_prefix="gradtrace-job")
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="gradtrace", docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.slots = slots = Slots(max_jobs, max_queue)
+    app.state.connections = 0
+    app.state.root = root
+    app.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def playground_page() -> Any:
+        return FileResponse(STATIC / "playground" / "index.html", media_type="text/html")
+
+    @app.get("/api/playground/options")
+    def options() -> dict[str, Any]:
+        return {"networks": list(NETWORKS), "tasks": list(TASKS), "recurrent_inits": list(RECURRENT_INITS),
+                "mlp_inits": list(MLP_INITS), "limits": {name: list(bounds) for name, bounds in LIMITS.items()},
+                "defaults": PlaygroundSettings().model_dump(), "export_formats": list(EXPORT_FORMATS),
+                "max_jobs": max_jobs, "max_queue": max_queue, "max_message_bytes": MAX_MESSAGE_BYTES}
+
+    @app.post("/api/playground/export")
+    def export_study(request: dict[str, Any]) -> dict[str, str]:
+        unknown = sorted(set(request) - {"settings", "format"})
+        if unknown:
+            raise HTTPException(422, f"Unknown field(s) {unknown}; an export request holds settings and format.")
+        try:
+            settings = check_settings(request.get("settings", {}))
+            fmt = request.get("format", "toml")
+            return {"format": fmt, "text": export(settings, fmt)}
+        except (ValueError, TypeError) as error:
+            raise HTTPException(422, str(error)) from None
+
+    @app.get("/api/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "running": slots.running, "waiting": len(slots.waiting), "max_jobs": max_jobs,
+                "max_queue": max_queue, "served": slots.served, "refused": slots.refused,
+                "connections": app.state.connections}
+
+    @app.websocket("/api/playground/ws")
+    async def playground_socket(websocket: WebSocket) -> None:
+        if app.state.connections >= max_connections:
+            await websocket.accept()
+            await websocket.send_json({"type": "refused", "code": "connections", "message":
+                                       f"The server holds {max_connections} playground connections already "
+                                       "(its limit). Try again in a minute."})
+            await websocket.close(code=1013)
+            return
+        app.state.connections += 1
+        try:
+            await Session(websocket, slots, executor, max_fps=max_fps).serve()
+        finally:
+            app.state.connections -= 1
+
+    try:
+        from gradtrace.web.runs import install as install_run_browser
+    except ModuleNotFoundError:
+        pass  # the run browser lands from the browser branch
+    else:
+        install_run_browser(app, root)
+    return app
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` is reachable from this machine only."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(root: Path | None = None, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+          max_jobs: int | None = None) -> None:
+    """Serve the playground and the run browser until interrupted (uvicorn, websockets size-limited).
+
+    Raises:
+        MissingExtraError: without the ``web`` extra.
+        ValueError: for a port out of 0–65535 or a bad bound.
+    """
+    from gradtrace.errors import check_int
+
+    _require()
+    import uvicorn
+
+    port = check_int("port", port, minimum=0, maximum=65535)
+    from gradtrace.web.playground import MAX_MESSAGE_BYTES
+
+    app = create_app(root, max_jobs=max_jobs)
+    uvicorn.run(app, host=host, port=port, ws_max_size=MAX_MESSAGE_BYTES, log_level="warning",
+                limit_concurrency=MAX_CONNECTIONS + 50, timeout_keep_alive=5)
