@@ -513,6 +513,34 @@ def ask(
         raise typer.Exit(subprocess.call([sys.executable, "-m", "gradtrace.cli", "run", answer.study]))
 
 
+@app.command()
+def serve(
+    folder: Annotated[str, typer.Argument(metavar="DIR", help="The run store the run browser shows.")] = "runs",
+    host: Annotated[str, typer.Option(help="Address to listen on; anything but a loopback one is reachable "
+                                           "by other machines.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    max_jobs: Annotated[int | None, typer.Option(
+        "--max-jobs", help="Training jobs at once (default: one per core); more wait in a queue.")] = None,
+) -> None:
+    """Serve the live playground (at /) and the run browser (at /runs) until Ctrl-C."""
+    from gradtrace.web.app import MissingExtraError, is_loopback
+    from gradtrace.web.app import serve as serve_web
+
+    if not is_loopback(host):
+        _warn(f"Listening on {host}: the playground is reachable by other machines on the network, and anyone who "
+              "reaches it can train on this machine (within its limits).")
+    console.print(f"gradtrace playground: http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/ "
+                  "(Ctrl-C stops it)", markup=False, highlight=False, soft_wrap=True)
+    try:
+        serve_web(Path(folder), host=host, port=port, max_jobs=max_jobs)
+    except MissingExtraError as error:
+        _fail(str(error), 2)
+    except (ValueError, TypeError) as error:
+        _fail(str(error), 2)
+    except OSError as error:  # the port is taken, or the address is not this machine's
+        _fail(f"Cannot listen on {host}:{port}: {error.strerror or error}.", 1)
+
+
 def main() -> None:
     """Entry point of the ``gradtrace`` console script."""
     app()

@@ -16,6 +16,8 @@ Routes of the playground:
 # request body) as objects, and they are imported inside create_app.
 import concurrent.futures
 import os
+import socket
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,6 +102,14 @@ class _TooLarge(Exception):
     pass
 
 
+def _warm_up() -> None:
+    """Train a tiny network for one step, so that the first visitor does not wait for torch's lazy imports."""
+    from gradtrace.web.jobs import Job
+    from gradtrace.web.settings import PlaygroundSettings
+
+    Job(PlaygroundSettings(length=10, hidden_size=2, steps=1, batch_size=1), lambda message: True).run()
+
+
 def create_app(root: Path | None = None, *, max_jobs: int | None = None, max_queue: int | None = None,
                max_fps: float = MAX_FPS, max_connections: int = MAX_CONNECTIONS) -> "FastAPI":
     """Make the web application.
@@ -138,6 +148,8 @@ def create_app(root: Path | None = None, *, max_jobs: int | None = None, max_que
 
     @asynccontextmanager
     async def lifespan(app):
+        # torch's optimizers import their compiler on first use (seconds): done now, so "play" answers at once
+        threading.Thread(target=_warm_up, name="gradtrace-warm-up", daemon=True).start()
         yield
         executor.shutdown(wait=False, cancel_futures=True)
 
@@ -230,5 +242,15 @@ def serve(root: Path | None = None, *, host: str = DEFAULT_HOST, port: int = DEF
     from gradtrace.web.playground import MAX_MESSAGE_BYTES
 
     app = create_app(root, max_jobs=max_jobs)
-    uvicorn.run(app, host=host, port=port, ws_max_size=MAX_MESSAGE_BYTES, log_level="warning",
-                limit_concurrency=MAX_CONNECTIONS + 50, timeout_keep_alive=5)
+    # bound here, not by uvicorn, so a taken port is an OSError the caller can word (uvicorn would exit)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError:
+        listener.close()
+        raise
+    config = uvicorn.Config(app, ws_max_size=MAX_MESSAGE_BYTES, log_level="warning",
+                            limit_concurrency=MAX_CONNECTIONS + 50, timeout_keep_alive=5)
+    uvicorn.Server(config).run(sockets=[listener])
