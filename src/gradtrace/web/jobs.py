@@ -215,7 +215,9 @@ class Job:
 
         from gradtrace.instruments import trace
 
-        measured = trace(self.model, self.probe, jacobian_steps=0)
+        # no Jacobians: the page draws the profile, and the frame rate would pay for them
+        quick = {"jacobian_steps": 0} if self.settings.recurrent else {"jacobian_examples": 0}
+        measured = trace(self.model, self.probe, **quick)
         norms = measured.grad_norms.double()  # (K, path length)
         finite = torch.isfinite(norms).all(-1) & (norms > 0).any(-1)
         if bool(finite.any()):

@@ -42,7 +42,7 @@ import concurrent.futures
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gradtrace.web.jobs import MAX_FPS, Job, Slots
 from gradtrace.web.settings import LIMITS, check_settings, validation_message
@@ -86,8 +86,10 @@ class Set(_Message):
     spectral_radius: float = Field(ge=LIMITS["spectral_radius"][0], le=LIMITS["spectral_radius"][1])
 
 
+#: A client message, told apart by its ``type``.
 ClientMessage = Annotated[Start | Pause | Resume | Stop | Step | Set, Field(discriminator="type")]
-_CLIENT_MESSAGE: TypeAdapter = TypeAdapter(ClientMessage)
+_MESSAGES: dict[str, type[_Message]] = {"start": Start, "pause": Pause, "resume": Resume, "stop": Stop, "step": Step,
+                                        "set": Set}
 
 
 def parse_message(text: str) -> Start | Pause | Resume | Stop | Step | Set:
@@ -103,14 +105,15 @@ def parse_message(text: str) -> Start | Pause | Resume | Stop | Step | Set:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise ValueError(f"A message must be JSON: {error.msg} at character {error.pos}.") from None
-    if not isinstance(data, dict) or data.get("type") not in ("start", "pause", "resume", "stop", "step", "set"):
+    if not isinstance(data, dict) or data.get("type") not in _MESSAGES:
         got = data.get("type") if isinstance(data, dict) else type(data).__name__
         raise ValueError(f"A message must be an object whose `type` is one of start, pause, resume, stop, step, "
                          f"set; got {got!r}.")
     try:
-        return _CLIENT_MESSAGE.validate_python(data)
+        return _MESSAGES[data["type"]].model_validate(data)
     except ValidationError as error:
-        raise ValueError(validation_message(error)) from None
+        kind = _MESSAGES[data["type"]]
+        raise ValueError(validation_message(error, kind, f"field of a {data['type']} message")) from None
 
 
 class Session:

@@ -146,7 +146,7 @@ def to_python(settings: PlaygroundSettings) -> str:
         f"             truncation={truncation!r})",
         "# the batch the playground traced at every frame",
         f"probe = task.sample({settings.batch_size}, seed={settings.seed + PROBE_SEED_OFFSET})",
-        "measured = gt.trace(model, probe, jacobian_steps=0)",
+        f"measured = gt.trace(model, probe, {'jacobian_steps' if settings.recurrent else 'jacobian_examples'}=0)",
         "print('loss at the last step:', run.history['train/loss'][-1].mean())",
         "print('‖∂L/∂h‖ along the gradient path:', measured.grad_norms.mean(0).tolist())",
     ]

@@ -124,15 +124,22 @@ class PlaygroundSettings(BaseModel):
         return self.network != "mlp"
 
 
-def validation_message(error: ValidationError) -> str:
-    """Return a pydantic error as one line per problem, each naming the setting, the rule and the value."""
+def validation_message(error: ValidationError, model: type[BaseModel] | None = None, what: str = "setting") -> str:
+    """Return a pydantic error as one line per problem, each naming the field, the rule and the value.
+
+    Args:
+        error: the error of validating ``model`` (default :class:`PlaygroundSettings`).
+        model: the model whose fields an unknown key is told about.
+        what: the word for a field in the message ("setting").
+    """
+    model = PlaygroundSettings if model is None else model
     lines = []
     for problem in error.errors():
         where = ".".join(str(part) for part in problem["loc"]) or "settings"
         message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
-            valid = ", ".join(PlaygroundSettings.model_fields)
-            lines.append(f"Unknown setting `{where}`; valid settings: {valid}.")
+            valid = ", ".join(model.model_fields)
+            lines.append(f"Unknown {what} `{where}`; valid {what}s: {valid}.")
         elif problem["loc"]:
             lines.append(f"`{where}`: {message} (got {problem.get('input')!r}).")
         else:
