@@ -234,7 +234,7 @@
     const profileBox = $("profile-plot"), lossBox = $("loss-plot");
     profilePlot = new uPlot({
       width: width(profileBox), height: 300, scales: { x: { time: false }, y: { distr: 3 } },
-      axes: [{ label: t("axis_t"), stroke: "#15202b", grid: { stroke: "#e3e8ee" } },
+      axes: [{ label: t("axis_t"), stroke: "#15202b", grid: { stroke: "#e3e8ee" }, incrs: [1, 2, 5, 10, 20, 50, 100] },
              { label: "‖∂L/∂h‖", stroke: "#15202b", grid: { stroke: "#e3e8ee" }, size: 80, space: 26,
                values: (u, ticks) => ticks.map((v) => (v === null || v === undefined ? "" : v.toExponential(0))) }],
       series: [{ label: "t" }, { label: t("series_now"), stroke: "#1f5fbf", width: 3, spanGaps: false },
