@@ -2,9 +2,9 @@
 
 import json
 import time
-import tomllib
 
 import pytest
+import tomllib
 
 from gradtrace.web.jobs import Slots
 from gradtrace.web.playground import MAX_MESSAGE_BYTES, parse_message
@@ -134,7 +134,8 @@ def test_bad_messages_get_error_frames_and_the_connection_lives(client_of):
             (json.dumps({"type": "start", "settings": {"length": 3}}), "settings", "`length`"),
             (json.dumps({"type": "step", "count": 10_000}), "message", "`count`"),
             (json.dumps({"type": "pause"}), "no_job", "send start first"),
-            (json.dumps({"type": "start", "settings": {}, "pad": "x" * MAX_MESSAGE_BYTES}), "too_large", "at most 8192"),
+            (json.dumps({"type": "start", "settings": {}, "pad": "x" * MAX_MESSAGE_BYTES}), "too_large",
+             "at most 8192"),
         ]:
             ws.send_text(text)
             message = ws.receive_json()

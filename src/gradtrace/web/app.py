@@ -136,8 +136,15 @@ def create_app(root: Path | None = None, *, max_jobs: int | None = None, max_que
     from gradtrace.errors import check_int, check_real
     from gradtrace.web.playground import MAX_MESSAGE_BYTES, Session
     from gradtrace.web.recipes import EXPORT_FORMATS, export
-    from gradtrace.web.settings import LIMITS, MLP_INITS, NETWORKS, RECURRENT_INITS, TASKS, PlaygroundSettings
-    from gradtrace.web.settings import check_settings
+    from gradtrace.web.settings import (
+        LIMITS,
+        MLP_INITS,
+        NETWORKS,
+        RECURRENT_INITS,
+        TASKS,
+        PlaygroundSettings,
+        check_settings,
+    )
 
     max_jobs = check_int("max_jobs", default_max_jobs() if max_jobs is None else max_jobs, minimum=1, maximum=256)
     max_queue = check_int("max_queue", 4 * max_jobs if max_queue is None else max_queue, minimum=0, maximum=10_000)

@@ -210,7 +210,7 @@ class Job:
             initialize(self.model, "spectral", radius=radius)
 
     def _trace(self) -> dict[str, Any]:
-        """Trace the current model on the probe batch: the profile (geometric mean over finite members) and its summary."""
+        """Trace the current model on the probe batch: the profile (geometric mean over finite members), its summary."""
         import torch
 
         from gradtrace.instruments import trace
@@ -233,7 +233,8 @@ class Job:
             if value is None:
                 return None
             value = value.double()
-            return _finite(float(value[torch.isfinite(value)].mean())) if bool(torch.isfinite(value).any()) else None
+            finite = torch.isfinite(value)
+            return _finite(float(value[finite].mean())) if bool(finite.any()) else None
 
         radius = mean_of("trace/spectral_radius")
         return {"length": norms.shape[-1], "profile": [_positive(float(v)) for v in profile],

@@ -137,7 +137,8 @@ def to_python(settings: PlaygroundSettings) -> str:
         if settings.spectral_radius is not None:
             lines.append(f"gt.initialize(model, 'spectral', radius={settings.spectral_radius!r})"
                          "  # ρ(W_rec) as it stood at export")
-    remedies = [_call("gt.remedies.make_remedy", [repr(remedy)], options) for remedy, options in remedy_arguments(settings)]
+    remedies = [_call("gt.remedies.make_remedy", [repr(remedy)], options)
+                for remedy, options in remedy_arguments(settings)]
     lines.append(f"remedies = [{', '.join(remedies)}]")
     truncation = (settings.truncation, settings.truncation) if settings.truncation is not None else None
     lines += [
