@@ -47,7 +47,7 @@ window.GRADTRACE_STRINGS = {
     close: "Fechar", export_heading: "Exportar", copied: "Copiado para a área de transferência.",
     link_copied: "Link copiado: abre o playground com estas configurações.",
     card_step: "Passo", card_loss: "Perda", card_rate: "Fator por passo para trás", card_horizon: "Horizonte",
-    card_rho: "ρ(W_rec) now", card_clips: "Podas",
+    card_rho: "ρ(W_rec) agora", card_clips: "Podas",
     profile_title: "‖∂L/∂h_t‖ ao longo do tempo", profile_title_depth: "‖∂L/∂h_l‖ ao longo da profundidade",
     profile_hint: "— o erro entra à direita (t = T) e volta para a esquerda; uma linha que cai para a esquerda é um gradiente que desaparece, uma que sobe, um gradiente que explode.",
     profile_hint_depth: "— o erro entra na última camada (direita) e volta até a primeira; uma linha que cai para a esquerda é um gradiente que desaparece.",
