@@ -376,6 +376,42 @@ def list_() -> None:
 
 
 @app.command()
+def show(
+    study: Annotated[str, typer.Argument(help="A built-in study (see `gradtrace list`) or a study file (.toml).")],
+    as_toml: Annotated[bool, typer.Option(
+        "--toml", help="Print the study as a TOML file that `gradtrace run FILE.toml` reruns with identical "
+                       "results.")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="A built-in study's quick config.")] = False,
+    seeds: Annotated[int | None, typer.Option(help="Seeds (ensemble members) per configuration.")] = None,
+) -> None:
+    """Print a study's title, question, description and resolved config (a study file: the runs it plans)."""
+    from gradtrace.studies.declared import show_study
+
+    try:
+        text = show_study(study, as_toml=as_toml, quick=quick, seeds=seeds)
+    except (ValueError, TypeError) as error:
+        _fail(str(error), 2)
+    except GradtraceError as error:
+        _fail(str(error), 1)
+    output.print(text, markup=False, highlight=False, soft_wrap=True, end="")
+
+
+@app.command("new-study")
+def new_study(
+    name: Annotated[str, typer.Argument(help="The study's name: lowercase letters, digits and '-'.")],
+    out: Annotated[str | None, typer.Option(help="Where to write it; default NAME.toml. Never overwritten.")] = None,
+) -> None:
+    """Write a commented study file that runs as it is (`gradtrace run NAME.toml`), to edit into your own study."""
+    from gradtrace.studies.declared import write_template
+
+    try:
+        path = write_template(name, out)
+    except (ValueError, TypeError) as error:
+        _fail(str(error), 2)
+    _print_path(path)
+
+
+@app.command()
 def report(
     folder: Annotated[str, typer.Argument(help="A run folder written by `gradtrace run`.")],
     lang: Annotated[str, typer.Option(help="Language of the HTML report: en or pt.")] = "en",

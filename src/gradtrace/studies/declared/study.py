@@ -47,7 +47,7 @@ from gradtrace.studies.declared.claims import build_claims
 from gradtrace.studies.declared.schema import Declaration, Point, parse
 from gradtrace.studies.stats import nan_quantiles
 
-__all__ = ["BUILTIN_KEYS", "DeclaredStudy", "StudyFile", "builtin_toml", "load_study", "read_study_file"]
+__all__ = ["BUILTIN_KEYS", "DeclaredStudy", "StudyFile", "builtin_toml", "load_study", "read_study_file", "show_study"]
 
 #: The keys of a file that runs a built-in study.
 BUILTIN_KEYS = ("study", "seeds", "quick", "config")
@@ -302,19 +302,89 @@ def builtin_toml(name: str, *, quick: bool = False, seeds: int | None = None) ->
 
     ``gradtrace run`` on it gives bit-identical results to ``gradtrace run NAME`` (with ``--quick`` when
     ``quick``): the file holds the same config, seeds and quick flag.
+
+    Raises:
+        ValueError: for an unknown study (listing the built-in ones), or seeds out of range.
     """
     from gradtrace.studies import get_study
 
     study = get_study(name)
-    seeds = study.default_seeds if seeds is None else check_int("seeds", seeds, minimum=1, maximum=MAX_SEEDS)
-    table: dict[str, Any] = {"study": name, "seeds": seeds}
+    return _builtin_toml(study, quick, study.default_seeds if seeds is None else seeds)
+
+
+def _builtin_toml(study: Study, quick: bool, seeds: int) -> str:
+    seeds = check_int("seeds", seeds, minimum=1, maximum=MAX_SEEDS)
+    table: dict[str, Any] = {"study": study.name, "seeds": seeds}
     if quick:
         table["quick"] = True
     config = study.resolve(quick)
     if config is not None:
         table["config"] = config.model_dump(mode="json")
-    command = f"gradtrace show {name} --toml" + (" --quick" if quick else "")
+    command = f"gradtrace show {study.name} --toml" + (" --quick" if quick else "")
     header = (f"# {study.title}\n# Written by `{command}`. Run it with `gradtrace run FILE.toml`; every field of the "
               "study's config\n# is below, and any may be changed (the study checks the values as it loads them).\n")
     return header + toml.dumps(table)
 
+
+def show_study(target: str, *, as_toml: bool = False, quick: bool = False, seeds: int | None = None) -> str:
+    """Return what ``gradtrace show`` prints of a built-in study or a study file.
+
+    Without ``as_toml``: the title, question and description, then the resolved config of a built-in study, or
+    the number and names of the runs a declared study plans. With ``as_toml``: a built-in study as a file that
+    ``gradtrace run`` reruns with identical results (:func:`builtin_toml`), or a declared study resolved (every
+    default written out).
+
+    Args:
+        target: a built-in study's name, or the path of a ``.toml`` study file.
+        as_toml: print TOML.
+        quick: a built-in study's quick config (refused for a file, which sets its own).
+        seeds: seeds per configuration; default the study's (or the file's).
+
+    Raises:
+        ValueError: an unknown study, an unreadable file, ``quick`` with a file.
+        ConfigError: anything the file's schema refuses.
+    """
+    from gradtrace.studies import get_study
+
+    if seeds is not None:
+        seeds = check_int("seeds", seeds, minimum=1, maximum=MAX_SEEDS)
+    if target.endswith(".toml"):
+        if quick:
+            raise ValueError("`--quick` does not apply to a study file, which sets its own sizes.")
+        loaded = read_study_file(target, allow_large=True)
+        study, quick = loaded.study, loaded.quick
+        seeds = loaded.seeds if seeds is None else seeds
+    else:
+        study = get_study(target)
+        seeds = study.default_seeds if seeds is None else seeds
+    if isinstance(study, DeclaredStudy):
+        if as_toml:
+            return toml.dumps({**study.declaration.resolved(), "seeds": seeds})
+        return _declared_text(study, seeds)
+    if as_toml:
+        return _builtin_toml(study, quick, seeds)
+    return _builtin_text(study, quick, seeds)
+
+
+def _heading(study: Study) -> list[str]:
+    lines = [f"{study.name}: {study.words('title')}"]
+    lines += [study.words(key) for key in ("question", "description") if study.words(key)]
+    return lines
+
+
+def _builtin_text(study: Study, quick: bool, seeds: int) -> str:
+    lines = _heading(study) + [f"Seeds: {seeds}"]
+    config = study.resolve(quick)
+    if config is not None:
+        lines.append("Config" + (" (quick)" if quick else "") + ":")
+        lines += [f"  {line}" for line in toml.dumps(config.model_dump(mode="json")).splitlines()]
+    return "\n".join(lines) + "\n"
+
+
+def _declared_text(study: DeclaredStudy, seeds: int) -> str:
+    points = study.points(seeds)
+    varying = study.declaration.varying()
+    lines = _heading(study) + [f"{len(points):,} runs of {seeds} seeds each"
+                               + (f", varying {', '.join(varying)}:" if varying else ":")]
+    lines += [f"  {point.name}" for point in points]
+    return "\n".join(lines) + "\n"
