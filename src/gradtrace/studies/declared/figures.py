@@ -18,11 +18,14 @@ import numpy as np
 from gradtrace.report.figures import PALETTE, Figure, Table, _band, _integer_ticks, _png, _size, plt, spread
 from gradtrace.report.i18n import Catalog, number
 from gradtrace.store import Store
+from gradtrace.studies.stats import nan_quantiles
 
-__all__ = ["MAX_LINES", "DeclaredData", "RunData", "data", "draw"]
+__all__ = ["MAX_BANDS", "MAX_LINES", "DeclaredData", "RunData", "data", "draw"]
 
 #: The most configurations a figure draws (colors stop being told apart beyond it); the table lists every run.
 MAX_LINES = 16
+#: The most configurations a panel draws with their min–max bands; beyond it, overlapping bands hide the lines.
+MAX_BANDS = 4
 _COLUMNS_PER_ROW = 3
 # Gradients beyond these are off any useful scale: one exploded member must not flatten every other curve.
 _FLOOR, _CEILING = 1e-30, 1e30
@@ -34,20 +37,23 @@ _T = Catalog({
     "loss_title": {"en": "Held-out loss during training", "pt": "Perda em dados separados durante o treino"},
     "loss_caption": {
         "en": "Held-out loss of each configuration (its values on the axes that vary) during training: the median "
-              "over seeds, with the band from the lowest to the highest seed. One panel per task; a line that "
-              "stops early lost every seed to divergence.",
+              "over seeds, with the band from the lowest to the highest seed in a panel of at most {bands} "
+              "configurations. One panel per task; a line that stops early lost every seed to divergence.",
         "pt": "Perda em dados separados de cada configuração (seus valores nos eixos que variam) durante o treino: "
-              "a mediana entre sementes, com a faixa da menor à maior semente. Um painel por tarefa; uma linha "
-              "que para antes perdeu todas as sementes por divergência.",
+              "a mediana entre sementes, com a faixa da menor à maior semente num painel de até {bands} "
+              "configurações. Um painel por tarefa; uma linha que para antes perdeu todas as sementes por "
+              "divergência.",
     },
     "profile_title": {"en": "The gradient along the path at the end of training",
                       "pt": "O gradiente ao longo do caminho ao fim do treino"},
     "profile_caption": {
         "en": "‖∂L/∂h_t‖ against the position t on the gradient path (time step, or layer for an MLP) at the last "
-              "kept trace, log scale: median over seeds with the min–max band. A line that falls going back "
+              "kept trace, log scale: median over seeds, with the min–max band in a panel of at most {bands} "
+              "configurations. A line that falls going back "
               "(towards t = 1) is a gradient that vanishes; one that rises, a gradient that explodes.",
         "pt": "‖∂L/∂h_t‖ contra a posição t no caminho do gradiente (passo de tempo, ou camada de uma MLP) no "
-              "último traço guardado, em escala log: mediana entre sementes com a faixa mín–máx. Uma linha que cai "
+              "último traço guardado, em escala log: mediana entre sementes, com a faixa mín–máx num painel de até "
+              "{bands} configurações. Uma linha que cai "
               "voltando no tempo (rumo a t = 1) é um gradiente que some; uma que sobe, um gradiente que explode.",
     },
     "more": {"en": " The first {drawn} of {total} configurations are drawn; the table lists them all.",
@@ -177,11 +183,10 @@ def _loss_figure(tables: DeclaredData, drawn, styles, lang: str, more: str) -> F
     fig, axes = _panels(tasks, 3.3)
     for ax, task in zip(axes, tasks):
         positive = True
-        for run in tables.runs:
-            if run.task != task or run.label not in drawn or not len(run.steps):
-                continue
+        runs = [run for run in tables.runs if run.task == task and run.label in drawn and len(run.steps)]
+        for run in runs:
             color, style = styles[run.label]
-            _band(ax, run.steps, run.loss, color, run.label, axis=1, linestyle=style)
+            _line(ax, run.steps, run.loss, color, run.label, 1, style, band=len(runs) <= MAX_BANDS)
             finite = run.loss[np.isfinite(run.loss)]
             positive &= bool(finite.size == 0 or finite.min() > 0)
         if positive:
@@ -192,19 +197,19 @@ def _loss_figure(tables: DeclaredData, drawn, styles, lang: str, more: str) -> F
         ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     _legend(fig, axes, drawn)
-    return Figure(_T("loss_title", lang), _T("loss_caption", lang) + more, _png(fig, lang))
+    return Figure(_T("loss_title", lang), _T("loss_caption", lang, bands=MAX_BANDS) + more, _png(fig, lang))
 
 
 def _profile_figure(tables: DeclaredData, drawn, styles, lang: str, more: str) -> Figure:
     tasks = list(dict.fromkeys(run.task for run in tables.runs if run.profile is not None))
     fig, axes = _panels(tasks, 3.3)
     for ax, task in zip(axes, tasks):
-        for run in tables.runs:
-            if run.task != task or run.label not in drawn or run.profile is None:
-                continue
+        runs = [run for run in tables.runs if run.task == task and run.label in drawn and run.profile is not None]
+        for run in runs:
             color, style = styles[run.label]
             values = np.where(np.isfinite(run.profile), np.clip(run.profile, _FLOOR, _CEILING), np.nan)
-            _band(ax, np.arange(1, values.shape[1] + 1), values, color, run.label, axis=0, linestyle=style)
+            _line(ax, np.arange(1, values.shape[1] + 1), values, color, run.label, 0, style,
+                  band=len(runs) <= MAX_BANDS)
         ax.set_yscale("log")
         ax.set_title(_T("task", lang, task=task))
         ax.set_xlabel(_T("position_axis", lang))
@@ -213,7 +218,15 @@ def _profile_figure(tables: DeclaredData, drawn, styles, lang: str, more: str) -
         ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     _legend(fig, axes, drawn)
-    return Figure(_T("profile_title", lang), _T("profile_caption", lang) + more, _png(fig, lang))
+    return Figure(_T("profile_title", lang), _T("profile_caption", lang, bands=MAX_BANDS) + more, _png(fig, lang))
+
+
+def _line(ax, x, values, color, label, axis: int, style: str, *, band: bool) -> None:
+    """Draw the median over seeds (``axis``), with the min–max band when ``band``."""
+    if band:
+        _band(ax, x, values, color, label, axis=axis, linestyle=style)
+        return
+    ax.plot(x, nan_quantiles(values, axis)[1], color=color, label=label, linestyle=style, linewidth=1.6)
 
 
 def _table(tables: DeclaredData, lang: str) -> Table:
