@@ -64,7 +64,8 @@ def load(tmp_path, text, **options):
 @pytest.mark.parametrize(("edit", "message"), [
     (("hidden_size = 4", "hiden_size = 4"),
      r"unknown key `models\.tanh\.hiden_size`\. Valid keys .*: activation, hidden_size, init, readout"),
-    (("seeds = 2", "seeds = 2\nsteps = 3"), r"unknown key `steps`\. Valid keys of a declared study: claims, description"),
+    (("seeds = 2", "seeds = 2\nsteps = 3"),
+     r"unknown key `steps`\. Valid keys of a declared study: claims, description"),
     (("steps = 4", 'steps = "4"'), r"`train\.steps` must be an integer, got '4' \(a string\)"),
     (("seeds = 2", "seeds = 2.5"), r"`seeds` must be an integer, got 2\.5 \(a number\)"),
     (('remedy = ["none", "clip"]', 'remedy = ["none", "clip2"]'),
@@ -74,7 +75,8 @@ def load(tmp_path, text, **options):
     (("length = 6", "length = 1"), r"\[tasks\.add\]: .*length"),
     (("max_norm = 1.0", "max_norm = -1.0"), r"\[remedies\.clip\]: .*max_norm"),
     (('type = "elman"', 'type = "elmann"'), r"unknown model type 'elmann' at `models\.tanh\.type`\. Available: elman"),
-    (("batch_size = 4", 'batch_size = 4\noptimizer = "adamw"'), r"\[train\] for \[models\.tanh\] on \[tasks\.add\].*adamw"),
+    (("batch_size = 4", 'batch_size = 4\noptimizer = "adamw"'),
+     r"\[train\] for \[models\.tanh\] on \[tasks\.add\].*adamw"),
     (('remedy = ["none", "clip"]', "lr = []"), r"no run: `grid\.lr` is an empty list"),
     (('name = "tiny"', 'name = "le2015"'), r"built-in study's"),
 ])
@@ -92,8 +94,8 @@ def test_a_syntax_error_gives_the_file_and_line(tmp_path):
 
 
 def test_a_grid_beyond_ten_thousand_runs_needs_confirming(tmp_path):
-    text = TINY.replace('remedy = ["none", "clip"]', f'remedy = ["none"]\nlr = {[0.001 * (i + 1) for i in range(101)]}\n'
-                        f"seed = {list(range(100))}")
+    rates = [0.001 * (i + 1) for i in range(101)]
+    text = TINY.replace('remedy = ["none", "clip"]', f'remedy = ["none"]\nlr = {rates}\nseed = {list(range(100))}')
     with pytest.raises(ConfigError, match=r"declares 10,100 runs \(101 lr × 100 seed\), more than 10,000: .*--yes"):
         load(tmp_path, text)
     study = DeclaredStudy.from_dict(study_toml.loads(text), allow_large=True, check_builders=False)

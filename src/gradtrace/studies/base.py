@@ -279,8 +279,8 @@ def check_resume(study: Study, store: Store, *, quick: bool = False, seeds: int 
 
     Quick and full runs share names, as do runs with other seeds: the store's runs of the study, or the
     options recorded by a process writing the study now, must match. A study whose run names carry a hash of
-    their config (:attr:`Study.keyed_by_config`, a declared one) cannot mix runs: any options resume it. A study recorded by a writer that
-    is gone and left no runs is free to start again.
+    their config (:attr:`Study.keyed_by_config`, a declared one) cannot mix runs: any options resume it. A
+    study recorded by a writer that is gone and left no runs is free to start again.
 
     A run file without a catalog row is what a writer killed between the two leaves: one is redone.
     Several mean catalog rows were lost, and running would compute those runs again without being

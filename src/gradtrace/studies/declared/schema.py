@@ -542,10 +542,9 @@ def _claim(reader: _Reader, table: Mapping[str, Any], path: str, declaration: De
 
 def _check_builds(reader: _Reader, declaration: Declaration) -> None:
     """Build every distinct model, task, remedy and init once (one member), and check each run's settings."""
+    from gradtrace.studies.declared.build import build_model, build_remedy, build_task
     from gradtrace.train.paths import gradient_path
     from gradtrace.train.settings import Settings
-
-    from gradtrace.studies.declared.build import build_model, build_remedy, build_task
 
     tasks = {label: _built(reader, f"tasks.{label}", build_task, table) for label, table in declaration.tasks.items()}
     remedies = {label: _built(reader, f"remedies.{label}", build_remedy, table)

@@ -17,7 +17,7 @@ TEMPLATE = '''\
 
 name = "{name}"                  # the study's name in the run store: lowercase letters, digits and '-'
 title = "Clipping against no remedy, tanh RNN and LSTM, on the adding problem"
-description = "A tanh RNN and an LSTM learn to add two marked numbers 20 steps apart, with and without gradient clipping."
+description = "A tanh RNN and an LSTM add two marked numbers 20 steps apart, with and without gradient clipping."
 seeds = 3                        # independent seeds (ensemble members) per configuration
 seed = 0                         # the base seed: member k draws from seed + k
 
