@@ -53,3 +53,13 @@ def test_the_command_help_loads_neither_torch_nor_matplotlib_nor_the_studies():
             "result = CliRunner().invoke(app, ['run', '--help'])\nassert result.exit_code == 0, result.output")
     loaded = _modules_after(code)
     assert not {"torch", "matplotlib", "gradtrace.studies", "gradtrace.report"} & loaded
+
+
+def test_a_study_file_loads_from_the_root(tmp_path):
+    from gradtrace.studies.declared import DeclaredStudy
+
+    path = tmp_path / "tiny.toml"
+    path.write_text('name = "tiny"\n[train]\nsteps = 2\n[models.m]\ntype = "elman"\nhidden_size = 2\n'
+                    '[tasks.t]\ntype = "adding"\nlength = 4\n', encoding="utf-8")
+    study = gt.load_study(path)
+    assert gt.DeclaredStudy is DeclaredStudy and isinstance(study, gt.DeclaredStudy) and study.name == "tiny"

@@ -59,6 +59,8 @@ _EXPORTS: dict[str, str] = {
     "Study": "gradtrace.studies",
     "run_study": "gradtrace.studies",
     "get_study": "gradtrace.studies",
+    "load_study": "gradtrace.studies.declared",
+    "DeclaredStudy": "gradtrace.studies.declared",
     # the doctor: the user's own models
     "diagnose": "gradtrace.doctor",
     "Diagnosis": "gradtrace.doctor",
@@ -103,6 +105,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time the names load o
     from gradtrace.models.initialization import initialize
     from gradtrace.store import Store
     from gradtrace.studies import Study, get_study, run_study
+    from gradtrace.studies.declared import DeclaredStudy, load_study
     from gradtrace.tasks import (
         XOR,
         Adding,

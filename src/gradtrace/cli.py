@@ -90,7 +90,8 @@ def _fail(message: str, code: int) -> None:
 @app.command()
 def run(
     study: Annotated[str | None, typer.Argument(
-        help="A built-in study (see `gradtrace list`); none runs the default study.")] = None,
+        help="A built-in study (see `gradtrace list`) or a study file (FILE.toml, see `gradtrace new-study`); none "
+             "runs the default study.")] = None,
     # A string, not a Path: Path("") is the current folder, and an empty --out must be refused, not read as ".".
     out: Annotated[str | None, typer.Option(
         help="Output folder (the run store); default runs/<timestamp>. An existing one is resumed.")] = None,
@@ -104,6 +105,8 @@ def run(
     lang: Annotated[str, typer.Option(help="Language of the HTML report: en or pt.")] = "en",
     seed_offset: Annotated[int, typer.Option(
         help="Added to every study's base seed: the same course or study on other seeds.")] = 0,
+    yes: Annotated[bool, typer.Option(
+        "--yes", help="Run a study file whose grid declares more than 10,000 runs.")] = False,
 ) -> None:
     """Run the course (default: every section of the course notes, in their order) or one study, and write the
     HTML report and summary.json."""
@@ -135,8 +138,13 @@ def run(
             check_int("--seeds", seeds, minimum=1, maximum=MAX_SEEDS)
         # Member k of a study draws from seed + offset + k: the largest offset leaves room for every member.
         seed_offset = check_int("--seed-offset", seed_offset, minimum=0, maximum=MAX_SEED_OFFSET)
-        names = course_studies() if study is None else [study]
-        plans = [(get_study(name).with_seed_offset(seed_offset, quick=quick), quick) for name in names]
+        if study is not None and study.endswith(".toml"):
+            loaded, seeds = _study_file(study, quick=quick, seeds=seeds, yes=yes)
+            names = [loaded.study.name]
+            plans = [(loaded.study.with_seed_offset(seed_offset, quick=loaded.quick), loaded.quick)]
+        else:
+            names = course_studies() if study is None else [study]
+            plans = [(get_study(name).with_seed_offset(seed_offset, quick=quick), quick) for name in names]
         folder = _out_folder(out)
         torch.set_num_threads(threads)
         store = Store(folder)
@@ -172,6 +180,18 @@ def run(
     _summarize(store, names, damaged)
     _print_claims(store, names, lang)
     _print_path(path)
+
+
+def _study_file(path: str, *, quick: bool, seeds: int | None, yes: bool):
+    """Return the study file ``path`` read (see ``read_study_file``) and the seeds to run it with."""
+    from gradtrace.studies.declared import read_study_file
+
+    if quick:
+        raise ValueError("`--quick` does not apply to a study file, which sets its own sizes: write `quick = true` "
+                         "in a built-in study's file (`gradtrace show STUDY --toml --quick` writes one), or smaller "
+                         "sizes in a declared study.")
+    loaded = read_study_file(path, allow_large=yes)
+    return loaded, seeds if seeds is not None else loaded.seeds
 
 
 def _check_lang(check, lang: str) -> str:
@@ -223,20 +243,33 @@ def _summarize(store, names: list[str], damaged: dict[str, dict[str, str]]) -> N
 
     for name in names:
         runs = [run for run in store.names(name) if run not in damaged.get(name, {})]
+        meta = store.meta(f"study/{name}") or {}
+        if "declared" in meta:  # a study file's runs it no longer plans stay in the store, out of its summary
+            runs = [run for run in runs if run in meta.get("runs", ())]
         records = [r for r in (store.get(name, run) for run in runs) if r.summary]
         if not records:
             continue
-        columns = STUDIES[name].summary_columns if name in STUDIES else ()
+        columns = STUDIES[name].summary_columns if name in STUDIES else _declared_columns(meta)
         if not columns:
             scalars = [key for key, value in records[0].summary.items()
                        if isinstance(value, (int, float, str)) and not isinstance(value, bool)][:6]
             columns = tuple((key, key, "") for key in scalars)
         title = f"{name}: {STUDIES[name].title}" if name in STUDIES else name
+        if "declared" in meta and meta["declared"].get("title"):
+            title = f"{name}: {meta['declared']['title']}"
         rows = [(r.name, [_cell(r.summary.get(key), spec) for _, key, spec in columns]) for r in records
                 # a run that measures something else (a study's sweep) has no cell in this table
                 if any(key in r.summary for _, key, _ in columns)]
         for table in _tables(title, [header for header, _, _ in columns], rows, console.width):
             console.print(table)
+
+
+def _declared_columns(meta: dict) -> tuple:
+    if "declared" not in meta:
+        return ()
+    from gradtrace.studies.declared import DeclaredStudy
+
+    return DeclaredStudy.summary_columns
 
 
 def _tables(title: str, headers: list[str], rows: list[tuple[str, list[str]]], width: int) -> list[Table]:
@@ -340,6 +373,42 @@ def list_() -> None:
     output.print(table)
     output.print("Tasks: " + ", ".join(TASKS))
     output.print("Models: " + ", ".join(MODELS))
+
+
+@app.command()
+def show(
+    study: Annotated[str, typer.Argument(help="A built-in study (see `gradtrace list`) or a study file (.toml).")],
+    as_toml: Annotated[bool, typer.Option(
+        "--toml", help="Print the study as a TOML file that `gradtrace run FILE.toml` reruns with identical "
+                       "results.")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="A built-in study's quick config.")] = False,
+    seeds: Annotated[int | None, typer.Option(help="Seeds (ensemble members) per configuration.")] = None,
+) -> None:
+    """Print a study's title, question, description and resolved config (a study file: the runs it plans)."""
+    from gradtrace.studies.declared import show_study
+
+    try:
+        text = show_study(study, as_toml=as_toml, quick=quick, seeds=seeds)
+    except (ValueError, TypeError) as error:
+        _fail(str(error), 2)
+    except GradtraceError as error:
+        _fail(str(error), 1)
+    output.print(text, markup=False, highlight=False, soft_wrap=True, end="")
+
+
+@app.command("new-study")
+def new_study(
+    name: Annotated[str, typer.Argument(help="The study's name: lowercase letters, digits and '-'.")],
+    out: Annotated[str | None, typer.Option(help="Where to write it; default NAME.toml. Never overwritten.")] = None,
+) -> None:
+    """Write a commented study file that runs as it is (`gradtrace run NAME.toml`), to edit into your own study."""
+    from gradtrace.studies.declared import write_template
+
+    try:
+        path = write_template(name, out)
+    except (ValueError, TypeError) as error:
+        _fail(str(error), 2)
+    _print_path(path)
 
 
 @app.command()

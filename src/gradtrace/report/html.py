@@ -167,9 +167,11 @@ def write_report(store: Store | str | Path, path: str | Path | None = None, *, l
     for name in sorted(studies, key=course_order):  # the course's sections first, in the course's order
         meta = intact.meta(f"study/{name}", {})
         planned = meta.get("runs", [])
-        records = [intact.get(name, run) for run in intact.names(name)]
-        finished = [r for r in records if r.status == "finished"]
         study = stored_study(intact, name)
+        # A declared study's runs that its file no longer plans stay in the store, outside its section.
+        kept = set(planned) if getattr(study, "keyed_by_config", False) else None
+        records = [intact.get(name, run) for run in intact.names(name) if kept is None or run in kept]
+        finished = [r for r in records if r.status == "finished"]
         if study is None:
             title, description, question = name, "", ""
         elif study.text:

@@ -166,6 +166,10 @@ class Study(ABC):
     #: The config class, and the config ``quick`` runs (a smoke test); None for a study without one.
     config_class: type[StudyConfig] | None = None
     quick_config: StudyConfig | None = None
+    #: Whether each run's name carries a hash of everything that decides its results (a study declared in
+    #: TOML): runs made with other options or configs then never share a name, so the store resumes by name
+    #: whatever the options, and :func:`check_resume` has nothing to refuse but lost catalog rows.
+    keyed_by_config: bool = False
 
     def __init__(self, config: StudyConfig | None = None):
         if config is not None and self.config_class is not None and not isinstance(config, self.config_class):
@@ -194,6 +198,11 @@ class Study(ABC):
         entry = self.text.get(key, {})
         english = entry.get("en") or getattr(self, key, "")
         return entry.get(lang) or english
+
+    def recorded(self, quick: bool = False) -> dict[str, Any]:
+        """Return what the store records beside the options to rebuild the study later: ``{"config": ...}``."""
+        config = _recorded_config(self, quick)
+        return {"config": config} if config is not None else {}
 
     @abstractmethod
     def plan(self, *, quick: bool, seeds: int) -> list[RunSpec]:
@@ -269,8 +278,9 @@ def check_resume(study: Study, store: Store, *, quick: bool = False, seeds: int 
     """Raise if running ``study`` with these options would mix runs made with others, or recompute lost runs.
 
     Quick and full runs share names, as do runs with other seeds: the store's runs of the study, or the
-    options recorded by a process writing the study now, must match. A study recorded by a writer that
-    is gone and left no runs is free to start again.
+    options recorded by a process writing the study now, must match. A study whose run names carry a hash of
+    their config (:attr:`Study.keyed_by_config`, a declared one) cannot mix runs: any options resume it. A
+    study recorded by a writer that is gone and left no runs is free to start again.
 
     A run file without a catalog row is what a writer killed between the two leaves: one is redone.
     Several mean catalog rows were lost, and running would compute those runs again without being
@@ -298,6 +308,8 @@ def check_resume(study: Study, store: Store, *, quick: bool = False, seeds: int 
             f"{len(unlisted)} files and run the same command again; or restore catalog.sqlite from a backup. "
             f"The study's {kept} intact finished run(s) are kept either way, and `gradtrace report` draws them."
         )
+    if study.keyed_by_config:
+        return
     seeds = study.default_seeds if seeds is None else seeds
     previous = store.meta(f"study/{study.name}") or {}
     before = (previous.get("quick"), previous.get("seeds"))
@@ -397,9 +409,7 @@ def _run_plan(study: Study, store: Store, plan: list[RunSpec], *, quick: bool, s
     done = store.finished(study.name)
     redone = [name for name in store.damaged(study.name) if name in names]
     options = {"quick": quick, "seeds": seeds, "runs": names}
-    config = _recorded_config(study, quick)
-    if config is not None:  # what claims and the report rebuild the study from
-        options["config"] = config
+    options.update(study.recorded(quick))  # what claims and the report rebuild the study from
     store.set_meta(f"study/{study.name}", options)
     todo = [spec for spec in plan if spec.name not in done]
     skipped = [name for name in names if name in done]

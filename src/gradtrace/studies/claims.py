@@ -283,16 +283,27 @@ def jsonable(value: Any) -> Any:
 
 
 def stored_study(store: Store, name: str) -> Any:
-    """Return the built-in study ``name`` made with the config ``store`` recorded when it ran; None if not built in.
+    """Return the study ``name`` made with the config ``store`` recorded when it ran; None if there is none.
 
-    A store written before configs were recorded, or whose recorded config this gradtrace no longer reads
-    (a key renamed since), gives the study with its default config.
+    A built-in study comes with its recorded config; a store written before configs were recorded, or whose
+    recorded config this gradtrace no longer reads (a key renamed since), gives the study with its default
+    config. A study declared in TOML is rebuilt from the declaration the store recorded (None if this
+    gradtrace no longer reads it).
     """
     from gradtrace.errors import ConfigError
     from gradtrace.studies.registry import STUDIES  # the registry imports the studies, which import this module
 
     if name not in STUDIES:
-        return None
+        declared = (store.meta(f"study/{name}") or {}).get("declared")
+        if not isinstance(declared, dict):
+            return None
+        from gradtrace.studies.declared import DeclaredStudy
+
+        try:  # checked when it ran: the builders are not run again
+            return DeclaredStudy.from_dict(declared, source=f"{store.root} (study {name!r})", allow_large=True,
+                                           check_builders=False)
+        except (ConfigError, TypeError, ValueError):
+            return None
     cls = STUDIES[name]
     recorded = (store.meta(f"study/{name}") or {}).get("config")
     if recorded is None or cls.config_class is None:

@@ -85,7 +85,13 @@ def exported(attribute: str) -> Any:
 
 
 def figures_module(study: Any) -> Any:
-    """Return the ``figures`` module of a study (its class or an instance), or None when it has none."""
+    """Return the ``figures`` module of a study (its class or an instance), or None when it has none.
+
+    A study whose figures depend on the instance (a declared one, drawn from its own file) has a ``draw(store,
+    lang)`` method: the instance itself is returned, and the report calls it as it calls a module's ``draw``.
+    """
+    if not isinstance(study, type) and callable(getattr(study, "draw", None)):
+        return study
     cls = study if isinstance(study, type) else type(study)
     package = cls.__module__.rsplit(".", 1)[0]
     try:

@@ -73,8 +73,10 @@ def _study_entry(store: Store, name: str) -> dict[str, Any]:
     options = store.meta(f"study/{name}") or {}
     results = Results(store, name)
     finished = results.names()
-    records = [results.record(run) for run in finished]
     planned = options.get("runs") or list(finished)
+    if getattr(study, "keyed_by_config", False):  # a declared study's runs its file no longer plans are left out
+        finished = tuple(run for run in finished if run in planned)
+    records = [results.record(run) for run in finished]
     entry = {
         "name": name,
         "title": study.title if study is not None else name,
@@ -84,7 +86,7 @@ def _study_entry(store: Store, name: str) -> dict[str, Any]:
                  "damaged": sorted(store.damaged(name))},
         "seconds": sum(record.seconds for record in records),
         "sizes": _shared(record.config for record in records),
-        "config": options.get("config"),
+        "config": options.get("config", options.get("declared")),
         "claims": [verdict.to_dict() for verdict in evaluate_claims(store, name, results=results)],
     }
     if entry["quick"]:
