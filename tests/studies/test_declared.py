@@ -79,12 +79,26 @@ def load(tmp_path, text, **options):
      r"\[train\] for \[models\.tanh\] on \[tasks\.add\].*adamw"),
     (('remedy = ["none", "clip"]', "lr = []"), r"no run: `grid\.lr` is an empty list"),
     (('name = "tiny"', 'name = "le2015"'), r"built-in study's"),
+    (("[grid]", '[remedies.both]\ntype = "chain"\nremedies = ["clip"]\n\n[grid]'),
+     r"`remedies\.both\.remedies` must name at least two remedies"),
+    (("[grid]", '[remedies.both]\ntype = "chain"\nremedies = ["clip", "none"]\n\n[grid]'),
+     r"`remedies\.both\.remedies\[1\]` names 'none', which is not a remedy defined in the file.*Defined: clip\."),
 ])
 def test_mistakes_are_named_with_their_toml_path(tmp_path, edit, message):
     path = write(tmp_path, TINY.replace(*edit))
     with pytest.raises(ConfigError, match=message) as caught:
         load_study(path)
     assert str(caught.value).startswith(str(path))
+
+
+def test_a_chain_applies_its_remedies_in_turn(tmp_path):
+    text = TINY.replace("[grid]", '[remedies.omega]\ntype = "pascanu_penalty"\nweight = 0.5\n\n'
+                                  '[remedies.both]\ntype = "chain"\nremedies = ["omega", "clip"]\n\n[grid]')
+    study = load(tmp_path, text.replace('remedy = ["none", "clip"]', 'remedy = ["both"]'))
+    [spec] = study.plan(quick=False, seeds=2)
+    assert spec.name.startswith("tanh-add-both-")
+    arrays = spec.execute(None).arrays
+    assert "clip/fired" in arrays and np.isfinite(arrays["train/loss"]).all()
 
 
 def test_a_syntax_error_gives_the_file_and_line(tmp_path):

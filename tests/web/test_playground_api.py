@@ -3,13 +3,15 @@
 import json
 import time
 
+import numpy as np
 import pytest
 import tomllib
 
+import gradtrace as gt
 from gradtrace.web.jobs import Slots
 from gradtrace.web.playground import MAX_MESSAGE_BYTES, parse_message
 from gradtrace.web.recipes import export
-from gradtrace.web.settings import LIMITS, MAX_STATE_NUMBERS, check_settings
+from gradtrace.web.settings import LIMITS, MAX_STATE_NUMBERS, build, check_settings
 
 pytest.importorskip("fastapi")  # the web extra
 pytest.importorskip("httpx")  # the web-test extra: FastAPI's TestClient
@@ -253,3 +255,22 @@ def test_create_app_checks_its_bounds():
 
     with pytest.raises(ValueError, match="max_jobs"):
         create_app(max_jobs=0)
+
+
+@pytest.mark.parametrize("options", [
+    {"clip_norm": 1.0, "omega": 0.5, "spectral_radius": 1.2},
+    {"network": "lstm", "clip_value": 0.5, "truncation": 5},
+    {"network": "mlp", "task": "xor", "depth": 4, "init": "kaiming_normal"},
+])
+def test_a_study_exported_as_toml_reruns_the_playground(tmp_path, options):
+    # The file the page offers trains, through `gradtrace run FILE.toml`, exactly what the page trained.
+    settings = check_settings({**TINY, "seed": 2, **options})
+    path = tmp_path / "exported.toml"
+    path.write_text(export(settings, "toml"), encoding="utf-8")
+    study = gt.load_study(path)
+    gt.run_study(study, tmp_path / "store")
+    [name] = gt.Store(tmp_path / "store").names(study.name)
+    stored = gt.Store(tmp_path / "store").get(study.name, name).arrays["train/loss"]
+    built = build(settings)
+    run = gt.fit(built.model, built.task, **built.fit_options(settings))
+    np.testing.assert_array_equal(stored, run.history["train/loss"])

@@ -99,11 +99,11 @@ def to_toml(settings: PlaygroundSettings) -> str:
     ]
     for remedy, options in remedies:
         lines += _table(f"remedies.{remedy}", {"type": remedy, **options})
-    if len(remedies) > 1:
-        chain = [[remedy for remedy, _ in remedies]]  # one run whose remedies are chained in this order
-    else:
-        chain = [remedy for remedy, _ in remedies] or ["none"]
-    lines += _table("grid", {"model": [kind], "task": [settings.task], "remedy": chain})
+    chosen = [remedy for remedy, _ in remedies] or ["none"]
+    if len(remedies) > 1:  # one run whose remedies apply in this order
+        lines += _table("remedies.together", {"type": "chain", "remedies": chosen})
+        chosen = ["together"]
+    lines += _table("grid", {"model": [kind], "task": [settings.task], "remedy": chosen})
     return "\n".join(lines).rstrip() + "\n"
 
 

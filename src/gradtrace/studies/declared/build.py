@@ -7,7 +7,7 @@ from typing import Any
 
 from gradtrace.models import make_model
 from gradtrace.models.initialization import initialize
-from gradtrace.remedies import GradientTransform, make_remedy
+from gradtrace.remedies import GradientTransform, chain, make_remedy
 from gradtrace.tasks import Task, make_task
 
 __all__ = ["build_model", "build_remedy", "build_task"]
@@ -22,13 +22,19 @@ def build_task(table: Mapping[str, Any]) -> Task:
 def build_remedy(table: Mapping[str, Any] | None) -> tuple[GradientTransform | None, tuple | None]:
     """Return a ``[remedies.NAME]`` table as fit's ``(remedies, truncation)``: one of them, the other None.
 
-    ``type = "truncation"`` (``k1``, ``k2``, optional ``last``) is fit's truncated BPTT; any other type is
-    ``make_remedy(type, **rest)``; None (the built-in "none") is neither.
+    ``type = "truncation"`` (``k1``, ``k2``, optional ``last``) is fit's truncated BPTT; ``type = "chain"``
+    (its ``remedies`` resolved to their tables) applies each in turn, any truncation among them going to fit;
+    any other type is ``make_remedy(type, **rest)``; None (the built-in "none") is neither.
     """
     if table is None:
         return None, None
     options = dict(table)
     kind = options.pop("type")
+    if kind == "chain":
+        parts = [build_remedy(part) for part in options["remedies"]]
+        transforms = [transform for transform, _ in parts if transform is not None]
+        truncation = next((cut for _, cut in parts if cut is not None), None)
+        return (chain(*transforms) if len(transforms) > 1 else (transforms or [None])[0]), truncation
     if kind == "truncation":
         return None, (options["k1"], options["k2"], *([options["last"]] if "last" in options else []))
     return make_remedy(kind, **options), None

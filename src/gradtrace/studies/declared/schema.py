@@ -62,6 +62,8 @@ _SET_BY_STUDY = ("input_size", "output_size", "num_models", "seed", "dtype")
 _TYPE_WORDS = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "a boolean",
                "table": "a table", "list": "a list"}
 _HASH_LENGTH = 10
+#: A remedy table of this type applies the remedies it names, in their order (Pascanu's Ω, then clipping).
+CHAIN = "chain"
 NONE, DEFAULT = "none", "default"  # the built-in remedy (no remedy) and init (the model's own start)
 _CLAIM_KEYS = ("id", "statement", "metric", "aggregate", "where", "op", "value", "versus", "factor")
 _VERSUS_KEYS = ("where", "metric", "aggregate")
@@ -158,6 +160,15 @@ class Declaration:
     grid: dict[str, list[Any]]
     claims: list[dict[str, Any]]
 
+    def remedy(self, label: str) -> dict[str, Any] | None:
+        """Return remedy ``label``'s table (None for "none"); a chain's names are replaced by their tables."""
+        if label == NONE:
+            return None
+        table = self.remedies[label]
+        if table["type"] == CHAIN:
+            return {"type": CHAIN, "remedies": [self.remedies[part] for part in table["remedies"]]}
+        return table
+
     def resolved(self) -> dict[str, Any]:
         """Return the declaration as TOML-ready tables; :func:`parse` reads them back to an equal declaration."""
         table = {key: getattr(self, key) for key in ("name", "title", "description", "question", "seeds", "seed")}
@@ -191,7 +202,7 @@ class Declaration:
             model = dict(self.models[chosen["model"]])
             own_init = model.pop("init", None) if isinstance(model.get("init"), Mapping) else None
             init = own_init if chosen["init"] == DEFAULT else self.inits[chosen["init"]]
-            remedy = None if chosen["remedy"] == NONE else self.remedies[chosen["remedy"]]
+            remedy = self.remedy(chosen["remedy"])
             radius = chosen["spectral_radius"]
             if radius is None:
                 radius = model.pop("spectral_radius", None)
@@ -250,6 +261,7 @@ def parse(raw: Mapping[str, Any], *, source: str = "<study>", allow_large: bool 
     tasks = _tables(reader, raw, "tasks", _task_keys, required=True)
     remedies = _tables(reader, raw, "remedies", _remedy_keys, reserved=NONE)
     inits = _tables(reader, raw, "inits", _init_keys, reserved=DEFAULT, type_key="scheme")
+    _check_chains(reader, remedies)
     for label, table in models.items():
         if isinstance(table.get("init"), Mapping):
             _check_table(reader, table["init"], f"models.{label}.init", _init_keys, type_key="scheme")
@@ -257,7 +269,8 @@ def parse(raw: Mapping[str, Any], *, source: str = "<study>", allow_large: bool 
             _positive_real(reader, table["spectral_radius"], f"models.{label}.spectral_radius")
     grid = _grid(reader, reader.expect(raw.get("grid", {}), "table", "grid"), models, tasks, remedies, inits, seed)
     if "truncation" in train or "truncation" in grid:
-        clash = [label for label in grid["remedy"] if label != NONE and remedies[label]["type"] == "truncation"]
+        clash = [label for label in grid["remedy"] if label != NONE and (remedies[label]["type"] == "truncation" or any(
+            remedies[part]["type"] == "truncation" for part in remedies[label].get("remedies", ())))]
         if clash:
             raise reader.fail(f"[remedies.{clash[0]}] is a truncation and [train] (or [grid]) sets `truncation` "
                               "too: give truncated BPTT in one place.")
@@ -391,9 +404,30 @@ def _remedy_keys(reader: _Reader, kind: str, path: str) -> tuple[set[str], set[s
 
     if kind == "truncation":  # truncated BPTT is fit's `truncation`, declared here as the remedy it is
         return {"type", "k1", "k2", "last"}, {"k1", "k2"}
-    factory = REMEDIES[_choice(reader, kind, [*REMEDIES, "truncation"], f"{path}.type", "remedy type")]
+    if kind == CHAIN:
+        return {"type", "remedies"}, {"remedies"}
+    factory = REMEDIES[_choice(reader, kind, [*REMEDIES, "truncation", CHAIN], f"{path}.type", "remedy type")]
     parameters = inspect.signature(factory).parameters.values()
     return {p.name for p in parameters} | {"type"}, {p.name for p in parameters if p.default is p.empty}
+
+
+def _check_chains(reader: _Reader, remedies: dict[str, dict[str, Any]]) -> None:
+    """Check every chain names at least two remedies defined in the file, none of them a chain, one truncation at most."""
+    for label, table in remedies.items():
+        if table["type"] != CHAIN:
+            continue
+        path = f"remedies.{label}.remedies"
+        parts = reader.expect(table["remedies"], "list", path)
+        if len(parts) < 2:
+            raise reader.fail(f"`{path}` must name at least two remedies to apply in turn, got {describe(parts)}.")
+        others = [name for name, other in remedies.items() if other["type"] != CHAIN]
+        for i, part in enumerate(parts):
+            reader.expect(part, "string", f"{path}[{i}]")
+            if part not in others:
+                raise reader.fail(f"`{path}[{i}]` names {part!r}, which is not a remedy defined in the file (a chain "
+                                  f"takes no chain, nor 'none'). Defined: {', '.join(others) or 'none'}.")
+        if sum(remedies[part]["type"] == "truncation" for part in parts) > 1:
+            raise reader.fail(f"`{path}` names more than one truncation; a run is truncated one way.")
 
 
 def _init_keys(reader: _Reader, kind: str, path: str) -> tuple[set[str], set[str]]:
@@ -547,8 +581,8 @@ def _check_builds(reader: _Reader, declaration: Declaration) -> None:
     from gradtrace.train.settings import Settings
 
     tasks = {label: _built(reader, f"tasks.{label}", build_task, table) for label, table in declaration.tasks.items()}
-    remedies = {label: _built(reader, f"remedies.{label}", build_remedy, table)
-                for label, table in declaration.remedies.items()}
+    remedies = {label: _built(reader, f"remedies.{label}", build_remedy, declaration.remedy(label))
+                for label in declaration.remedies}
     remedies[NONE] = (None, None)
     models: dict[tuple, Any] = {}
     checked: set[str] = set()

@@ -51,6 +51,13 @@ length = 20
 type = "clip_by_global_norm"
 max_norm = 1.0
 
+# [remedies.omega]               # Pascanu's penalty Ω on W_rec (an Elman RNN's)
+# type = "pascanu_penalty"
+# weight = 2.0
+# [remedies.omega-then-clip]     # a chain applies the remedies it names, in turn
+# type = "chain"
+# remedies = ["omega", "clip1"]
+
 # [inits.orthogonal]             # an initialization to put on the grid's `init` axis ("default" is built in)
 # scheme = "orthogonal"
 
