@@ -230,12 +230,21 @@
   // ---------------------------------------------------------------- drawing
   let profilePlot = null, lossPlot = null;
   function width(element) { return Math.max(300, element.clientWidth - 4); }
+  // Decades only, every k-th one so that at most eight are labelled: 22 decades of a vanished
+  // gradient would otherwise print on top of each other.
+  function decades(u, axisIdx, min, max) {
+    if (!(min > 0) || !(max > 0)) return [];
+    const lo = Math.floor(Math.log10(min)), hi = Math.ceil(Math.log10(max));
+    const stride = Math.max(1, Math.ceil((hi - lo) / 8)), out = [];
+    for (let e = hi; e >= lo; e -= stride) out.unshift(Number(`1e${e}`));
+    return out;
+  }
   function makePlots() {
     const profileBox = $("profile-plot"), lossBox = $("loss-plot");
     profilePlot = new uPlot({
       width: width(profileBox), height: 300, scales: { x: { time: false }, y: { distr: 3 } },
       axes: [{ label: t("axis_t"), stroke: "#15202b", grid: { stroke: "#e3e8ee" }, incrs: [1, 2, 5, 10, 20, 50, 100] },
-             { label: "‖∂L/∂h‖", stroke: "#15202b", grid: { stroke: "#e3e8ee" }, size: 80, space: 26,
+             { label: "‖∂L/∂h‖", stroke: "#15202b", grid: { stroke: "#e3e8ee" }, size: 80, space: 26, splits: decades,
                values: (u, ticks) => ticks.map((v) => (v === null || v === undefined ? "" : v.toExponential(0))) }],
       series: [{ label: "t" }, { label: t("series_now"), stroke: "#1f5fbf", width: 3, spanGaps: false },
                { label: t("series_start"), stroke: "#8a96a3", width: 2, dash: [6, 5] }],
@@ -244,7 +253,7 @@
       width: width(lossBox), height: 260, scales: { x: { time: false }, y: { distr: 3 } },
       axes: [{ label: t("axis_step"), stroke: "#15202b", grid: { stroke: "#e3e8ee" } },
              { stroke: "#15202b", grid: { stroke: "#e3e8ee" }, size: 70, values: (u, ticks) => ticks.map((v) => (v === null || v === undefined ? "" : fmt(v, 2))) }],
-      series: [{ label: "step" }, { label: t("series_loss"), stroke: "#15202b", width: 2 },
+      series: [{ label: t("card_step") }, { label: t("series_loss"), stroke: "#15202b", width: 2 },
                { label: t("series_clip"), stroke: "#b3261e", paths: () => null, points: { show: true, size: 7, fill: "#b3261e" } }],
     }, [[], [], []], lossBox);
     window.addEventListener("resize", () => {
