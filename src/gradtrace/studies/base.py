@@ -379,12 +379,13 @@ def run_study(study: Study, store: Store | str | os.PathLike, *, quick: bool = F
         hint = (f"; for a built-in study by name, use gradtrace.run_study({study!r}, ...) or get_study({study!r})"
                 if isinstance(study, str) else "")
         raise TypeError(f"`study` must be a gradtrace Study, got {describe(study)}{hint}.")
-    if isinstance(store, (str, os.PathLike)):
-        store = Store(store)
-    elif not isinstance(store, Store):
+    if not isinstance(store, (str, os.PathLike, Store)):
         raise TypeError(f"`store` must be a gradtrace Store or the path of its folder, got {describe(store)}.")
     workers = check_int("workers", workers, minimum=1, maximum=MAX_WORKERS)
+    # Before the store's folder is made: a missing Ray or a bad address leaves nothing behind.
     executor = make_executor(executor, workers=workers, address=address)
+    if not isinstance(store, Store):
+        store = Store(store)
     seeds = check_int("seeds", seeds if seeds is not None else study.default_seeds, minimum=1, maximum=MAX_SEEDS)
     plan = study.plan(quick=quick, seeds=seeds)
     names = [spec.name for spec in plan]

@@ -42,6 +42,7 @@ __all__ = [
     "RAY_INSTALL",
     "RayExecutor",
     "RunSink",
+    "check_address",
     "make_executor",
 ]
 
@@ -291,7 +292,7 @@ class RayExecutor(Executor):
         super().__init__()
         self.ray = _import_ray()
         if address is not None:
-            address = _check_address("address", address)
+            address = check_address("address", address)
         self.address = address
         self.threads = check_int("threads", threads, minimum=1, maximum=MAX_THREADS)
         self.max_retries = check_int("max_retries", max_retries, minimum=0, maximum=100)
@@ -306,7 +307,7 @@ class RayExecutor(Executor):
         if self.address is not None:
             return self.address
         if os.environ.get("RAY_ADDRESS"):
-            return _check_address("RAY_ADDRESS", os.environ["RAY_ADDRESS"])
+            return check_address("RAY_ADDRESS", os.environ["RAY_ADDRESS"])
         return None
 
     def check(self) -> None:  # noqa: B027 - optional: most executors have nothing to check
@@ -470,8 +471,17 @@ def _import_ray() -> Any:
     return ray
 
 
-def _check_address(name: str, address: Any) -> str:
-    """Return ``address`` if it is ``HOST:PORT``, ``ray://HOST:PORT`` or ``"auto"``; else raise naming ``name``."""
+def check_address(name: str, address: Any) -> str:
+    """Return ``address`` if it is ``HOST:PORT``, ``ray://HOST:PORT`` or ``"auto"``; else raise naming ``name``.
+
+    Raises:
+        TypeError: if ``address`` is not a string.
+        ValueError: if it is none of those forms, or the port is not in 1..65535.
+
+    Example:
+        >>> check_address("address", "10.0.0.5:6379")
+        '10.0.0.5:6379'
+    """
     if not isinstance(address, str):
         raise TypeError(f"`{name}` must be a string such as '10.0.0.5:6379', got {describe(address)}.")
     if address == "auto":
