@@ -5,6 +5,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -114,14 +115,17 @@ def test_every_built_in_quick_plan_survives_rays_pickling():
             assert callable(back.execute)
 
 
-def test_a_quick_study_stores_the_same_numbers_on_ray_as_locally(cluster, tmp_path):
+def test_a_quick_study_run_by_the_cli_on_ray_stores_the_local_numbers(cluster, tmp_path):
     from gradtrace.studies import ThroughTime
     from gradtrace.studies.through_time import QUICK
 
-    local, remote = Store(tmp_path / "local"), Store(tmp_path / "ray")
+    local = Store(tmp_path / "local")
     run_study(ThroughTime(QUICK), local, seeds=1)
-    result = run_study(ThroughTime(QUICK), remote, seeds=1, executor="ray")
-    assert sorted(result.ran) == ["rho=0.5", "rho=1.5"]
+    result = CliRunner().invoke(app, ["run", "through-time", "--quick", "--seeds", "1", "--executor", "ray",
+                                      "--out", str(tmp_path / "ray")])
+    assert result.exit_code == 0, result.output
+    remote = Store(tmp_path / "ray")
+    assert remote.finished("through-time") == {"rho=0.5", "rho=1.5"}
     _assert_same_stores("through-time", local, remote)
     assert ray.is_initialized()  # a session it did not start is left running
 
@@ -228,6 +232,52 @@ def test_an_unreachable_address_is_named_at_once_and_nothing_is_written(tmp_path
     assert Store(tmp_path / "runs").names("tiny") == []
 
 
+@pytest.fixture
+def listener():
+    """Start TCP servers on localhost, each answering every connection with its ``reply`` (b"": never answers)."""
+    sockets = []
+
+    def serve(reply):
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        sockets.append(server)
+
+        def loop():
+            while True:
+                try:
+                    connection, _ = server.accept()
+                except OSError:  # closed at teardown
+                    return
+                sockets.append(connection)
+                if reply:
+                    connection.sendall(reply)
+
+        threading.Thread(target=loop, daemon=True).start()
+        return f"127.0.0.1:{server.getsockname()[1]}"
+
+    yield serve
+    for each in sockets:
+        each.close()
+
+
+def test_a_service_that_is_not_ray_or_never_answers_is_named(listener):
+    executor = RayExecutor(listener(b"HTTP/1.1 400 Bad Request\r\n\r\n"))
+    executor.ray = NoSession()
+    with pytest.raises(ExecutorError, match=r"Something answers at '127\.0\.0\.1:\d+', but not as Ray does"):
+        executor.check()
+    silent = RayExecutor(listener(b""), timeout=0.3)
+    silent.ray = NoSession()
+    with pytest.raises(ExecutorError, match=r"No Ray cluster answers at '127\.0\.0\.1:\d+' \(no answer in 0\.3 s\)"):
+        silent.check()
+
+
+def test_the_check_knows_a_ray_head_node(cluster):
+    executor = RayExecutor(ray.get_runtime_context().gcs_address)
+    executor.ray = NoSession()
+    executor.check()  # raises if the cluster's own GCS port does not pass
+
+
 @pytest.mark.parametrize("address", ["localhost", "host:port", ":6379", "10.0.0.5:0", "10.0.0.5:70000", ""])
 def test_a_malformed_address_is_refused(address):
     with pytest.raises(ValueError, match=rf"`address` must be HOST:PORT .*got '{address}'"):
@@ -267,10 +317,3 @@ def test_the_cli_names_an_unreachable_address_before_making_the_folder(tmp_path,
     assert result.exit_code == 1, result.output
     assert f"No Ray cluster answers at '127.0.0.1:{port}'" in " ".join(result.output.split())
     assert not (tmp_path / "runs").exists()
-
-
-def test_the_cli_runs_a_study_on_ray(cluster, tmp_path):
-    result = CliRunner().invoke(app, ["run", "through-time", "--quick", "--seeds", "1", "--executor", "ray",
-                                      "--out", str(tmp_path / "runs")])
-    assert result.exit_code == 0, result.output
-    assert Store(tmp_path / "runs").finished("through-time") == {"rho=0.5", "rho=1.5"}

@@ -311,10 +311,15 @@ class RayExecutor(Executor):
         return None
 
     def check(self) -> None:  # noqa: B027 - optional: most executors have nothing to check
-        """Raise unless the cluster answers on its port (nothing to check for a new local cluster or a session).
+        """Raise unless a Ray server answers at the address (nothing to check for a new local cluster or a session).
+
+        Ray's head node (its GCS) and Ray Client both speak gRPC, over HTTP/2: the check opens a TCP connection,
+        sends HTTP/2's connection preface and reads the server's first frame, which must be its SETTINGS. An
+        address where nothing listens fails at once, one that does not answer after ``timeout`` seconds, and a
+        port that is not Ray's (the dashboard's 8265, say) as soon as it replies.
 
         Raises:
-            ExecutorError: naming the address, if nothing answers there within ``timeout`` seconds.
+            ExecutorError: naming the address, if nothing answers there as a gRPC server within ``timeout`` seconds.
         """
         if self.ray.is_initialized():
             return
@@ -322,16 +327,17 @@ class RayExecutor(Executor):
         if target is None or target == "auto":  # Ray itself finds (or refuses at once) a cluster on this machine
             return
         host, port = _host_port(target)
+        hint = ("Start one with `ray start --head` there, or check the address (the head node's GCS port, 6379 by "
+                "default); nothing was run.")
         try:
-            with socket.create_connection((host, port), timeout=self.timeout):
-                pass
+            reply = _http2_hello(host, port, self.timeout)
         except OSError as error:
-            why = "timed out" if isinstance(error, TimeoutError) else (error.strerror or str(error))
-            raise ExecutorError(
-                f"No Ray cluster answers at {target!r} ({host}:{port}: {why} within {self.timeout:g} s). Start one "
-                "with `ray start --head` there, or check the address (the head node's GCS port, 6379 by default); "
-                "nothing was run."
-            ) from None
+            why = f"no answer in {self.timeout:g} s" if isinstance(error, TimeoutError) else (
+                error.strerror or str(error))
+            raise ExecutorError(f"No Ray cluster answers at {target!r} ({why}). {hint}") from None
+        if len(reply) < 9 or reply[3] != _HTTP2_SETTINGS:
+            raise ExecutorError(f"Something answers at {target!r}, but not as Ray does (gRPC): another service, or "
+                                f"the dashboard's port rather than the GCS port? {hint}")
 
     def _connect(self) -> None:
         """Start or join the Ray session, unless one is there (called when there are runs to do, not before)."""
@@ -422,6 +428,26 @@ class RayExecutor(Executor):
                 if detail and hasattr(error, "add_note"):  # the worker's traceback, which pickling dropped
                     error.add_note(f"In the Ray worker:\n{detail}")
                 raise sink.failed(spec, error, others) from error
+
+
+#: HTTP/2's client connection preface, then an empty SETTINGS frame (RFC 9113, sections 3.4 and 6.5).
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+#: The type of a SETTINGS frame: the first frame an HTTP/2 server sends.
+_HTTP2_SETTINGS = 4
+
+
+def _http2_hello(host: str, port: int, timeout: float) -> bytes:
+    """Send HTTP/2's preface to ``host:port`` and return the first 9 bytes back (a frame header), or fewer."""
+    with socket.create_connection((host, port), timeout=timeout) as connection:
+        connection.settimeout(timeout)
+        connection.sendall(_HTTP2_PREFACE)
+        reply = b""
+        while len(reply) < 9:
+            chunk = connection.recv(9 - len(reply))
+            if not chunk:
+                break
+            reply += chunk
+        return reply
 
 
 def _run_in_ray_worker(spec: RunSpec, threads: int) -> tuple[Outcome | None, float, BaseException | None, str]:
