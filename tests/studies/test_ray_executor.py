@@ -15,7 +15,7 @@ import torch
 from typer.testing import CliRunner
 
 from gradtrace.cli import app
-from gradtrace.errors import RunInterrupted
+from gradtrace.errors import NonFiniteError, RunInterrupted
 from gradtrace.store import Store
 from gradtrace.studies import STUDIES, ExecutorError, Outcome, RayExecutor, RunSpec, Study, run_study
 from gradtrace.studies import executors as executors_module
@@ -149,6 +149,21 @@ def test_a_run_that_raises_is_named_and_the_others_are_stored(cluster, tmp_path)
         run_study(study, store, executor="ray")
     assert store.finished("scripted") == {"a", "c"}
     assert len(list(tmp_path.glob("bad.*"))) == 1  # an error in the run is not retried
+
+
+def test_an_error_with_keywords_comes_back_whole(cluster, tmp_path):
+    def diverge(callback):
+        raise NonFiniteError("the loss became NaN", step=3, members=[1])
+
+    class Diverging(Study):
+        name, title, description = "diverging", "Diverging", "A run that raises under on_nonfinite='raise'."
+
+        def plan(self, *, quick, seeds):
+            return [RunSpec("nan", 1, diverge)]
+
+    with pytest.raises(NonFiniteError, match=r"Run 'nan' of study 'diverging' failed: the loss became NaN") as caught:
+        run_study(Diverging(), tmp_path / "runs", executor="ray")
+    assert (caught.value.step, caught.value.members) == (3, [1])
 
 
 def test_a_killed_worker_is_retried_once_then_named_and_a_rerun_resumes(cluster, tmp_path):
