@@ -263,9 +263,9 @@ class RayExecutor(Executor):
     ``address`` (or the ``RAY_ADDRESS`` environment variable) it connects to that cluster; with neither it
     starts a local one with a CPU per core, no dashboard, quiet logging and Ray's usage statistics off unless
     ``RAY_USAGE_STATS_ENABLED`` says otherwise (gradtrace sends nothing anywhere). Before connecting, the
-    cluster's port is tried with a plain TCP connection (``timeout`` seconds): Ray itself would keep
-    retrying an address where nothing answers for minutes. Every node of a cluster needs gradtrace
-    installed, the same version as the driver's.
+    address is checked (:meth:`check`, at most ``timeout`` seconds): Ray itself would keep retrying an
+    address where nothing answers for minutes. Every node of a cluster needs gradtrace installed, the same
+    version as the driver's. The studies run one after another; a study's runs run side by side.
 
     Args:
         address: the cluster, ``"HOST:PORT"`` of its head node (Ray's GCS port, 6379 by default),
@@ -281,8 +281,13 @@ class RayExecutor(Executor):
             or out-of-range numbers.
 
     Example:
-        >>> executor = RayExecutor()  # doctest: +SKIP
-        >>> run_study("through-time", "runs/ray", quick=True, executor=executor)  # doctest: +SKIP
+        One session for two studies, on a running cluster (not run here: it needs one)::
+
+            from gradtrace.studies import RayExecutor, run_study
+
+            with RayExecutor("10.0.0.5:6379") as executor:
+                for name in ("through-time", "exploding"):
+                    run_study(name, "runs/cluster", executor=executor)
     """
 
     name = "ray"
