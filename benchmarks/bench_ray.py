@@ -10,12 +10,14 @@ Each plan runs under three candidates, every run written to a fresh store as ``g
   reported apart: a long study pays it once).
 
 Every candidate runs once per round, in a new random order each round, after one untimed round (which
-also lets Ray's workers import torch); medians over the rounds are reported. For each candidate:
+also lets Ray's workers import torch: its wall time is reported as ``first round``); medians over the
+rounds are reported. For each candidate:
 ``seconds/run`` is the wall time over the runs; ``overhead/run`` is the time its slots (1 or 2 processes)
 spent on anything but the runs themselves, ``(wall × slots − Σ run seconds) / runs``, where a run's seconds
 are what the store recorded (measured where it ran); ``ray − local-2`` is the difference in wall time per
 run between the two candidates with the same two slots. The load average at the start and the end says how
-busy the machine was.
+busy the machine was. (The forked workers inherit Ray's signal handler from this process, so ending them
+may print a stack trace: noise, not an error; ``gradtrace run`` never mixes the two.)
 
 Run ``python benchmarks/bench_ray.py --help`` for the options.
 """
@@ -88,6 +90,7 @@ def measure(args: argparse.Namespace) -> dict:
             for plan_name in args.plans:
                 runs, hidden_size, length, steps = PLANS[plan_name]
                 walls: dict[str, list[float]] = {name: [] for name in candidates}
+                first: dict[str, float] = {}
                 worked: dict[str, list[float]] = {name: [] for name in candidates}
                 order = list(candidates)
                 for round_ in range(1 + args.repeats):
@@ -97,7 +100,9 @@ def measure(args: argparse.Namespace) -> dict:
                         started = time.perf_counter()
                         run_study(Bench(runs, hidden_size, length, steps), store, **candidates[name])
                         wall = time.perf_counter() - started
-                        if round_:
+                        if not round_:
+                            first[name] = wall
+                        else:
                             walls[name].append(wall)
                             worked[name].append(sum(store.get(Bench.name, run).seconds
                                                     for run in store.names(Bench.name)))
@@ -105,7 +110,8 @@ def measure(args: argparse.Namespace) -> dict:
                 for name in candidates:
                     wall, work = statistics.median(walls[name]), statistics.median(worked[name])
                     rows[name] = {"wall_seconds": wall, "run_seconds": work, "seconds_per_run": wall / runs,
-                                  "overhead_per_run": (wall * slots[name] - work) / runs}
+                                  "overhead_per_run": (wall * slots[name] - work) / runs,
+                                  "untimed_round_wall_seconds": first[name]}
                 rows["ray_minus_local2_per_run"] = (rows["ray-2"]["wall_seconds"]
                                                     - rows["local-2"]["wall_seconds"]) / runs
                 results[plan_name] = {"runs": runs, "hidden_size": hidden_size, "length": length, "steps": steps,
@@ -132,7 +138,8 @@ def main() -> None:
         for name, row in plan["candidates"].items():
             if isinstance(row, dict):
                 print(f"  {name:<8} wall {row['wall_seconds']:7.2f} s  {1000 * row['seconds_per_run']:8.1f} ms/run  "
-                      f"overhead {1000 * row['overhead_per_run']:7.1f} ms/run")
+                      f"overhead {1000 * row['overhead_per_run']:7.1f} ms/run  "
+                      f"(first round {row['untimed_round_wall_seconds']:.2f} s)")
         print(f"  ray − local-2: {1000 * plan['candidates']['ray_minus_local2_per_run']:+.1f} ms/run")
     if args.json:
         with open(args.json, "w") as file:
