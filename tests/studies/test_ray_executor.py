@@ -17,7 +17,16 @@ from typer.testing import CliRunner
 from gradtrace.cli import app
 from gradtrace.errors import NonFiniteError, RunInterrupted
 from gradtrace.store import Store
-from gradtrace.studies import STUDIES, ExecutorError, Outcome, RayExecutor, RunSpec, Study, run_study
+from gradtrace.studies import (
+    STUDIES,
+    ExecutorError,
+    LocalExecutor,
+    Outcome,
+    RayExecutor,
+    RunSpec,
+    Study,
+    run_study,
+)
 from gradtrace.studies import executors as executors_module
 
 ray = pytest.importorskip("ray")  # the ray extra
@@ -309,6 +318,20 @@ def test_without_ray_the_message_gives_the_install_command(tmp_path, monkeypatch
     assert result.exit_code == 1, result.output
     assert 'pip install "gradtrace[ray]"' in result.output
     assert not (tmp_path / "cli").exists()
+
+
+@pytest.mark.parametrize(("options", "error", "message"), [
+    ({"executor": "ray", "workers": 2}, ValueError, r"`workers` is for executor='local'.*got workers=2"),
+    ({"address": "10.0.0.5:6379"}, ValueError, r"`address` is for executor='ray', got address='10\.0\.0\.5:6379'"),
+    ({"executor": "dask"}, ValueError, r"Unknown executor 'dask' for `executor`\. Available: 'local', 'ray'\."),
+    ({"executor": 2}, TypeError, r"`executor` must be 'local', 'ray' or an Executor, got 2\."),
+    ({"executor": LocalExecutor(), "workers": 2}, ValueError, r"configure an executor by name; the executor "
+                                                              r"LocalExecutor\(workers=1\) was given"),
+])
+def test_run_study_refuses_executor_options_that_do_not_go_together(tmp_path, options, error, message):
+    with pytest.raises(error, match=message):
+        run_study(Tiny(), tmp_path / "runs", **options)
+    assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.parametrize(("arguments", "message"), [
