@@ -490,7 +490,7 @@ def _cancel(ray: Any, pending: dict) -> None:
 
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    return text.splitlines()[0].rstrip(".") if text else type(error).__name__
 
 
 def _import_ray() -> Any:
