@@ -107,6 +107,12 @@ def run(
         help="Added to every study's base seed: the same course or study on other seeds.")] = 0,
     yes: Annotated[bool, typer.Option(
         "--yes", help="Run a study file whose grid declares more than 10,000 runs.")] = False,
+    executor: Annotated[str, typer.Option(
+        help="Where the runs execute: local (this machine, --workers processes) or ray (Ray tasks of --threads "
+             'CPUs each; pip install "gradtrace[ray]"). The stored numbers are the same.')] = "local",
+    address: Annotated[str | None, typer.Option(
+        help="The Ray cluster for --executor ray: HOST:PORT of its head node; default RAY_ADDRESS, else a new "
+             "cluster on this machine.")] = None,
 ) -> None:
     """Run the course (default: every section of the course notes, in their order) or one study, and write the
     HTML report and summary.json."""
@@ -145,19 +151,21 @@ def run(
         else:
             names = course_studies() if study is None else [study]
             plans = [(get_study(name).with_seed_offset(seed_offset, quick=quick), quick) for name in names]
+        runner = _executor(executor, address, workers, processes, threads)
+        runner.check()  # an unreachable cluster is named before the folder is made
         folder = _out_folder(out)
         torch.set_num_threads(threads)
         store = Store(folder)
         for item, short in plans:
             check_resume(item, store, quick=short, seeds=seeds)
-        with store.write_lock():
+        with store.write_lock(), runner:  # one Ray session for every study
             console.print(f"Writing runs to [bold]{escape(str(folder))}[/bold]")
             with _progress() as progress:
                 reporter = RichProgress(progress)
                 for item, short in plans:
                     for name, problem in store.damaged(item.name).items():
                         _warn(f"{item.name}: run {name!r} is damaged ({problem}); running it again.")
-                    run_study(item, store, quick=short, seeds=seeds, progress=reporter, workers=processes)
+                    run_study(item, store, quick=short, seeds=seeds, progress=reporter, executor=runner)
             # Kept in the store so that summary.json, written now and by any later `gradtrace report`, has it.
             store.set_meta(WALL_SECONDS_KEY, time.perf_counter() - started)
         path = write_report(store, lang=lang)
@@ -192,6 +200,27 @@ def _study_file(path: str, *, quick: bool, seeds: int | None, yes: bool):
                          "sizes in a declared study.")
     loaded = read_study_file(path, allow_large=yes)
     return loaded, seeds if seeds is not None else loaded.seeds
+
+
+def _executor(name: str, address: str | None, workers: int | None, processes: int, threads: int):
+    """Return the executor ``--executor``, ``--address`` and ``--workers`` ask for, or raise naming the option.
+
+    Raises:
+        ValueError: for an unknown executor, ``--address`` without Ray, ``--workers`` with it, or a malformed address.
+        MissingRayError: for ``--executor ray`` without Ray installed (with the install command).
+    """
+    from gradtrace.errors import check_choice
+    from gradtrace.studies.executors import EXECUTORS, LocalExecutor, RayExecutor, check_address
+
+    check_choice("--executor", name, EXECUTORS, what="executor")
+    if name == "local":
+        if address is not None:
+            raise ValueError(f"`--address` is for `--executor ray`, got --address {address!r} with the local executor.")
+        return LocalExecutor(processes)
+    if workers is not None:
+        raise ValueError("`--workers` is for the local executor: on Ray as many runs go side by side as the cluster "
+                         f"has CPUs, got --workers {workers}.")
+    return RayExecutor(check_address("--address", address) if address is not None else None, threads=threads)
 
 
 def _check_lang(check, lang: str) -> str:

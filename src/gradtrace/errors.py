@@ -53,6 +53,14 @@ class NonFiniteError(GradtraceError):
         self.step = step
         self.members = members
 
+    def __reduce__(self):
+        # Its keywords travel too: a run in a worker process (forked or Ray) raises it back to the driver.
+        return _rebuild_non_finite, (str(self), self.step, self.members)
+
+
+def _rebuild_non_finite(message: str, step: int, members: list[int]) -> NonFiniteError:
+    return NonFiniteError(message, step=step, members=members)
+
 
 class RunInterrupted(KeyboardInterrupt):
     """Training or a study was interrupted (Ctrl-C); ``partial`` holds what was finished.

@@ -162,13 +162,13 @@ def test_workers_die_with_their_parent_on_kill_9(tmp_path):
 
 _FORKING_PARENT = textwrap.dedent("""
     import os, sys, time
-    import gradtrace.studies.base as base
+    import gradtrace.studies.executors as executors
 
     parent = os.getpid()
     child = os.fork()
     if child == 0:
         sys.platform = "darwin"  # no prctl there: the polling thread must do it
-        base._die_with_parent(parent)
+        executors._die_with_parent(parent)
         time.sleep(120)
         os._exit(0)
     print(child, flush=True)

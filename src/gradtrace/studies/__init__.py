@@ -17,6 +17,7 @@ from gradtrace.studies.base import (
 )
 from gradtrace.studies.base import run_study as _run_study
 from gradtrace.studies.claims import Claim, ClaimUnmeasured, Results, Verdict, evaluate_claims
+from gradtrace.studies.executors import Executor, ExecutorError, LocalExecutor, RayExecutor
 from gradtrace.studies.registry import STUDIES, study_class
 from gradtrace.studies.summary import summarize, write_summary
 
@@ -25,8 +26,12 @@ __all__ = [
     "MAX_WORKERS",
     "Claim",
     "ClaimUnmeasured",
+    "Executor",
+    "ExecutorError",
+    "LocalExecutor",
     "Outcome",
     "ProgressReporter",
+    "RayExecutor",
     "Results",
     "RunSpec",
     "STUDIES",
@@ -60,14 +65,16 @@ def get_study(name: str) -> Study:
 
 
 def run_study(study: Study | str, store: Store | str | os.PathLike, *, quick: bool = False, seeds: int | None = None,
-              progress: ProgressReporter | None = None, workers: int = 1) -> StudyResult:
+              progress: ProgressReporter | None = None, workers: int = 1, executor: str | Executor = "local",
+              address: str | None = None) -> StudyResult:
     """Run every planned run of ``study`` not yet finished in ``store``, resuming what is there.
 
     Args:
         study: a :class:`Study`, or the name of a built-in one (see :data:`STUDIES`), as ``gradtrace run``
             takes it.
         store: a :class:`~gradtrace.store.Store`, or the path of its folder (created if missing).
-        quick, seeds, progress, workers: as in :func:`gradtrace.studies.base.run_study`, which this calls.
+        quick, seeds, progress, workers, executor, address: as in :func:`gradtrace.studies.base.run_study`,
+            which this calls.
 
     Returns:
         A :class:`StudyResult`.
@@ -84,4 +91,5 @@ def run_study(study: Study | str, store: Store | str | os.PathLike, *, quick: bo
     """
     if isinstance(study, str):
         study = get_study(study)
-    return _run_study(study, store, quick=quick, seeds=seeds, progress=progress, workers=workers)
+    return _run_study(study, store, quick=quick, seeds=seeds, progress=progress, workers=workers, executor=executor,
+                      address=address)

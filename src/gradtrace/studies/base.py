@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import ctypes
-import multiprocessing
 import os
-import signal
-import sys
-import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -16,11 +11,11 @@ from typing import Any, Protocol
 
 import numpy as np
 import pydantic
-import torch
 
 from gradtrace.errors import ConfigError, RunInterrupted, StoreError, check_int, check_seed, describe
 from gradtrace.store import Store, describe_holder
 from gradtrace.studies.claims import Claim
+from gradtrace.studies.executors import MAX_WORKERS, Executor, ExecutorError, make_executor
 
 __all__ = [
     "MAX_SEEDS",
@@ -41,8 +36,6 @@ __all__ = [
 
 StepCallback = Callable[[int, dict], None]
 
-#: The most worker processes a study runs side by side (far beyond any machine's useful count).
-MAX_WORKERS = 256
 #: The most seeds (ensemble members) per configuration: each is a full network in memory.
 MAX_SEEDS = 1000
 #: The largest seed offset: studies' base seeds are small, and member k draws from seed + k, so this leaves
@@ -347,7 +340,8 @@ def _recorded_config(study: Study, quick: bool) -> dict[str, Any] | None:
 
 
 def run_study(study: Study, store: Store | str | os.PathLike, *, quick: bool = False, seeds: int | None = None,
-              progress: ProgressReporter | None = None, workers: int = 1) -> StudyResult:
+              progress: ProgressReporter | None = None, workers: int = 1, executor: str | Executor = "local",
+              address: str | None = None) -> StudyResult:
     """Run every planned run of ``study`` not yet finished in ``store``.
 
     ``gradtrace.run_study`` (and ``gradtrace.studies.run_study``) also takes a built-in study by name;
@@ -358,7 +352,10 @@ def run_study(study: Study, store: Store | str | os.PathLike, *, quick: bool = F
     processes, each on one torch thread, and the parent writes each outcome to the store as it
     arrives. Every run seeds itself, so the results are the same either way. Workers need the
     ``fork`` start method (Linux); elsewhere the runs go one after another. A worker ends with its
-    parent, even when the parent is killed outright (``kill -9``).
+    parent, even when the parent is killed outright (``kill -9``). With ``executor="ray"`` the runs
+    are Ray tasks instead, on this machine or on the cluster at ``address``
+    (:class:`~gradtrace.studies.executors.RayExecutor`); this process still writes the store, and the
+    stored numbers are the same.
 
     The store's write lock is held throughout, and the options are checked against the store before
     any run starts; a finished run whose arrays are damaged on disk is run again (``redone``).
@@ -369,42 +366,53 @@ def run_study(study: Study, store: Store | str | os.PathLike, *, quick: bool = F
             or created, with ``Store(store)``); finished runs found there are skipped (resume).
         quick: a much shorter version, for tests and a first look.
         seeds: members per ensemble, i.e. independent seeds per configuration.
-        progress: receives progress events (with workers, only the end of each run).
-        workers: processes that run the study's runs side by side (1: in this process).
+        progress: receives progress events (with workers or Ray, only the end of each run).
+        workers: processes that run the study's runs side by side (1: in this process); local executor only.
+        executor: ``"local"`` (this machine), ``"ray"``, or an
+            :class:`~gradtrace.studies.executors.Executor` (e.g. one ``RayExecutor`` shared by several studies).
+        address: the Ray cluster for ``executor="ray"`` (``HOST:PORT``); None starts a local one.
 
     Raises:
-        TypeError: if ``study`` is not a :class:`Study` or ``store`` is neither a Store nor a path.
+        TypeError: if ``study`` is not a :class:`Study`, ``store`` is neither a Store nor a path, or
+            ``executor`` neither a name nor an Executor.
         ValueError: if ``store`` holds runs of the study made with other ``quick``/``seeds``, or another
-            process is writing it with other options (see :func:`check_resume`).
+            process is writing it with other options (see :func:`check_resume`); for an unknown executor,
+            ``address`` without Ray or ``workers`` with it.
+        ExecutorError: if Ray is not installed (with the install command), its cluster does not answer at
+            ``address``, or a run's worker died (after the other runs were stored; rerunning resumes).
+        Exception: what a run raised; on Ray, worded to name the run, after the other runs were stored.
         StoreError: if another process is writing ``store`` (one writer at a time; the message names it), or
             catalog rows of the study's runs were lost (see :func:`check_resume`).
         RunInterrupted: on Ctrl-C, after writing the interrupted run's partial results (one after
-            another; with workers the runs in flight are dropped); the finished runs stay in the
+            another; with workers or Ray the runs in flight are dropped); the finished runs stay in the
             store and are skipped when the study is run again.
     """
     if not isinstance(study, Study):
         hint = (f"; for a built-in study by name, use gradtrace.run_study({study!r}, ...) or get_study({study!r})"
                 if isinstance(study, str) else "")
         raise TypeError(f"`study` must be a gradtrace Study, got {describe(study)}{hint}.")
-    if isinstance(store, (str, os.PathLike)):
-        store = Store(store)
-    elif not isinstance(store, Store):
+    if not isinstance(store, (str, os.PathLike, Store)):
         raise TypeError(f"`store` must be a gradtrace Store or the path of its folder, got {describe(store)}.")
     workers = check_int("workers", workers, minimum=1, maximum=MAX_WORKERS)
+    # Before the store's folder is made: a missing Ray or a bad address leaves nothing behind.
+    executor = make_executor(executor, workers=workers, address=address)
+    if not isinstance(store, Store):
+        store = Store(store)
     seeds = check_int("seeds", seeds if seeds is not None else study.default_seeds, minimum=1, maximum=MAX_SEEDS)
     plan = study.plan(quick=quick, seeds=seeds)
     names = [spec.name for spec in plan]
     if len(set(names)) != len(names):
         raise ValueError(f"Study {study.name!r} plans duplicate run names: {names}.")
     check_resume(study, store, quick=quick, seeds=seeds)
-    with store.write_lock():
+    executor.check()
+    with store.write_lock(), executor:
         # Again under the lock: the store may have changed since the check above.
         check_resume(study, store, quick=quick, seeds=seeds)
-        return _run_plan(study, store, plan, quick=quick, seeds=seeds, progress=progress, workers=workers)
+        return _run_plan(study, store, plan, quick=quick, seeds=seeds, progress=progress, executor=executor)
 
 
 def _run_plan(study: Study, store: Store, plan: list[RunSpec], *, quick: bool, seeds: int,
-              progress: ProgressReporter | None, workers: int) -> StudyResult:
+              progress: ProgressReporter | None, executor: Executor) -> StudyResult:
     names = [spec.name for spec in plan]
     done = store.finished(study.name)
     redone = [name for name in store.damaged(study.name) if name in names]
@@ -415,114 +423,73 @@ def _run_plan(study: Study, store: Store, plan: list[RunSpec], *, quick: bool, s
     skipped = [name for name in names if name in done]
     if progress is not None:
         progress.study_started(study.name, len(plan), len(skipped))
-    started = time.perf_counter()
-    ran: list[str] = []
-    if workers > 1 and len(todo) > 1 and "fork" in multiprocessing.get_all_start_methods():
-        _run_in_workers(study, store, todo, min(workers, len(todo)), progress, ran, skipped, redone, len(plan),
-                        started)
-        return StudyResult(study.name, ran, skipped, time.perf_counter() - started, redone)
-    for spec in todo:
-        if progress is not None:
-            progress.run_started(spec.name, spec.steps)
-        begun = time.perf_counter()
-        try:
-            outcome = spec.execute(progress.run_step if progress is not None else None)
-        except (RunInterrupted, KeyboardInterrupt) as error:
-            partial = getattr(error, "partial", None)
-            if isinstance(partial, Outcome):
-                store.put(study.name, spec.name, partial.arrays, config=partial.config,
-                          summary=partial.summary, status="interrupted",
-                          seconds=time.perf_counter() - begun)
-            raise RunInterrupted(
-                f"Study {study.name!r} interrupted during run {spec.name!r}: "
-                f"{len(ran) + len(skipped)} of {len(plan)} runs are finished and kept in {store.root}; "
-                "run the same command with the same --out to resume.",
-                partial=StudyResult(study.name, ran, skipped, time.perf_counter() - started, redone),
-            ) from None
-        seconds = time.perf_counter() - begun
-        store.put(study.name, spec.name, outcome.arrays, config=outcome.config, summary=outcome.summary,
-                  status=outcome.status, seconds=seconds)
-        ran.append(spec.name)
-        if progress is not None:
-            progress.run_finished(spec.name, seconds)
-    return StudyResult(study.name, ran, skipped, time.perf_counter() - started, redone)
+    sink = _StoreSink(study.name, store, progress, len(plan), skipped, redone)
+    executor.execute(todo, sink)
+    return sink.result()
 
 
-# The plan a forked worker runs from: set in the parent just before the fork, so a worker reads the
-# run specs (closures, which do not pickle) from its copy of the parent's memory.
-_WORKER_PLAN: list[RunSpec] = []
+class _StoreSink:
+    """Where an executor's runs land: each outcome written to the store as it arrives, progress and errors worded."""
+
+    def __init__(self, study: str, store: Store, progress: ProgressReporter | None, planned: int,
+                 skipped: list[str], redone: list[str]):
+        self.study, self.store, self.progress, self.planned = study, store, progress, planned
+        self.skipped, self.redone, self.ran = skipped, redone, []
+        self.step = progress.run_step if progress is not None else None
+        self.started = time.perf_counter()
+
+    def result(self) -> StudyResult:
+        return StudyResult(self.study, self.ran, self.skipped, time.perf_counter() - self.started, self.redone)
+
+    def run_started(self, spec: RunSpec) -> None:
+        if self.progress is not None:
+            self.progress.run_started(spec.name, spec.steps)
+
+    def run_finished(self, spec: RunSpec, outcome: Outcome, seconds: float) -> None:
+        self.store.put(self.study, spec.name, outcome.arrays, config=outcome.config, summary=outcome.summary,
+                       status=outcome.status, seconds=seconds)
+        self.ran.append(spec.name)
+        if self.progress is not None:
+            self.progress.run_finished(spec.name, seconds)
+
+    def run_interrupted(self, spec: RunSpec, partial: Any, seconds: float) -> None:
+        if isinstance(partial, Outcome):
+            self.store.put(self.study, spec.name, partial.arrays, config=partial.config, summary=partial.summary,
+                           status="interrupted", seconds=seconds)
+
+    def _kept(self) -> str:
+        return (f"{len(self.ran) + len(self.skipped)} of {self.planned} runs are finished and kept in "
+                f"{self.store.root}")
+
+    def interrupted(self, during: str | None) -> RunInterrupted:
+        where = f" during run {during!r}" if during is not None else ""
+        return RunInterrupted(
+            f"Study {self.study!r} interrupted{where}: {self._kept()}; run the same command with the same --out "
+            "to resume.",
+            partial=self.result(),
+        )
+
+    def _others(self, others: list[str]) -> str:
+        if not others:
+            return ""
+        shown = ", ".join(repr(name) for name in others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5
+                                                                  else "")
+        return f" ({len(others)} other run{'s' if len(others) > 1 else ''} failed too: {shown})"
+
+    def failed(self, spec: RunSpec, error: BaseException, others: list[str]) -> BaseException:
+        # The error keeps its type (callers catch it by kind); its message gains the run's name where it is one string.
+        if len(error.args) == 1 and isinstance(error.args[0], str):
+            error.args = (f"Run {spec.name!r} of study {self.study!r} failed{self._others(others)}: {error.args[0]} "
+                          f"({self._kept()}; running the study again resumes from them).",)
+        elif hasattr(error, "add_note"):
+            error.add_note(f"Raised by run {spec.name!r} of study {self.study!r}{self._others(others)}; "
+                           f"{self._kept()}.")
+        return error
+
+    def lost(self, spec: RunSpec, detail: str, others: list[str]) -> ExecutorError:
+        return ExecutorError(
+            f"Run {spec.name!r} of study {self.study!r} was lost: its worker died ({detail}){self._others(others)}. "
+            f"{self._kept()}; run the same command with the same --out to resume."
+        )
 
 
-def _start_worker(threads: int, parent: int) -> None:
-    # Ctrl-C is the parent's to handle: it stops the pool and keeps what finished.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent(parent)
-    torch.set_num_threads(threads)
-
-
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-_WATCH_SECONDS = 0.5
-
-
-def _die_with_parent(parent: int) -> None:
-    """End this worker as soon as ``parent`` dies, even by ``kill -9`` (which runs no cleanup there).
-
-    Linux delivers SIGKILL to the worker when its parent dies (``prctl(PR_SET_PDEATHSIG)``); elsewhere a
-    daemon thread polls the parent's PID. A parent that died before either was set up is caught by
-    comparing ``os.getppid()`` to the PID the parent passed in: the worker has been adopted by then.
-    """
-    armed = False
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            armed = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
-        except (OSError, AttributeError):  # no libc prctl (e.g. musl without it): the thread below
-            armed = False
-    if os.getppid() != parent:
-        os._exit(1)
-    if not armed:
-        threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="gradtrace-parent-watch").start()
-
-
-def _watch_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(_WATCH_SECONDS)
-    os._exit(1)
-
-
-def _run_in_worker(index: int) -> tuple[int, Outcome | None, float, BaseException | None]:
-    begun = time.perf_counter()
-    try:
-        return index, _WORKER_PLAN[index].execute(None), time.perf_counter() - begun, None
-    except Exception as error:  # noqa: BLE001 - handed to the parent, which raises it
-        return index, None, time.perf_counter() - begun, error
-
-
-def _run_in_workers(study: Study, store: Store, todo: list[RunSpec], workers: int,
-                    progress: ProgressReporter | None, ran: list[str], skipped: list[str], redone: list[str],
-                    planned: int, started: float) -> None:
-    """Run ``todo`` in forked workers; store each outcome as it arrives, in the parent."""
-    global _WORKER_PLAN
-    _WORKER_PLAN = todo
-    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_start_worker, initargs=(1, os.getpid()))
-    try:
-        for index, outcome, seconds, error in pool.imap_unordered(_run_in_worker, range(len(todo))):
-            spec = todo[index]
-            if error is not None:
-                raise error
-            store.put(study.name, spec.name, outcome.arrays, config=outcome.config, summary=outcome.summary,
-                      status=outcome.status, seconds=seconds)
-            ran.append(spec.name)
-            if progress is not None:
-                progress.run_finished(spec.name, seconds)
-        pool.close()
-    except KeyboardInterrupt:
-        raise RunInterrupted(
-            f"Study {study.name!r} interrupted: {len(ran) + len(skipped)} of {planned} runs are finished and kept "
-            f"in {store.root}; run the same command with the same --out to resume.",
-            partial=StudyResult(study.name, ran, skipped, time.perf_counter() - started, redone),
-        ) from None
-    finally:
-        pool.terminate()
-        pool.join()
-        _WORKER_PLAN = []
