@@ -11,7 +11,9 @@ What is exported, for every intact run of every study (damaged runs are left out
 
 An export is derived data: it is written to its own folder (default ``<folder>/tensorboard`` or
 ``<folder>/mlflow``), marked as an export by a ``.gradtrace-export.json`` file. Exporting again replaces the
-folder whole, so there are never two copies of a run; a folder that holds anything else is refused.
+previous export there, so there are never two copies of a run (TensorBoard: the folder's content is deleted;
+MLflow: the database is kept and its runs deleted, see :mod:`gradtrace.export.mlflow`); a folder that holds
+anything else is refused.
 """
 
 from __future__ import annotations
@@ -165,7 +167,7 @@ def export_runs(folder: Store | str | os.PathLike, to: str = "tensorboard", out:
         from gradtrace.export.tensorboard import TensorBoardTarget as Target
     else:
         from gradtrace.export.mlflow import MlflowTarget as Target
-    _prepare(target_out, to, store)
+    _prepare(target_out, to, store, keep=Target.KEEP)
     result = ExportResult(to, target_out)
     with Target(store, target_out) as target:
         for study in _course_order(chosen):
@@ -259,13 +261,25 @@ def _out_path(store: Store, out: str | os.PathLike, name: str) -> Path:
     return path
 
 
-def _prepare(out: Path, to: str, store: Store) -> None:
-    """Empty ``out`` for a new export: remove a previous export, refuse a folder that holds anything else."""
-    if out.is_dir() and any(out.iterdir()):  # a previous export: check_out refused anything else
-        try:
-            shutil.rmtree(out)
-        except OSError as error:
-            raise StoreError(f"Cannot replace the previous export in {out}: {error.strerror or error}.") from None
+def _prepare(out: Path, to: str, store: Store, *, keep: tuple[str, ...]) -> None:
+    """Empty ``out`` for a new export but for what the target ``keep``s of a previous export of its own kind.
+
+    ``out`` is empty or a previous export: :func:`check_out` refused anything else.
+    """
+    try:
+        previous = json.loads((out / MARKER).read_text(encoding="utf-8")).get("target")
+    except (OSError, ValueError, AttributeError):
+        previous = None
+    try:
+        for path in sorted(out.iterdir()) if out.is_dir() else ():
+            if previous == to and path.name in keep:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+    except OSError as error:
+        raise StoreError(f"Cannot replace the previous export in {out}: {error.strerror or error}.") from None
     try:
         out.mkdir(parents=True, exist_ok=True)
         # Marked before anything is written: an export cut short is still recognized, and replaced, next time.

@@ -74,7 +74,7 @@ def read_events(folder: str | os.PathLike) -> EventLog:
     log = EventLog()
     for path in sorted(Path(folder).glob("events.out.tfevents.*")):
         log.files.append(path)
-        for offset, data in _records(path):
+        for data in _records(path):
             event = Event()
             event.ParseFromString(data)
             step = int(event.step)
@@ -96,7 +96,7 @@ def read_events(folder: str | os.PathLike) -> EventLog:
 
 
 def _records(path: Path):
-    """Yield (offset, data) for each TFRecord of ``path``, checking both checksums."""
+    """Yield the data of each TFRecord of ``path``, checking both checksums."""
     from tensorboardX.record_writer import masked_crc32c
 
     data = path.read_bytes()
@@ -117,5 +117,5 @@ def _records(path: Path):
         if masked_crc32c(record) != _FOOTER.unpack_from(data, end)[0]:
             raise GradtraceError(f"The event file {path} is damaged at byte {offset}: a record does not match its "
                                  "checksum.")
-        yield offset, record
+        yield record
         offset = end + _FOOTER.size

@@ -3,7 +3,7 @@
 Layout: ``<out>/mlflow.db`` (tracking URI ``sqlite:///<out>/mlflow.db``) and ``<out>/artifacts/<study>`` (the
 experiments' artifact locations). One experiment per study, named as the study, holding:
 
-- a run ``<study>: figures`` with the study's report figures (``figures/<nn> <title>.png``, and
+- a run named as the study with the study's report figures (``figures/<nn> <title>.png``, and
   ``figures/captions.json`` with their titles and captions);
 - one run per stored run, named as it and nested under the figures run: its config as params (numbers,
   flags and text as they are, lists as JSON; a value longer than MLflow takes is left out of the params, and
@@ -16,6 +16,11 @@ experiments' artifact locations). One experiment per study, named as the study, 
 The run folder's ``report.html`` and ``summary.json``, where they exist, are the artifacts of the one run of
 the experiment ``gradtrace report``.
 
+Exporting again into the same folder replaces the previous export in the same database (MLflow keeps a
+process-wide connection to a database it has opened, so the file is never deleted under it): every run the
+previous export wrote is deleted (MLflow's soft delete: out of the UI and of searches, purged for good by
+``mlflow gc --backend-store-uri <uri>``), its artifacts removed, and the experiments reused.
+
 NaN is stored as NaN. MLflow's SQL store keeps ±inf as ±1.7976931348623157e308 (the largest float), which is
 how a diverged member's infinite loss reads back.
 """
@@ -26,6 +31,7 @@ import csv
 import io
 import json
 import logging
+import shutil
 import tempfile
 import time
 import warnings
@@ -45,6 +51,8 @@ _STATUS = {"finished": "FINISHED", "interrupted": "KILLED"}
 # The run folder's files the report run carries.
 _REPORT_FILES = ("report.html", "summary.json")
 _LOGGERS = ("mlflow", "alembic")
+# The experiment MLflow creates in every database.
+_DEFAULT_EXPERIMENT = "Default"
 #: The experiment whose one run carries the run folder's report (no study is named with a space).
 REPORT_EXPERIMENT = "gradtrace report"
 
@@ -76,6 +84,9 @@ def quiet() -> ExitStack:
 class MlflowTarget:
     """Writes studies and runs to the MLflow database in ``out`` (see the module docstring); a context manager."""
 
+    #: What a new export keeps of a previous one in ``out``: the database, whose runs :meth:`__enter__` deletes.
+    KEEP = (DATABASE,)
+
     def __init__(self, store: Store, out: Path):
         self.store = store
         self.out = out
@@ -89,7 +100,46 @@ class MlflowTarget:
 
         self.client = MlflowClient(tracking_uri=tracking_uri(self.out))
         self._scratch = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="gradtrace-export-")))
+        self._previous = self._clear()
+        self._used: set[str] = set()
         return self
+
+    def _clear(self) -> dict[str, str]:
+        """Delete the runs of a previous export in this database; return its experiments' ids by name."""
+        from mlflow.entities import ViewType
+
+        experiments = {}
+        for experiment in self.client.search_experiments(view_type=ViewType.ALL):
+            experiments[experiment.name] = experiment.experiment_id
+            self._delete_runs(experiment.experiment_id)
+        shutil.rmtree(self.out / _ARTIFACTS, ignore_errors=True)  # the deleted runs' artifacts
+        return experiments
+
+    def _delete_runs(self, experiment: str) -> None:
+        """Delete (MLflow's soft delete) every active run of ``experiment``."""
+        from mlflow.entities import ViewType
+
+        token = None
+        while True:
+            runs = self.client.search_runs([experiment], run_view_type=ViewType.ACTIVE_ONLY, max_results=1000,
+                                           page_token=token)
+            for run in runs:
+                self.client.delete_run(run.info.run_id)
+            token = runs.token
+            if not token:
+                return
+
+    def _experiment_for(self, name: str) -> str:
+        """Return the id of the experiment ``name``: a previous export's, restored, or a new one."""
+        self._used.add(name)
+        if name in self._previous:
+            if self.client.get_experiment(self._previous[name]).lifecycle_stage != "active":
+                # Deleted by an export without this study; restoring it restores every run it ever had.
+                self.client.restore_experiment(self._previous[name])
+                self._delete_runs(self._previous[name])
+            return self._previous[name]
+        location = (self.out / _ARTIFACTS / name_for(name)).resolve()
+        return self.client.create_experiment(name, artifact_location=str(location))
 
     def __exit__(self, *exc) -> None:
         self._stack.close()
@@ -101,12 +151,11 @@ class MlflowTarget:
 
     def study(self, study: str, figures: StudyFigures, result: ExportResult) -> None:
         """Create the study's experiment and its figures run."""
-        location = (self.out / _ARTIFACTS / name_for(study)).resolve()
-        self._experiment = self.client.create_experiment(study, artifact_location=str(location))
-        run = self.client.create_run(self._experiment, run_name=f"{study}: figures",
+        self._experiment = self._experiment_for(study)
+        run = self.client.create_run(self._experiment, run_name=study,
                                      tags={"gradtrace.study": study, **self._tags()})
         self._parent = run.info.run_id
-        for name, title, caption, png in figures.figures:
+        for name, _, _, png in figures.figures:
             path = self._scratch / f"{name}.png"
             path.write_bytes(png)
             self.client.log_artifact(self._parent, str(path), artifact_path="figures")
@@ -119,12 +168,20 @@ class MlflowTarget:
         self.client.set_terminated(self._parent, "FINISHED")
 
     def report(self) -> None:
-        """Create the experiment ``gradtrace report`` whose one run carries the folder's report and summary."""
+        """Create the experiment ``gradtrace report`` whose one run carries the folder's report and summary.
+
+        A previous export's experiments this one did not write (a study not exported this time) are deleted.
+        """
         files = [self.store.root / name for name in _REPORT_FILES if (self.store.root / name).is_file()]
-        if not files:
-            return
-        location = (self.out / _ARTIFACTS / "report").resolve()
-        experiment = self.client.create_experiment(REPORT_EXPERIMENT, artifact_location=str(location))
+        if files:
+            self._report(files)
+        for name, experiment in self._previous.items():
+            if name not in self._used and name != _DEFAULT_EXPERIMENT:
+                if self.client.get_experiment(experiment).lifecycle_stage == "active":
+                    self.client.delete_experiment(experiment)
+
+    def _report(self, files: list[Path]) -> None:
+        experiment = self._experiment_for(REPORT_EXPERIMENT)
         run_id = self.client.create_run(experiment, run_name="report", tags=self._tags()).info.run_id
         for path in files:
             self.client.log_artifact(run_id, str(path))

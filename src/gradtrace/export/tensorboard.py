@@ -52,7 +52,10 @@ def figure_tag(name: str) -> str:
 
 
 class TensorBoardTarget:
-    """Writes studies and runs to ``out`` (see the module docstring); a context manager that closes its writers."""
+    """Writes studies and runs to ``out`` (see the module docstring); a context manager."""
+
+    #: What a new export keeps of a previous one in ``out``: nothing.
+    KEEP = ()
 
     def __init__(self, store: Store, out: Path):
         from tensorboardX import SummaryWriter
@@ -89,7 +92,12 @@ class TensorBoardTarget:
 
     def run(self, record: RunRecord, series: RunSeries, result: ExportResult) -> None:
         """Write one run's scalars, profiles and hyperparameters in ``<out>/<study>/<run>``."""
+        from tensorboardX.proto.summary_pb2 import Summary
         from tensorboardX.summary import hparams
+
+        def add_scalar(tag: str, value: float, step: int) -> None:
+            # The Summary itself: SummaryWriter.add_scalar prints a line for every NaN or infinity it is given.
+            writer.file_writer.add_summary(Summary(value=[Summary.Value(tag=tag, simple_value=value)]), step)
 
         last = 0
         with self._writer(logdir=str(self.out / record.study / record.name), max_queue=_QUEUE,
@@ -100,7 +108,7 @@ class TensorBoardTarget:
                 for tag, values in item.lines().items():
                     tag = name_for(tag)
                     for step, value in zip(steps, values.tolist()):
-                        writer.add_scalar(tag, value, step)
+                        add_scalar(tag, value, step)
                     result.scalars += len(steps)
             for profile in series.profiles:
                 medians, whole = profile.medians()
@@ -123,7 +131,7 @@ class TensorBoardTarget:
             for summary in (experiment, start, end):
                 writer.file_writer.add_summary(summary)
             for tag, value in metrics.items():
-                writer.add_scalar(tag, value, last)
+                add_scalar(tag, value, last)
             result.scalars += len(metrics)
 
 
