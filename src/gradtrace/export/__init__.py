@@ -41,7 +41,7 @@ TARGETS = ("tensorboard", "mlflow")
 INSTALL = 'pip install "gradtrace[export]"'
 #: The file that marks a folder as written by :func:`export_runs` (and so replaceable by the next export).
 MARKER = ".gradtrace-export.json"
-# The packages each target imports, and what to call them in a message.
+# The packages each target imports.
 _NEEDS = {"tensorboard": ("tensorboardX",), "mlflow": ("mlflow", "sqlalchemy", "alembic")}
 
 
