@@ -472,6 +472,61 @@ def report(
 
 
 @app.command()
+def export(
+    folder: Annotated[str, typer.Argument(help="A run folder written by `gradtrace run`.")],
+    to: Annotated[str, typer.Option("--to", help="tensorboard (event files) or mlflow (a SQLite tracking "
+                                                   "database).")] = "tensorboard",
+    out: Annotated[str | None, typer.Option(
+        help="The export's folder; default FOLDER/tensorboard or FOLDER/mlflow. A previous export there is "
+             "replaced.")] = None,
+    study: Annotated[list[str] | None, typer.Option(
+        "--study", help="Export only this study (repeat for several); default: every study.")] = None,
+    figures: Annotated[bool, typer.Option(help="Draw and export each study's report figures.")] = True,
+    lang: Annotated[str, typer.Option(help="Language of the figures: en or pt.")] = "en",
+) -> None:
+    """Export a run folder to TensorBoard or MLflow: every member's series, the gradient profiles, the configs and
+    the report's figures; print what was written and the command that shows it."""
+    from gradtrace.errors import check_choice
+    from gradtrace.export import TARGETS, check_out, export_runs, open_run_folder
+    from gradtrace.report.i18n import check_lang
+
+    try:
+        lang = _check_lang(check_lang, lang)
+        check_choice("--to", to, TARGETS, what="target")
+        store = open_run_folder(folder, name="FOLDER")
+        for name in study or ():
+            check_choice("--study", name, store.studies(), what="study in this run folder")
+        out = str(check_out(store, to, out, name="--out"))
+        with console.status(f"Exporting {escape(folder)} to {escape(to)}"):
+            result = export_runs(store, to, out, studies=study, figures=figures, lang=lang)
+    except (ValueError, TypeError) as error:
+        _fail(str(error), 2)
+    except GradtraceError as error:  # MissingExtraError too: one line with the install command
+        _fail(str(error), 1)
+    for run, problem in result.damaged.items():
+        _warn(f"Damaged, not exported: {run}: {problem}. Run the study again with the same --out to redo it.")
+    for problem in result.problems:
+        _warn(problem)
+    skipped = sum(result.skipped.values())
+    _plain(f"Exported {result.runs} runs: {result.scalars} scalar values, {result.histograms} gradient profiles, "
+           f"{result.images} figures; {result.files} files, {_size(result.bytes)}."
+           + (f" {skipped} stored arrays are not series (the report draws them)." if skipped else ""))
+    if result.nonfinite_snapshots:
+        _plain(f"{result.nonfinite_snapshots} profile snapshots had a lag without a finite value and were left out.")
+    output.print(f"View it with: {result.view}", markup=False, highlight=False, soft_wrap=True)
+    _print_path(result.out)
+
+
+def _size(count: int) -> str:
+    """Return a byte count as ``12.3 MB`` (powers of 1000)."""
+    for unit in ("B", "kB", "MB"):
+        if count < 1000:
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} GB"
+
+
+@app.command()
 def doctor(
     model: Annotated[str, typer.Argument(
         metavar="MODEL", help="The model: 'package.module:attribute' or 'path/to/file.py:attribute' naming an "
