@@ -1,0 +1,1 @@
+"""The web interface: the run browser (and, merged beside it, the live playground)."""
