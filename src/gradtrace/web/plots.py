@@ -15,7 +15,7 @@ The JSON of a figure::
     {"rows": 1, "cols": 2, "panels": [{"row": 0, "col": 0, "rowspan": 1, "colspan": 1, "title": ..., "xlabel": ...,
      "ylabel": ..., "xlog": false, "ylog": true, "xlim": [a, b], "ylim": [a, b], "xticks": [[value, label]] | null,
      "yticks": ..., "legend_title": ..., "x": [...], "series": [{"label", "color", "alpha", "dash", "width",
-     "line", "points", "marker", "y", "lo", "hi", "bars"}], "hlines": [...], "vlines": [...], "spans": [...],
+     "line", "points", "marker", "y", "absent", "lo", "hi", "bars"}], "hlines": [...], "vlines": [...], "spans": [...],
      "texts": [...], "clouds": [...]}]}
 
 Numbers are kept to :data:`DIGITS` significant digits; NaN, infinities and, on a logarithmic axis, values that
@@ -444,12 +444,19 @@ class _Reader:
         series = []
         for s in self.series:
             y = [None] * x.size
+            present = [False] * x.size
             for xv, yv in zip(s["xs"].tolist(), s["ys"].tolist()):
                 i = position.get(xv)
                 if i is not None:
                     y[i] = self._y(yv)
+                    present[i] = True
             entry = {key: value for key, value in s.items() if key not in ("xs", "ys", "lo", "hi", "bars")}
             entry["y"] = y
+            # Where the series has no point (another series' x), the line goes on; where its value is NaN (null in
+            # "y"), the line breaks, as matplotlib draws it.
+            absent = [i for i, here in enumerate(present) if not here]
+            if absent:
+                entry["absent"] = absent
             for key in ("lo", "hi"):
                 if key in s:
                     values = [None] * x.size
