@@ -34,7 +34,7 @@ from gradtrace.report.html import render_report
 from gradtrace.report.i18n import LANGUAGES, MESSAGES, Catalog
 from gradtrace.store import Store
 from gradtrace.web.folders import FolderRefused, Memo, discover, resolve_folder, signature
-from gradtrace.web.sections import DRAWING, overview, studies_of, study_section
+from gradtrace.web.sections import DRAWING, overview, studies_of, study_section, writer
 
 __all__ = ["MAX_COMPARED", "MAX_URL", "install"]
 
@@ -185,7 +185,11 @@ class _Browser:
 
     def overview(self, name: str, lang: str) -> dict[str, Any]:
         path = self.folder(name)
-        return self.overviews.get((str(path), lang, signature(path)), lambda: overview(path, name, lang=lang))
+        entry = dict(self.overviews.get((str(path), lang, signature(path)), lambda: overview(path, name, lang=lang)))
+        holder = writer(path)
+        if holder and entry["state"] != "damaged":
+            entry.update(state="writing", writer=holder)
+        return entry
 
     def router(self) -> APIRouter:
         router = APIRouter(dependencies=[Depends(_bounded)])

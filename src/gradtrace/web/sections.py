@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import fcntl
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from gradtrace.errors import StoreError
 from gradtrace.report.figures import keeping_figures
 from gradtrace.report.html import _footnote
 from gradtrace.report.i18n import check_lang, study_text, text
-from gradtrace.store import Store, describe_holder
+from gradtrace.store import _LOCK_FILE, Store, _read_holder, describe_holder
 from gradtrace.studies.claims import evaluate_claims, stored_study
 from gradtrace.studies.course import course_order
 from gradtrace.studies.registry import figures_module
@@ -29,7 +31,7 @@ from gradtrace.studies.summary import QUICK_NOTE, SUMMARY_FILE, WALL_SECONDS_KEY
 from gradtrace.web.folders import CATALOG, signature
 from gradtrace.web.plots import plot_of
 
-__all__ = ["DRAWING", "overview", "study_section"]
+__all__ = ["DRAWING", "overview", "studies_of", "study_section", "writer"]
 
 #: Held while matplotlib draws: pyplot keeps global state, and the server answers requests on several threads.
 DRAWING = threading.Lock()
@@ -58,7 +60,7 @@ def overview(folder: Path, name: str, *, lang: str = "en") -> dict[str, Any]:
         lang: the language of the titles and messages.
 
     Returns:
-        ``{"folder", "state", "problem", "writer", "written", "studies": [{"name", "title", "quick", "runs",
+        ``{"folder", "state", "problem", "writer" (empty: see :func:`writer`), "written", "studies": [{"name", "title", "quick", "runs",
         "seconds", "claims": {"held", "total"}}], "claims", "wall_seconds", "run_seconds", "quick"}``. A damaged
         catalog gives state ``"damaged"`` and the store's message in ``problem``, never an error.
     """
@@ -68,15 +70,12 @@ def overview(folder: Path, name: str, *, lang: str = "en") -> dict[str, Any]:
                              "run_seconds": 0.0, "quick": False}
     try:
         store = Store(folder, create=False)
-        holder = store.lock_holder()
         summary = _summary(store, folder)
         titles = {study["name"]: _titles(store, study["name"], lang)[0] for study in summary["studies"]}
     except (StoreError, ValueError, OSError) as error:  # a damaged catalog, or one being replaced
         entry.update(state="damaged", problem=str(error))
         return entry
-    if holder is not None:
-        entry.update(state="writing", writer=describe_holder(holder))
-    elif not summary["studies"]:
+    if not summary["studies"]:
         entry["state"] = "empty"
     studies = []
     for study in summary["studies"]:
@@ -89,6 +88,27 @@ def overview(folder: Path, name: str, *, lang: str = "en") -> dict[str, Any]:
     entry.update(studies=studies, claims=summary["claims"], wall_seconds=summary["wall_seconds"],
                  run_seconds=summary["run_seconds"], quick=any(s["quick"] for s in studies))
     return entry
+
+
+def writer(folder: Path) -> str:
+    """Return who is writing the run store in ``folder`` (a live ``gradtrace run``), worded; "" when nobody is.
+
+    Asked on every request, never cached: taking the write lock changes nothing else in the folder. The check
+    takes a shared lock for an instant, as :meth:`~gradtrace.store.Store.lock_holder` does (a writer arriving
+    then retries).
+    """
+    try:
+        handle = os.open(folder / _LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return ""
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return describe_holder(_read_holder(handle))
+        return ""
+    finally:
+        os.close(handle)
 
 
 def _summary(store: Store, folder: Path) -> dict[str, Any]:
