@@ -128,15 +128,15 @@ def test_a_run_page_and_a_comparison(client):
 
 
 def test_the_report_downloads_in_each_language_and_leaves_nothing_behind(client, root):
-    before = sorted(p.name for p in (root / "first").iterdir())
-    english = client.get("/runs/first/report")
+    before = sorted(p.name for p in (root / "group" / "second").iterdir())
+    english = client.get("/runs/group/second/report")
     assert english.status_code == 200 and english.headers["content-type"].startswith("text/html")
-    assert 'attachment; filename="report-first-en.html"' == english.headers["content-disposition"]
+    assert 'attachment; filename="report-group-second-en.html"' == english.headers["content-disposition"]
     assert "gradtrace report" in english.text and "data:image/png;base64," in english.text
     portuguese = client.get("/runs/group/second/report?lang=pt")
     assert portuguese.status_code == 200 and "Relatório do gradtrace" in portuguese.text
-    assert sorted(p.name for p in (root / "first").iterdir()) == before
-    assert not (root / "group" / "second" / "report.html").exists()
+    assert sorted(p.name for p in (root / "group" / "second").iterdir()) == before  # no report.html, summary.json
+    assert client.get("/runs/broken/report").status_code == 409
 
 
 def test_a_folder_being_written_says_so(client, root):

@@ -47,6 +47,8 @@ except ImportError as error:  # pragma: no cover - the extra is missing
     _MISSING: ImportError | None = error
 else:
     _MISSING = None
+    # ?with=other&with=another: the run folders compared with the one in the path
+    _WITH = Query([], alias="with")
 
 #: The most run folders one comparison shows side by side.
 MAX_COMPARED = 4
@@ -132,7 +134,7 @@ def install(app: FastAPI, root: str | Path) -> None:
         >>> import tempfile
         >>> app = FastAPI()
         >>> install(app, tempfile.mkdtemp())
-        >>> sorted(r.path for r in app.routes if r.path.startswith("/api/runs"))
+        >>> sorted(path for path in app.openapi()["paths"] if path.startswith("/api/runs"))
         ['/api/runs', '/api/runs/{folder}', '/api/runs/{folder}/studies/{study}']
     """
     if _MISSING is not None:
@@ -240,7 +242,7 @@ class _Browser:
                                      "Cache-Control": "no-store"})
 
         @router.get("/runs/{folder:path}", response_class=HTMLResponse)
-        def run_page(folder: str, lang: str = "en", with_: list[str] = Query([], alias="with")) -> HTMLResponse:
+        def run_page(folder: str, lang: str = "en", with_: list[str] = _WITH) -> HTMLResponse:
             return self._page_of(folder, _lang(lang), with_)
 
         return router

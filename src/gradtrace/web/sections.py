@@ -60,8 +60,9 @@ def overview(folder: Path, name: str, *, lang: str = "en") -> dict[str, Any]:
         lang: the language of the titles and messages.
 
     Returns:
-        ``{"folder", "state", "problem", "writer" (empty: see :func:`writer`), "written", "studies": [{"name", "title", "quick", "runs",
-        "seconds", "claims": {"held", "total"}}], "claims", "wall_seconds", "run_seconds", "quick"}``. A damaged
+        ``{"folder", "state", "problem", "writer", "written", "studies": [{"name", "title", "quick", "runs",
+        "seconds", "claims": {"held", "total"}}], "claims", "wall_seconds", "run_seconds", "quick"}`` ("writer"
+        stays empty: the caller asks :func:`writer` on every request). A damaged
         catalog gives state ``"damaged"`` and the store's message in ``problem``, never an error.
     """
     check_lang(lang)

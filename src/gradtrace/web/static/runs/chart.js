@@ -291,7 +291,7 @@
     };
     const ratio = () => window.devicePixelRatio || 1;
     xAxis.splits = xTicks ? (u, a, min, max) => xTicks.map((t) => t[0]).filter((v) => v >= min && v <= max)
-      : splitsFor(panel.xlog, panel.xsymlog, (u) => u.bbox.width / ratio(), 90);
+      : splitsFor(panel.xlog, panel.xsymlog, (u) => u.bbox.width / ratio(), 70);
     const yAxis = {
       filter: all,
       label: panel.ylabel,
