@@ -79,8 +79,8 @@ async def load(url: str, clients: int, settings: dict, pid: int, timeout: float)
 def run(clients: int = 20, max_jobs: int = 2, steps: int = 30, length: int = 20, timeout: float = 120.0) -> dict:
     """Run the load test; return its figures (counts, seconds, memory in MiB)."""
     port = free_port()
-    code = ("import sys; from gradtrace.web.app import serve; "
-            f"serve(host='127.0.0.1', port={port}, max_jobs={max_jobs})")
+    code = ("import tempfile; from gradtrace.web.app import serve; "  # an empty run browser: no runs/ left behind
+            f"serve(tempfile.mkdtemp(), host='127.0.0.1', port={port}, max_jobs={max_jobs})")
     server = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "OMP_NUM_THREADS": "1"})
     try:
         health = f"http://127.0.0.1:{port}/api/health"

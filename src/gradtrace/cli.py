@@ -685,7 +685,13 @@ def serve(
     console.print(f"gradtrace playground: http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/ "
                   "(Ctrl-C stops it)", markup=False, highlight=False, soft_wrap=True)
     try:
-        serve_web(Path(folder), host=host, port=port, max_jobs=max_jobs)
+        root = Path(folder)
+        if folder == "runs" and not root.exists():  # the default, where `gradtrace run` writes: none yet is fine
+            root.mkdir(parents=True)
+        elif not root.is_dir():
+            raise ValueError(f"`DIR` must be an existing folder of run folders, got {folder!r}, which "
+                             f"{'is not a folder' if root.exists() else 'does not exist'}.")
+        serve_web(root, host=host, port=port, max_jobs=max_jobs)
     except MissingExtraError as error:
         _fail(str(error), 2)
     except (ValueError, TypeError) as error:

@@ -24,7 +24,7 @@ TINY = {"length": 10, "hidden_size": 4, "steps": 3, "batch_size": 4}
 
 
 @pytest.fixture
-def client_of():
+def client_of(tmp_path):
     from fastapi.testclient import TestClient
 
     from gradtrace.web import create_app
@@ -32,7 +32,7 @@ def client_of():
     clients = []
 
     def make(**options):
-        client = TestClient(create_app(**options))
+        client = TestClient(create_app(tmp_path, **options))
         client.__enter__()
         clients.append(client)
         return client

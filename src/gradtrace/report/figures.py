@@ -5,8 +5,11 @@ the font sizes, the figure sizes that keep text legible at the report's width, a
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 
@@ -20,7 +23,7 @@ from gradtrace.store import RunRecord, Store  # noqa: E402
 from gradtrace.studies.stats import nan_quantiles  # noqa: E402
 
 __all__ = ["DPI", "MAX_FIGURE_WIDTH", "MIN_FONT_PX", "PALETTE", "REPORT_WIDTH_PX", "Figure", "Table",
-           "ordered_colors", "spread"]
+           "keeping_figures", "ordered_colors", "spread"]
 
 #: The widest an image is shown in the report (CSS pixels): the page's content width. A wider PNG is scaled down.
 REPORT_WIDTH_PX = 1100
@@ -53,6 +56,9 @@ PALETTE = {
 # An ordered parameter (ρ, a gain, a depth) is drawn with this sequential map, cut before its palest end so no
 # line fades into the white background.
 _SEQUENTIAL, _SEQUENTIAL_RANGE = "plasma", (0.0, 0.85)
+
+# The figures kept by keeping_figures() in this context, by PNG; None: none are kept (the report's case).
+_KEPT: ContextVar[dict[bytes, Any] | None] = ContextVar("gradtrace_kept_figures", default=None)
 
 # Gradients beyond these are off any useful scale; clip so one exploded member does not flatten
 # every other curve.
@@ -105,6 +111,32 @@ class Table:
     caption: str = ""
 
 
+@contextmanager
+def keeping_figures() -> Iterator[dict[bytes, Any]]:
+    """Keep every matplotlib figure a study draws in this context, keyed by the PNG bytes it was rendered to.
+
+    A study's ``draw`` renders each figure to PNG and closes it; inside this context the closed figure is kept
+    too, its artists and their data intact, so a caller can read what a :class:`Figure` shows (its ``png`` is the
+    key). The run browser turns those lines into interactive plots: it shows what the report draws without a
+    second copy of any study's figure code. The context is the caller's own (a :class:`~contextvars.ContextVar`):
+    threads and other requests drawing at the same time keep nothing.
+
+    Example:
+        >>> with keeping_figures() as kept:
+        ...     fig, ax = plt.subplots()
+        ...     _ = ax.plot([1, 2], [3, 4])
+        ...     png = _png(fig)
+        >>> kept[png].axes[0].lines[0].get_ydata().tolist()
+        [3, 4]
+    """
+    kept: dict[bytes, Any] = {}
+    token = _KEPT.set(kept)
+    try:
+        yield kept
+    finally:
+        _KEPT.reset(token)
+
+
 def _png(fig, lang: str = "en") -> bytes:
     """Render ``fig`` as PNG bytes and close it; in Portuguese, tick labels get a decimal comma."""
     if lang == "pt":
@@ -113,7 +145,11 @@ def _png(fig, lang: str = "en") -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(fig)
-    return buffer.getvalue()
+    png = buffer.getvalue()
+    kept = _KEPT.get()
+    if kept is not None:
+        kept[png] = fig
+    return png
 
 
 def _comma_ticks(ax) -> None:

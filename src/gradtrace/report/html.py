@@ -22,7 +22,7 @@ from gradtrace.studies.course import course_order
 from gradtrace.studies.registry import figures_module
 from gradtrace.studies.summary import QUICK_NOTE, WALL_SECONDS_KEY
 
-__all__ = ["write_report"]
+__all__ = ["render_report", "write_report"]
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1100px; margin: 2em auto;
@@ -156,11 +156,37 @@ def write_report(store: Store | str | Path, path: str | Path | None = None, *, l
     check_lang(lang)
     if not isinstance(store, Store):
         store = Store(store, create=False)
+    document = render_report(store, lang=lang)
+    path = Path(path) if path is not None else store.root / "report.html"
+    temporary = path.with_suffix(".html.tmp")
+    try:
+        temporary.write_text(document, encoding="utf-8")
+        temporary.replace(path)
+    except OSError as error:  # read-only, immutable, a folder in the way, a full disk: the runs are untouched
+        if temporary.is_file():
+            temporary.unlink()
+        raise StoreError(f"Cannot write the report to {path}: {error.strerror or error}. The runs in {store.root} "
+                         "are untouched; fix that path (or pass another) and run `gradtrace report` again.") from None
+    write_summary(store)  # beside the report, from the same store: an old folder gets one too
+    return path
+
+
+def render_report(store: Store | str | Path, *, lang: str = "en") -> str:
+    """Return the HTML report of every study in ``store`` as text, writing nothing (see :func:`write_report`).
+
+    The run browser serves it as a download from folders it may not write to.
+
+    Raises:
+        StoreError: if the folder holds no run store, or its catalog is damaged.
+        ValueError: if the store has no runs to report, or ``lang`` is not a language it is written in.
+    """
+    check_lang(lang)
+    if not isinstance(store, Store):
+        store = Store(store, create=False)
     # A study whose every row was lost still has its run files: its section lists them as damaged.
     studies = sorted(set(store.studies()) | {study for study, _ in store.unlisted()})
     if not studies:
         raise ValueError(f"The run store at {store.root} has no runs to report yet.")
-    path = Path(path) if path is not None else store.root / "report.html"
     damaged = {name: store.damaged(name) for name in studies}
     intact = store.without((name, run) for name, runs in damaged.items() for run in runs)
     sections, contents, tally = [], [], [0, 0]
@@ -229,14 +255,4 @@ def write_report(store: Store | str | Path, path: str | Path | None = None, *, l
                 f"<title>{title}</title><style>{_STYLE}</style></head><body>"
                 f"<h1>{title}</h1>{text('intro', lang)}{_overview(store, tally, lang)}{toc}{''.join(sections)}{footer}"
                 "</body></html>\n")
-    temporary = path.with_suffix(".html.tmp")
-    try:
-        temporary.write_text(document, encoding="utf-8")
-        temporary.replace(path)
-    except OSError as error:  # read-only, immutable, a folder in the way, a full disk: the runs are untouched
-        if temporary.is_file():
-            temporary.unlink()
-        raise StoreError(f"Cannot write the report to {path}: {error.strerror or error}. The runs in {store.root} "
-                         "are untouched; fix that path (or pass another) and run `gradtrace report` again.") from None
-    write_summary(store)  # beside the report, from the same store: an old folder gets one too
-    return path
+    return document

@@ -136,6 +136,7 @@ def create_app(root: Path | None = None, *, max_jobs: int | None = None, max_que
     from gradtrace.errors import check_int, check_real
     from gradtrace.web.playground import MAX_MESSAGE_BYTES, Session
     from gradtrace.web.recipes import EXPORT_FORMATS, export
+    from gradtrace.web.runs import install as install_run_browser
     from gradtrace.web.settings import (
         LIMITS,
         MLP_INITS,
@@ -150,7 +151,10 @@ def create_app(root: Path | None = None, *, max_jobs: int | None = None, max_que
     max_queue = check_int("max_queue", 4 * max_jobs if max_queue is None else max_queue, minimum=0, maximum=10_000)
     max_fps = check_real("max_fps", max_fps, minimum=0.1, maximum=120.0)
     max_connections = check_int("max_connections", max_connections, minimum=1, maximum=100_000)
-    root = Path("runs") if root is None else Path(root)
+    if root is None:  # where `gradtrace run` writes; a fresh clone has none yet, and the browser then lists nothing
+        root = Path("runs")
+        root.mkdir(parents=True, exist_ok=True)
+    root = Path(root)
     executor = concurrent.futures.ThreadPoolExecutor(max_workers=max_jobs, thread_name_prefix="gradtrace-job")
 
     @asynccontextmanager
@@ -211,12 +215,7 @@ def create_app(root: Path | None = None, *, max_jobs: int | None = None, max_que
         finally:
             app.state.connections -= 1
 
-    try:
-        from gradtrace.web.runs import install as install_run_browser
-    except ModuleNotFoundError:
-        pass  # the run browser lands from the browser branch
-    else:
-        install_run_browser(app, root)
+    install_run_browser(app, root)
     return app
 
 
