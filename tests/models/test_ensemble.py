@@ -5,6 +5,9 @@ import torch
 
 from gradtrace.models import GRU, LSTM, ElmanRNN
 
+# Every test runs with the Python and the compiled time loops of the hand-written BPTT.
+pytestmark = pytest.mark.usefixtures("bptt_loops")
+
 B, T, IN, H, OUT, K = 3, 6, 2, 4, 2, 3
 F64 = torch.float64
 CLASSES = {"elman": ElmanRNN, "lstm": LSTM, "gru": GRU}

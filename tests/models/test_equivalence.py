@@ -7,6 +7,9 @@ from torch import nn
 
 from gradtrace.models import GRU, LSTM, ElmanRNN
 
+# Every test runs with the Python and the compiled time loops of the hand-written BPTT.
+pytestmark = pytest.mark.usefixtures("bptt_loops")
+
 B, T, IN, H, OUT = 3, 6, 4, 5, 2
 F64 = torch.float64
 KINDS = {

@@ -1,5 +1,6 @@
 """The hand-written BPTT (models/bptt.py) against the autograd loop in float64: states, every gradient,
-the probes' ∂L/∂h_t, trace, fit with and without truncation and remedies; and the fallbacks."""
+the probes' ∂L/∂h_t, trace, fit with and without truncation and remedies, each with the Python and
+the compiled time loops (the ``bptt_loops`` fixture); and the fallbacks."""
 
 import copy
 
@@ -69,7 +70,7 @@ def _run(model, inputs, state, *, probe, loss):
 @pytest.mark.parametrize("num_models", [1, 3])
 @pytest.mark.parametrize("readout", ["all", "last"])
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_fast_path_equals_the_autograd_loop(name, readout, num_models, probe, loss):
+def test_fast_path_equals_the_autograd_loop(name, readout, num_models, probe, loss, bptt_loops):
     fast, loop = _pair(_model(name, readout=readout, num_models=num_models))
     generator = torch.Generator().manual_seed(1)
     inputs = torch.randn(num_models, B, T, IN, generator=generator, dtype=F64, requires_grad=True)
@@ -89,7 +90,7 @@ def test_fast_path_equals_the_autograd_loop(name, readout, num_models, probe, lo
         assert float(fast_grads[-1].abs().amax()) > 1e-3, "the test must not be trivially zero"
 
 
-def test_probe_gradients_from_backward_land_in_probes_grad():
+def test_probe_gradients_from_backward_land_in_probes_grad(bptt_loops):
     fast, loop = _pair(_model("lstm", num_models=2))
     inputs = torch.randn(B, T, IN, generator=torch.Generator().manual_seed(2), dtype=F64)
     probes = []
@@ -102,7 +103,7 @@ def test_probe_gradients_from_backward_land_in_probes_grad():
     torch.testing.assert_close(fast.W_rec.grad, loop.W_rec.grad, **CLOSE)
 
 
-def test_no_grad_forward_equals_the_autograd_loop():
+def test_no_grad_forward_equals_the_autograd_loop(bptt_loops):
     fast, loop = _pair(_model("gru", num_models=2))
     inputs = torch.randn(B, T, IN, generator=torch.Generator().manual_seed(3), dtype=F64)
     with torch.no_grad():
@@ -112,7 +113,7 @@ def test_no_grad_forward_equals_the_autograd_loop():
 
 
 @pytest.mark.parametrize("name", ["elman-tanh", "elman-relu", "lstm", "gru"])
-def test_trace_is_the_same_on_both_paths(name):
+def test_trace_is_the_same_on_both_paths(name, bptt_loops):
     task = CopyMemory(delay=2)
     batch = task.sample(B, seed=0)
     cls, own = MODELS[name]
@@ -149,7 +150,7 @@ def _assert_same_runs(runs):
 
 @pytest.mark.parametrize("truncation", [None, (5, 5), (4, 6), (6, 4)])
 @pytest.mark.parametrize("cls", [ElmanRNN, LSTM, GRU])
-def test_fit_is_the_same_on_both_paths(cls, truncation):
+def test_fit_is_the_same_on_both_paths(cls, truncation, bptt_loops):
     task = CopyMemory(delay=2)  # 14 steps, scored at every step
 
     def make():
@@ -159,7 +160,7 @@ def test_fit_is_the_same_on_both_paths(cls, truncation):
 
 
 @pytest.mark.parametrize("truncation", [None, (4, 6)])
-def test_pascanu_penalty_and_clipping_are_the_same_on_both_paths(truncation):
+def test_pascanu_penalty_and_clipping_are_the_same_on_both_paths(truncation, bptt_loops):
     task = Adding(12)
 
     def make():

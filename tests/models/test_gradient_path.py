@@ -8,6 +8,9 @@ from gradtrace.instruments import trace
 from gradtrace.models import GRU, LSTM, ElmanRNN
 from gradtrace.tasks import Batch, member_loss
 
+# Every test runs with the Python and the compiled time loops of the hand-written BPTT.
+pytestmark = pytest.mark.usefixtures("bptt_loops")
+
 B, T, IN, H, OUT, K = 3, 7, 2, 5, 2, 2
 F64 = torch.float64
 PHI = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}

@@ -25,6 +25,7 @@ from torch.autograd.function import once_differentiable
 from torch.nn import functional
 
 from gradtrace.activations import ACTIVATIONS, LEAKY_RELU_SLOPE
+from gradtrace.models.compiled import native_loops
 
 __all__ = ["FAST_ELMAN_ACTIVATIONS", "elman_recurrence", "gru_recurrence", "lstm_recurrence"]
 
@@ -165,20 +166,27 @@ class _ElmanBPTT(torch.autograd.Function):
         h = path.unbind(1)
         W_rec_T = W_rec.transpose(1, 2)  # noqa: N806
         pre = None
+        native = native_loops(path)
         # Each step's slot starts as its drive and the product adds to it in place.
         if activation in _FROM_OUTPUT:
             in_place = _FROM_OUTPUT[activation][0]
             path[:, 1:] = drives
-            for t in range(T):
-                h[t + 1].baddbmm_(h[t], W_rec_T)
-                if in_place is not None:
-                    in_place(h[t + 1])
+            if native is not None:
+                native.elman_forward(path, path.new_empty(0), W_rec_T.contiguous(), activation, LEAKY_RELU_SLOPE)
+            else:
+                for t in range(T):
+                    h[t + 1].baddbmm_(h[t], W_rec_T)
+                    if in_place is not None:
+                        in_place(h[t + 1])
         else:
             phi = ACTIVATIONS[activation].fn
             pre = drives.clone(memory_format=torch.contiguous_format)
             a = pre.unbind(1)
-            for t in range(T):
-                h[t + 1].copy_(phi(a[t].baddbmm_(h[t], W_rec_T)))
+            if native is not None:
+                native.elman_forward(path, pre, W_rec_T.contiguous(), activation, LEAKY_RELU_SLOPE)
+            else:
+                for t in range(T):
+                    h[t + 1].copy_(phi(a[t].baddbmm_(h[t], W_rec_T)))
         ctx.save_for_backward(W_rec)
         ctx.path, ctx.pre, ctx.activation = path, pre, activation
         ctx.set_materialize_grads(False)
@@ -195,16 +203,20 @@ class _ElmanBPTT(torch.autograd.Function):
         else:
             slope = ACTIVATIONS[ctx.activation].derivative(pre)
         errors, (adds,) = _errors(path, grad_states)  # δ_t = ∂L/∂h_t
-        pre_grad = torch.empty_like(slope)  # a′_t
+        pre_grad = torch.empty_like(slope, memory_format=torch.contiguous_format)  # a′_t
         delta, a, phi = errors[0].unbind(1), pre_grad.unbind(1), slope.unbind(1)
         _seed(delta[T - 1], adds, grad_last)
-        torch.mul(delta[T - 1], phi[T - 1], out=a[T - 1])
-        for t in range(T - 2, -1, -1):
-            if adds:
-                delta[t].baddbmm_(a[t + 1], W_rec)
-            else:
-                torch.bmm(a[t + 1], W_rec, out=delta[t])
-            torch.mul(delta[t], phi[t], out=a[t])
+        native = native_loops(path)
+        if native is not None:
+            native.elman_backward(errors[0], pre_grad, slope.contiguous(), W_rec.contiguous(), adds)
+        else:
+            torch.mul(delta[T - 1], phi[T - 1], out=a[T - 1])
+            for t in range(T - 2, -1, -1):
+                if adds:
+                    delta[t].baddbmm_(a[t + 1], W_rec)
+                else:
+                    torch.bmm(a[t + 1], W_rec, out=delta[t])
+                torch.mul(delta[t], phi[t], out=a[t])
         needs = ctx.needs_input_grad
         return (
             pre_grad if needs[0] else None,
@@ -231,14 +243,18 @@ class _LSTMBPTT(torch.autograd.Function):
         z, g, tc = gates.unbind(1), candidate.unbind(1), squashed.unbind(1)
         i, f, g_pre, o = (gates[..., s * H:(s + 1) * H].unbind(1) for s in range(4))
         W_rec_T = W_rec.transpose(1, 2)  # noqa: N806
-        for t in range(T):
-            z[t].baddbmm_(h[t], W_rec_T)
-            torch.tanh(g_pre[t], out=g[t])
-            z[t].sigmoid_()
-            torch.mul(f[t], c[t], out=c[t + 1])
-            c[t + 1].addcmul_(i[t], g[t])
-            torch.tanh(c[t + 1], out=tc[t])
-            torch.mul(o[t], tc[t], out=h[t + 1])
+        native = native_loops(path)
+        if native is not None:
+            native.lstm_forward(gates, candidate, squashed, path, cells, W_rec_T.contiguous())
+        else:
+            for t in range(T):
+                z[t].baddbmm_(h[t], W_rec_T)
+                torch.tanh(g_pre[t], out=g[t])
+                z[t].sigmoid_()
+                torch.mul(f[t], c[t], out=c[t + 1])
+                c[t + 1].addcmul_(i[t], g[t])
+                torch.tanh(c[t + 1], out=tc[t])
+                torch.mul(o[t], tc[t], out=h[t + 1])
         ctx.save_for_backward(W_rec)
         ctx.buffers = (gates, candidate, squashed, path, cells)
         ctx.set_materialize_grads(False)
@@ -268,19 +284,24 @@ class _LSTMBPTT(torch.autograd.Function):
         f_t, a_o, a_c, a_ifg = f.unbind(1), to_output.unbind(1), to_cell.unbind(1), to_ifg.unbind(1)
         _seed(dh[T - 1], h_adds, grad_h_last)
         _seed(dc[T - 1], c_adds, grad_c_last)
-        for t in range(T - 1, -1, -1):
-            if t < T - 1:
-                if h_adds:
-                    dh[t].baddbmm_(dz[t + 1], W_rec)
-                else:
-                    torch.bmm(dz[t + 1], W_rec, out=dh[t])
-                if c_adds:
-                    dc[t].addcmul_(dc[t + 1], f_t[t + 1])
-                else:
-                    torch.mul(dc[t + 1], f_t[t + 1], out=dc[t])
-            dc[t].addcmul_(dh[t], a_c[t])
-            torch.mul(dh[t], a_o[t], out=dz_o[t])
-            torch.mul(a_ifg[t], dc[t].unsqueeze(-2), out=dz_ifg[t])
+        native = native_loops(path)
+        if native is not None:
+            native.lstm_backward(errors, pre_grad, gates, to_output.contiguous(), to_cell.contiguous(), to_ifg,
+                                 W_rec.contiguous(), h_adds, c_adds)
+        else:
+            for t in range(T - 1, -1, -1):
+                if t < T - 1:
+                    if h_adds:
+                        dh[t].baddbmm_(dz[t + 1], W_rec)
+                    else:
+                        torch.bmm(dz[t + 1], W_rec, out=dh[t])
+                    if c_adds:
+                        dc[t].addcmul_(dc[t + 1], f_t[t + 1])
+                    else:
+                        torch.mul(dc[t + 1], f_t[t + 1], out=dc[t])
+                dc[t].addcmul_(dh[t], a_c[t])
+                torch.mul(dh[t], a_o[t], out=dz_o[t])
+                torch.mul(a_ifg[t], dc[t].unsqueeze(-2), out=dz_ifg[t])
         needs = ctx.needs_input_grad
         return (
             pre_grad if needs[0] else None,
@@ -312,11 +333,15 @@ class _GRUBPTT(torch.autograd.Function):
         r, z, u_n = (recurrent[..., s * H:(s + 1) * H].unbind(1) for s in range(3))
         d_n = drives[..., 2 * H:].unbind(1)
         W_rec_T = W_rec.transpose(1, 2)  # noqa: N806
-        for t in range(T):
-            u[t].baddbmm_(h[t], W_rec_T)
-            rz[t].sigmoid_()
-            torch.addcmul(d_n[t], r[t], u_n[t], out=n[t]).tanh_()
-            torch.lerp(n[t], h[t], z[t], out=h[t + 1])
+        native = native_loops(path)
+        if native is not None:
+            native.gru_forward(recurrent, candidate, path, drives.contiguous(), W_rec_T.contiguous())
+        else:
+            for t in range(T):
+                u[t].baddbmm_(h[t], W_rec_T)
+                rz[t].sigmoid_()
+                torch.addcmul(d_n[t], r[t], u_n[t], out=n[t]).tanh_()
+                torch.lerp(n[t], h[t], z[t], out=h[t + 1])
         ctx.save_for_backward(W_rec)
         ctx.buffers = (recurrent, candidate, path)
         ctx.set_materialize_grads(False)
@@ -341,14 +366,18 @@ class _GRUBPTT(torch.autograd.Function):
         delta, du, z_t = errors[0].unbind(1), pre_grad.unbind(1), z.unbind(1)
         du_split, a = pre_grad.unflatten(-1, (3, H)).unbind(1), factors.unbind(1)
         _seed(delta[T - 1], adds, grad_last)
-        for t in range(T - 1, -1, -1):
-            torch.mul(a[t], delta[t].unsqueeze(-2), out=du_split[t])
-            if t > 0:
-                if adds:
-                    delta[t - 1].addcmul_(delta[t], z_t[t])
-                else:
-                    torch.mul(delta[t], z_t[t], out=delta[t - 1])
-                delta[t - 1].baddbmm_(du[t], W_rec)
+        native = native_loops(path)
+        if native is not None:
+            native.gru_backward(errors[0], pre_grad, recurrent, factors, W_rec.contiguous(), adds)
+        else:
+            for t in range(T - 1, -1, -1):
+                torch.mul(a[t], delta[t].unsqueeze(-2), out=du_split[t])
+                if t > 0:
+                    if adds:
+                        delta[t - 1].addcmul_(delta[t], z_t[t])
+                    else:
+                        torch.mul(delta[t], z_t[t], out=delta[t - 1])
+                    delta[t - 1].baddbmm_(du[t], W_rec)
         needs = ctx.needs_input_grad
         drive_grad = None
         if needs[0]:

@@ -1,0 +1,425 @@
+// The time loops of gradtrace's hand-written BPTT (gradtrace/models/bptt.py), compiled.
+//
+// Python allocates every buffer and does everything that is vectorized over all steps at once (the
+// input drives, the gate factors of the backward, the weight gradients); these functions run only the
+// loops over time that bptt.py would otherwise run op by op from Python. Each one fills buffers in
+// place, with the layout bptt.py documents: time-major, (K, T, B, width) or (K, T + 1, B, H) for the
+// states with h_0 at index 0, all contiguous, so the slice of member k at step t is one row-major
+// B x width block.
+//
+// The per-step matrix products call the BLAS that ATen itself calls for them (MKL's sgemm/dgemm,
+// which libtorch exports), one call per member and step, with no dispatcher, no tensor and no
+// allocation in between; where libtorch exports no such BLAS they go through ATen's addmm. The transcendental functions (tanh, sigmoid, GELU) go through ATen's
+// vectorized operators on the (K, B, width) view of the step, so they round exactly as the Python
+// loop's; products and sums are plain loops that apply the same operations in the same order as the
+// ATen calls they replace. Only CPU tensors of float32 or float64 come here.
+
+#include <ATen/ATen.h>
+#include <torch/library.h>
+
+#include <cmath>
+#include <initializer_list>
+#include <utility>
+#include <string>
+#include <type_traits>
+
+namespace {
+
+using at::Tensor;
+
+// The BLAS that ATen calls (MKL's Fortran interface, LP64), when libtorch exports it. Weak: a torch
+// built on another BLAS leaves them null and the products go through ATen's addmm instead.
+extern "C" {
+void SGEMM(const char* transa, const char* transb, const int* m, const int* n, const int* k, const float* alpha,
+           const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c,
+           const int* ldc) __attribute__((weak));
+void DGEMM(const char* transa, const char* transb, const int* m, const int* n, const int* k, const double* alpha,
+           const double* a, const int* lda, const double* b, const int* ldb, const double* beta, double* c,
+           const int* ldc) __attribute__((weak));
+}
+
+template <typename scalar_t>
+void blas_gemm(const char* transa, const char* transb, const int* m, const int* n, const int* k,
+               const scalar_t* alpha, const scalar_t* a, const int* lda, const scalar_t* b, const int* ldb,
+               const scalar_t* beta, scalar_t* c, const int* ldc);
+
+template <>
+void blas_gemm<float>(const char* transa, const char* transb, const int* m, const int* n, const int* k,
+                      const float* alpha, const float* a, const int* lda, const float* b, const int* ldb,
+                      const float* beta, float* c, const int* ldc) {
+  SGEMM(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+template <>
+void blas_gemm<double>(const char* transa, const char* transb, const int* m, const int* n, const int* k,
+                       const double* alpha, const double* a, const int* lda, const double* b, const int* ldb,
+                       const double* beta, double* c, const int* ldc) {
+  DGEMM(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+template <typename scalar_t>
+bool has_blas() {
+  return std::is_same_v<scalar_t, float> ? SGEMM != nullptr : DGEMM != nullptr;
+}
+
+// C = op(A) op(B) + beta C for row-major matrices: an M x N result, inner size L; beta 0 never reads C.
+// BLAS is column-major, so this computes the transpose, Cᵀ = op(B)ᵀ op(A)ᵀ, with the same flags.
+template <typename scalar_t>
+inline void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t L, scalar_t beta,
+                 const scalar_t* A, int64_t lda, const scalar_t* B, int64_t ldb, scalar_t* C, int64_t ldc) {
+  if (has_blas<scalar_t>()) {
+    const int m = static_cast<int>(N), n = static_cast<int>(M), k = static_cast<int>(L);
+    const int ld_b = static_cast<int>(ldb), ld_a = static_cast<int>(lda), ld_c = static_cast<int>(ldc);
+    const scalar_t one = 1;
+    blas_gemm<scalar_t>(trans_b ? "T" : "N", trans_a ? "T" : "N", &m, &n, &k, &one, B, &ld_b, A, &ld_a, &beta, C,
+                        &ld_c);
+    return;
+  }
+  const auto options = at::TensorOptions().dtype(c10::CppTypeToScalarType<scalar_t>::value);
+  auto matrix = [&](const scalar_t* data, bool trans, int64_t rows, int64_t cols, int64_t ld) {
+    // op(X) is rows x cols; X itself is stored row-major with leading dimension ld.
+    at::Tensor stored = trans ? at::from_blob(const_cast<scalar_t*>(data), {cols, rows}, {ld, 1}, options)
+                              : at::from_blob(const_cast<scalar_t*>(data), {rows, cols}, {ld, 1}, options);
+    return trans ? stored.t() : stored;
+  };
+  at::Tensor out = at::from_blob(C, {M, N}, {ldc, 1}, options);
+  at::addmm_out(out, out, matrix(A, trans_a, M, L, lda), matrix(B, trans_b, L, N, ldb), beta, 1);
+}
+
+void check_buffer(const Tensor& t, const char* name, const Tensor& like) {
+  TORCH_CHECK(t.is_contiguous(), "gradtrace native loop: `", name, "` must be contiguous");
+  TORCH_CHECK(t.device().is_cpu(), "gradtrace native loop: `", name, "` must be on the CPU");
+  TORCH_CHECK(t.scalar_type() == like.scalar_type(), "gradtrace native loop: `", name, "` has dtype ",
+              t.scalar_type(), ", expected ", like.scalar_type());
+}
+
+void check_buffers(const Tensor& like, std::initializer_list<std::pair<Tensor, const char*>> buffers) {
+  for (const auto& [t, name] : buffers) check_buffer(t, name, like);
+}
+
+void check_float(const Tensor& t) {
+  TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble,
+              "gradtrace native loop: float32 or float64 only, got ", t.scalar_type());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Elman: h_t = φ(d_t + h_{t−1} W_recᵀ)
+// ---------------------------------------------------------------------------------------------
+
+// Apply φ to the step's pre-activations. From-output activations work in place on h (which holds
+// the pre-activation); "gelu" and "step" read `pre` and write h.
+void elman_activate(const std::string& activation, Tensor h, const Tensor& pre, double leaky_slope) {
+  if (activation == "tanh") {
+    h.tanh_();
+  } else if (activation == "sigmoid") {
+    h.sigmoid_();
+  } else if (activation == "relu") {
+    h.relu_();
+  } else if (activation == "leaky_relu") {
+    at::leaky_relu_(h, leaky_slope);
+  } else if (activation == "linear") {
+  } else if (activation == "gelu") {
+    at::gelu_out(h, pre);
+  } else if (activation == "step") {
+    // (a > 0) + 0·a, as gradtrace.activations computes it (0·a keeps a NaN or an infinity's NaN).
+    AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "gradtrace_step", [&] {
+      const int64_t K = h.size(0), n = h.size(1) * h.size(2);
+      for (int64_t k = 0; k < K; ++k) {
+        scalar_t* out = h[k].data_ptr<scalar_t>();
+        const scalar_t* a = pre[k].data_ptr<scalar_t>();
+        for (int64_t j = 0; j < n; ++j) {
+          out[j] = (a[j] > scalar_t(0) ? scalar_t(1) : scalar_t(0)) + scalar_t(0) * a[j];
+        }
+      }
+    });
+  } else {
+    TORCH_CHECK(false, "gradtrace native loop: unknown Elman activation '", activation, "'");
+  }
+}
+
+// path (K, T + 1, B, H): h_0 at 0 and, for a from-output activation, the drives at 1..T.
+// pre (K, T, B, H): the drives, for "gelu" and "step" (else an empty tensor). w_rec_t (K, H, H): W_recᵀ,
+// contiguous (BLAS multiplies by a stored transpose more slowly at these sizes).
+void elman_forward(Tensor path, Tensor pre, const Tensor& w_rec_t, std::string activation, double leaky_slope) {
+  check_float(path);
+  check_buffer(path, "path", path);
+  check_buffer(w_rec_t, "W_rec_T", path);
+  const bool from_pre = activation == "gelu" || activation == "step";
+  if (from_pre) check_buffer(pre, "pre", path);
+  const int64_t K = path.size(0), T = path.size(1) - 1, B = path.size(2), H = path.size(3);
+  AT_DISPATCH_FLOATING_TYPES(path.scalar_type(), "gradtrace_elman_forward", [&] {
+    scalar_t* h = path.data_ptr<scalar_t>();
+    const scalar_t* w = w_rec_t.data_ptr<scalar_t>();
+    scalar_t* a = from_pre ? pre.data_ptr<scalar_t>() : nullptr;
+    for (int64_t t = 0; t < T; ++t) {
+      for (int64_t k = 0; k < K; ++k) {
+        const scalar_t* previous = h + (k * (T + 1) + t) * B * H;
+        scalar_t* target = from_pre ? a + (k * T + t) * B * H : h + (k * (T + 1) + t + 1) * B * H;
+        gemm<scalar_t>(false, false, B, H, H, scalar_t(1), previous, H, w + k * H * H, H, target, H);
+      }
+      elman_activate(activation, path.select(1, t + 1), from_pre ? pre.select(1, t) : Tensor(), leaky_slope);
+    }
+  });
+}
+
+// errors (K, T, B, H): δ_t = ∂L/∂h_t, holding the outputs' gradients when `adds` (else undefined)
+// and δ_{T−1} complete. slope (K, T, B, H): φ′(a_t). Fills errors and pre_grad (a′_t = δ_t ⊙ φ′).
+void elman_backward(Tensor errors, Tensor pre_grad, const Tensor& slope, const Tensor& w_rec, bool adds) {
+  check_float(errors);
+  check_buffer(errors, "errors", errors);
+  check_buffer(pre_grad, "pre_grad", errors);
+  check_buffer(slope, "slope", errors);
+  check_buffer(w_rec, "W_rec", errors);
+  const int64_t K = errors.size(0), T = errors.size(1), B = errors.size(2), H = errors.size(3);
+  const int64_t n = B * H;
+  AT_DISPATCH_FLOATING_TYPES(errors.scalar_type(), "gradtrace_elman_backward", [&] {
+    scalar_t* delta = errors.data_ptr<scalar_t>();
+    scalar_t* a = pre_grad.data_ptr<scalar_t>();
+    const scalar_t* phi = slope.data_ptr<scalar_t>();
+    const scalar_t* w = w_rec.data_ptr<scalar_t>();
+    for (int64_t t = T - 1; t >= 0; --t) {
+      for (int64_t k = 0; k < K; ++k) {
+        const int64_t at_t = (k * T + t) * n;
+        if (t < T - 1) {
+          gemm<scalar_t>(false, false, B, H, H, adds ? scalar_t(1) : scalar_t(0), a + at_t + n, H,
+                         w + k * H * H, H, delta + at_t, H);
+        }
+        for (int64_t j = 0; j < n; ++j) a[at_t + j] = delta[at_t + j] * phi[at_t + j];
+      }
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// LSTM (gate order i, f, g, o)
+// ---------------------------------------------------------------------------------------------
+
+// gates (K, T, B, 4H): the drives; on return i, f, σ(g) (unused), o. candidate, squashed (K, T, B, H):
+// tanh(g_t), tanh(c_t). path, cells (K, T + 1, B, H): h_0, c_0 at index 0. w_rec_t (K, H, 4H): W_recᵀ.
+void lstm_forward(Tensor gates, Tensor candidate, Tensor squashed, Tensor path, Tensor cells, const Tensor& w_rec_t) {
+  check_float(gates);
+  check_buffers(gates, {{gates, "gates"}, {candidate, "candidate"}, {squashed, "squashed"},
+                         {path, "path"}, {cells, "cells"}, {w_rec_t, "W_rec_T"}});
+  const int64_t K = gates.size(0), T = gates.size(1), B = gates.size(2), G = gates.size(3), H = G / 4;
+  const int64_t n = B * H;
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gradtrace_lstm_forward", [&] {
+    scalar_t* z = gates.data_ptr<scalar_t>();
+    scalar_t* h = path.data_ptr<scalar_t>();
+    scalar_t* c = cells.data_ptr<scalar_t>();
+    const scalar_t* g = candidate.data_ptr<scalar_t>();
+    const scalar_t* tc = squashed.data_ptr<scalar_t>();
+    const scalar_t* w = w_rec_t.data_ptr<scalar_t>();
+    for (int64_t t = 0; t < T; ++t) {
+      for (int64_t k = 0; k < K; ++k) {
+        gemm<scalar_t>(false, false, B, G, H, scalar_t(1), h + (k * (T + 1) + t) * n, H, w + k * G * H, G,
+                       z + (k * T + t) * B * G, G);
+      }
+      Tensor step = gates.select(1, t);
+      Tensor candidate_t = candidate.select(1, t);
+      at::tanh_out(candidate_t, step.narrow(-1, 2 * H, H));
+      step.sigmoid_();
+      for (int64_t k = 0; k < K; ++k) {  // c_t = f ⊙ c_{t−1} + i ⊙ g
+        const scalar_t* zk = z + (k * T + t) * B * G;
+        const scalar_t* gk = g + (k * T + t) * n;
+        const scalar_t* c_old = c + (k * (T + 1) + t) * n;
+        scalar_t* c_new = c + (k * (T + 1) + t + 1) * n;
+        for (int64_t b = 0; b < B; ++b) {
+          const scalar_t* i = zk + b * G;
+          const scalar_t* f = i + H;
+          for (int64_t j = 0; j < H; ++j) c_new[b * H + j] = f[j] * c_old[b * H + j] + i[j] * gk[b * H + j];
+        }
+      }
+      Tensor squashed_t = squashed.select(1, t);
+      at::tanh_out(squashed_t, cells.select(1, t + 1));
+      for (int64_t k = 0; k < K; ++k) {  // h_t = o ⊙ tanh(c_t)
+        const scalar_t* zk = z + (k * T + t) * B * G;
+        const scalar_t* tk = tc + (k * T + t) * n;
+        scalar_t* h_new = h + (k * (T + 1) + t + 1) * n;
+        for (int64_t b = 0; b < B; ++b) {
+          const scalar_t* o = zk + b * G + 3 * H;
+          for (int64_t j = 0; j < H; ++j) h_new[b * H + j] = o[j] * tk[b * H + j];
+        }
+      }
+    }
+  });
+}
+
+// errors (2, K, T, B, H): (δh_t, δc_t), holding the outputs' gradients where h_adds / c_adds and the
+// complete δh_{T−1}, δc_{T−1}. pre_grad (K, T, B, 4H) gets z′_t. gates as lstm_forward left them;
+// to_output, to_cell (K, T, B, H) and to_ifg (K, T, B, 3, H): the factors of bptt.py's backward.
+void lstm_backward(Tensor errors, Tensor pre_grad, const Tensor& gates, const Tensor& to_output,
+                   const Tensor& to_cell, const Tensor& to_ifg, const Tensor& w_rec, bool h_adds, bool c_adds) {
+  check_float(errors);
+  check_buffers(errors, {{errors, "errors"}, {pre_grad, "pre_grad"}, {gates, "gates"},
+                         {to_output, "to_output"}, {to_cell, "to_cell"}, {to_ifg, "to_ifg"}, {w_rec, "W_rec"}});
+  const int64_t K = errors.size(1), T = errors.size(2), B = errors.size(3), H = errors.size(4), G = 4 * H;
+  const int64_t n = B * H;
+  AT_DISPATCH_FLOATING_TYPES(errors.scalar_type(), "gradtrace_lstm_backward", [&] {
+    scalar_t* dh = errors.data_ptr<scalar_t>();
+    scalar_t* dc = dh + K * T * n;
+    scalar_t* dz = pre_grad.data_ptr<scalar_t>();
+    const scalar_t* z = gates.data_ptr<scalar_t>();
+    const scalar_t* a_o = to_output.data_ptr<scalar_t>();
+    const scalar_t* a_c = to_cell.data_ptr<scalar_t>();
+    const scalar_t* a_ifg = to_ifg.data_ptr<scalar_t>();
+    const scalar_t* w = w_rec.data_ptr<scalar_t>();
+    for (int64_t t = T - 1; t >= 0; --t) {
+      for (int64_t k = 0; k < K; ++k) {
+        const int64_t at_t = (k * T + t) * n;
+        scalar_t* dz_t = dz + (k * T + t) * B * G;
+        if (t < T - 1) {
+          gemm<scalar_t>(false, false, B, H, G, h_adds ? scalar_t(1) : scalar_t(0), dz_t + B * G, G,
+                         w + k * G * H, H, dh + at_t, H);
+          const scalar_t* z_next = z + (k * T + t + 1) * B * G;
+          for (int64_t b = 0; b < B; ++b) {  // δc_t (+)= δc_{t+1} ⊙ f_{t+1}
+            const scalar_t* f = z_next + b * G + H;
+            scalar_t* out = dc + at_t + b * H;
+            const scalar_t* next = out + n;
+            if (c_adds) {
+              for (int64_t j = 0; j < H; ++j) out[j] = out[j] + next[j] * f[j];
+            } else {
+              for (int64_t j = 0; j < H; ++j) out[j] = next[j] * f[j];
+            }
+          }
+        }
+        for (int64_t b = 0; b < B; ++b) {
+          const int64_t row = at_t + b * H;
+          scalar_t* dz_b = dz_t + b * G;
+          const scalar_t* ifg = a_ifg + 3 * row;
+          for (int64_t j = 0; j < H; ++j) {
+            const scalar_t delta_h = dh[row + j];
+            const scalar_t delta_c = dc[row + j] + delta_h * a_c[row + j];
+            dc[row + j] = delta_c;
+            dz_b[3 * H + j] = delta_h * a_o[row + j];
+            dz_b[j] = ifg[j] * delta_c;
+            dz_b[H + j] = ifg[H + j] * delta_c;
+            dz_b[2 * H + j] = ifg[2 * H + j] * delta_c;
+          }
+        }
+      }
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// GRU (gate order r, z, n; the recurrent bias inside the reset product)
+// ---------------------------------------------------------------------------------------------
+
+// recurrent (K, T, B, 3H): (d_r + b_r, d_z + b_z, b_n); on return r, z, u_n. drives (K, T, B, 3H).
+// candidate (K, T, B, H) gets n_t; path (K, T + 1, B, H) holds h_0 at 0. w_rec_t (K, H, 3H): W_recᵀ.
+void gru_forward(Tensor recurrent, Tensor candidate, Tensor path, const Tensor& drives, const Tensor& w_rec_t) {
+  check_float(recurrent);
+  check_buffers(recurrent, {{recurrent, "recurrent"}, {candidate, "candidate"}, {path, "path"},
+                         {drives, "drives"}, {w_rec_t, "W_rec_T"}});
+  const int64_t K = recurrent.size(0), T = recurrent.size(1), B = recurrent.size(2), G = recurrent.size(3);
+  const int64_t H = G / 3, n = B * H;
+  AT_DISPATCH_FLOATING_TYPES(recurrent.scalar_type(), "gradtrace_gru_forward", [&] {
+    scalar_t* u = recurrent.data_ptr<scalar_t>();
+    scalar_t* cand = candidate.data_ptr<scalar_t>();
+    scalar_t* h = path.data_ptr<scalar_t>();
+    const scalar_t* d = drives.data_ptr<scalar_t>();
+    const scalar_t* w = w_rec_t.data_ptr<scalar_t>();
+    for (int64_t t = 0; t < T; ++t) {
+      for (int64_t k = 0; k < K; ++k) {
+        gemm<scalar_t>(false, false, B, G, H, scalar_t(1), h + (k * (T + 1) + t) * n, H, w + k * G * H, G,
+                       u + (k * T + t) * B * G, G);
+      }
+      recurrent.select(1, t).narrow(-1, 0, 2 * H).sigmoid_();
+      for (int64_t k = 0; k < K; ++k) {  // n_t's pre-activation d_n + r ⊙ u_n
+        const scalar_t* u_k = u + (k * T + t) * B * G;
+        const scalar_t* d_k = d + (k * T + t) * B * G;
+        scalar_t* n_k = cand + (k * T + t) * n;
+        for (int64_t b = 0; b < B; ++b) {
+          const scalar_t* r = u_k + b * G;
+          for (int64_t j = 0; j < H; ++j) n_k[b * H + j] = d_k[b * G + 2 * H + j] + r[j] * r[2 * H + j];
+        }
+      }
+      candidate.select(1, t).tanh_();
+      for (int64_t k = 0; k < K; ++k) {  // h_t = lerp(n_t, h_{t−1}, z_t), in ATen's two-branch form
+        const scalar_t* u_k = u + (k * T + t) * B * G;
+        const scalar_t* n_k = cand + (k * T + t) * n;
+        const scalar_t* h_old = h + (k * (T + 1) + t) * n;
+        scalar_t* h_new = h + (k * (T + 1) + t + 1) * n;
+        for (int64_t b = 0; b < B; ++b) {
+          const scalar_t* z = u_k + b * G + H;
+          for (int64_t j = 0; j < H; ++j) {
+            const scalar_t start = n_k[b * H + j], end = h_old[b * H + j], weight = z[j];
+            h_new[b * H + j] = std::abs(weight) < scalar_t(0.5) ? start + weight * (end - start)
+                                                                : end - (end - start) * (scalar_t(1) - weight);
+          }
+        }
+      }
+    }
+  });
+}
+
+// errors (K, T, B, H): δ_t, holding the outputs' gradients when `adds` and δ_{T−1} complete.
+// pre_grad (K, T, B, 3H) gets u′_t. recurrent as gru_forward left it (z in the middle third);
+// factors (K, T, B, 3, H): δ → (r′, z′, u_n′).
+void gru_backward(Tensor errors, Tensor pre_grad, const Tensor& recurrent, const Tensor& factors,
+                  const Tensor& w_rec, bool adds) {
+  check_float(errors);
+  check_buffers(errors, {{errors, "errors"}, {pre_grad, "pre_grad"}, {recurrent, "recurrent"},
+                         {factors, "factors"}, {w_rec, "W_rec"}});
+  const int64_t K = errors.size(0), T = errors.size(1), B = errors.size(2), H = errors.size(3), G = 3 * H;
+  const int64_t n = B * H;
+  AT_DISPATCH_FLOATING_TYPES(errors.scalar_type(), "gradtrace_gru_backward", [&] {
+    scalar_t* delta = errors.data_ptr<scalar_t>();
+    scalar_t* du = pre_grad.data_ptr<scalar_t>();
+    const scalar_t* u = recurrent.data_ptr<scalar_t>();
+    const scalar_t* a = factors.data_ptr<scalar_t>();
+    const scalar_t* w = w_rec.data_ptr<scalar_t>();
+    for (int64_t t = T - 1; t >= 0; --t) {
+      for (int64_t k = 0; k < K; ++k) {
+        const int64_t at_t = (k * T + t) * n;
+        scalar_t* du_t = du + (k * T + t) * B * G;
+        const scalar_t* u_t = u + (k * T + t) * B * G;
+        for (int64_t b = 0; b < B; ++b) {
+          const scalar_t* a_b = a + 3 * (at_t + b * H);
+          const scalar_t* d_b = delta + at_t + b * H;
+          scalar_t* du_b = du_t + b * G;
+          for (int64_t s = 0; s < 3; ++s) {
+            for (int64_t j = 0; j < H; ++j) du_b[s * H + j] = a_b[s * H + j] * d_b[j];
+          }
+        }
+        if (t > 0) {
+          scalar_t* previous = delta + at_t - n;
+          for (int64_t b = 0; b < B; ++b) {  // δ_{t−1} (+)= δ_t ⊙ z_t
+            const scalar_t* z = u_t + b * G + H;
+            const scalar_t* d_b = delta + at_t + b * H;
+            scalar_t* p_b = previous + b * H;
+            if (adds) {
+              for (int64_t j = 0; j < H; ++j) p_b[j] = p_b[j] + d_b[j] * z[j];
+            } else {
+              for (int64_t j = 0; j < H; ++j) p_b[j] = d_b[j] * z[j];
+            }
+          }
+          gemm<scalar_t>(false, false, B, H, G, scalar_t(1), du_t, G, w + k * G * H, H, previous, H);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+TORCH_LIBRARY(gradtrace_native, m) {
+  m.def("elman_forward(Tensor(a!) path, Tensor(b!) pre, Tensor w_rec_t, str activation, float leaky_slope) -> ()");
+  m.def("elman_backward(Tensor(a!) errors, Tensor(b!) pre_grad, Tensor slope, Tensor w_rec, bool adds) -> ()");
+  m.def("lstm_forward(Tensor(a!) gates, Tensor(b!) candidate, Tensor(c!) squashed, Tensor(d!) path, "
+        "Tensor(e!) cells, Tensor w_rec_t) -> ()");
+  m.def("lstm_backward(Tensor(a!) errors, Tensor(b!) pre_grad, Tensor gates, Tensor to_output, Tensor to_cell, "
+        "Tensor to_ifg, Tensor w_rec, bool h_adds, bool c_adds) -> ()");
+  m.def("gru_forward(Tensor(a!) recurrent, Tensor(b!) candidate, Tensor(c!) path, Tensor drives, Tensor w_rec_t) -> ()");
+  m.def("gru_backward(Tensor(a!) errors, Tensor(b!) pre_grad, Tensor recurrent, Tensor factors, Tensor w_rec, "
+        "bool adds) -> ()");
+}
+
+TORCH_LIBRARY_IMPL(gradtrace_native, CPU, m) {
+  m.impl("elman_forward", &elman_forward);
+  m.impl("elman_backward", &elman_backward);
+  m.impl("lstm_forward", &lstm_forward);
+  m.impl("lstm_backward", &lstm_backward);
+  m.impl("gru_forward", &gru_forward);
+  m.impl("gru_backward", &gru_backward);
+}

@@ -1,0 +1,99 @@
+"""The compiled time loops' machinery (models/compiled.py): choosing the path, caching, and falling
+back to the Python loops, silently without a compiler and with one warning when a build fails."""
+
+import shutil
+
+import pytest
+import torch
+
+from gradtrace.models import GRU, LSTM, ElmanRNN, compiled
+from gradtrace.models.compiled import NativeBuildWarning, native_available, native_loops, native_status
+
+F64 = torch.float64
+
+
+@pytest.fixture
+def fresh(monkeypatch, tmp_path):
+    """A process state in which nothing was loaded yet, building into an empty folder."""
+    monkeypatch.setattr(compiled, "_state", {"ops": None, "tried": False, "reason": "not loaded yet",
+                                             "build_seconds": None, "library": None, "loops_run": 0})
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "builds"))
+    return tmp_path
+
+
+def _gradients(model, inputs):
+    trajectory = model(inputs, probe=True)
+    loss = trajectory.outputs.square().sum()
+    return torch.autograd.grad(loss, [trajectory.probes, *model.parameters()])
+
+
+@pytest.mark.parametrize("value", ["2", "yes", "native"])
+def test_a_bad_mode_names_the_variable_and_the_choices(monkeypatch, value):
+    monkeypatch.setenv("GRADTRACE_NATIVE", value)
+    with pytest.raises(ValueError, match=f"GRADTRACE_NATIVE must be 0, 1 or auto, got '{value}'"):
+        native_loops(torch.zeros(1))
+
+
+def test_mode_0_and_tensors_the_loops_do_not_take_run_the_python_loops(monkeypatch):
+    monkeypatch.setenv("GRADTRACE_NATIVE", "1")
+    for tensor in (torch.zeros(1, device="meta"), torch.zeros(1, dtype=torch.bfloat16),
+                   torch.zeros(1, dtype=torch.int64)):
+        assert native_loops(tensor) is None
+    monkeypatch.setenv("GRADTRACE_NATIVE", "0")
+    assert native_loops(torch.zeros(1)) is None
+    assert not native_available()
+
+
+def test_without_a_compiler_it_falls_back_silently_and_mode_1_raises(fresh, monkeypatch, recwarn):
+    monkeypatch.setenv("CXX", "no-such-compiler-gradtrace")
+    monkeypatch.setenv("GRADTRACE_NATIVE", "auto")
+    model = ElmanRNN(2, 4, 1, seed=0, dtype=F64)
+    inputs = torch.randn(2, 5, 2, dtype=F64)
+    assert native_loops(inputs) is None
+    status = native_status()
+    assert not status["available"] and "no C++ compiler ('no-such-compiler-gradtrace')" in status["reason"]
+    assert not recwarn.list
+    fallback = _gradients(model, inputs)
+    monkeypatch.setenv("GRADTRACE_NATIVE", "0")
+    for ours, reference in zip(fallback, _gradients(model, inputs), strict=True):
+        torch.testing.assert_close(ours, reference, rtol=0, atol=0)
+    monkeypatch.setenv("GRADTRACE_NATIVE", "1")
+    with pytest.raises(RuntimeError, match="GRADTRACE_NATIVE=1 asks for the compiled time loops, but no C"):
+        model(inputs)
+
+
+@pytest.mark.skipif(shutil.which("c++") is None, reason="needs a C++ compiler to fail a build")
+def test_a_failed_build_warns_once_and_falls_back(fresh, monkeypatch):
+    broken = fresh / "loops.cpp"
+    broken.write_text("this is not C++;\n")
+    monkeypatch.setattr(compiled, "SOURCE", broken)
+    monkeypatch.setenv("GRADTRACE_NATIVE", "auto")
+    model = GRU(2, 4, 1, seed=0, dtype=F64)
+    inputs = torch.randn(2, 5, 2, dtype=F64)
+    with pytest.warns(NativeBuildWarning, match="could not be built .* the Python loops run instead"):
+        model(inputs)
+    assert "building them failed" in native_status()["reason"]
+    with torch.no_grad():
+        model(inputs)  # no second warning: pytest's `error` filter would raise it
+
+
+def test_a_cached_build_loads_without_a_compiler(monkeypatch):
+    monkeypatch.setenv("GRADTRACE_NATIVE", "auto")
+    if not native_available():
+        pytest.skip(f"the compiled time loops are not available here: {native_status()['reason']}")
+    library = native_status()["library"]
+    monkeypatch.setattr(compiled, "_state", {"ops": None, "tried": False, "reason": "not loaded yet",
+                                             "build_seconds": None, "library": None, "loops_run": 0})
+    monkeypatch.setenv("CXX", "no-such-compiler-gradtrace")
+    assert native_available()
+    status = native_status()
+    assert status["library"] == library and status["build_seconds"] is None
+    assert status["build_directory"] in library
+
+
+@pytest.mark.parametrize("cls", [ElmanRNN, LSTM, GRU])
+def test_the_compiled_loops_run_and_count(bptt_loops, cls):
+    model = cls(2, 4, 1, num_models=2, seed=0, dtype=torch.float32)
+    before = native_status()["loops_run"]
+    _gradients(model, torch.randn(3, 5, 2))
+    assert native_status()["loops_run"] - before == (2 if bptt_loops == "compiled" else 0)
