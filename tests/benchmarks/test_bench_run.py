@@ -45,8 +45,12 @@ def test_quick_suite_writes_settings_machine_sections_and_goals(tmp_path):
     assert large["peak_gflops"] > 0 and large["percent_of_peak"]["elman traced H=16"] > 0
     assert summary["default_run"] == {"skipped": True}
     goals = summary["goals"]
-    assert goals["steps/T=10/ratios/elman_traced_vs_torch"]["bound"] == 0.35
-    assert goals["steps/T=5/ratios/elman_ensemble_per_member_vs_torch"]["bound"] == 0.15
+    assert goals["steps/T=10/ratios/elman_traced_vs_torch"]["bound"] == 0.38
+    assert goals["steps/T=10/ratios/lstm_traced_vs_matmuls"]["bound"] == 1.2
+    assert goals["steps/T=5/ensemble_percent_of_peak/elman"]["bound"] == 80.0
+    assert first["ensemble_percent_of_peak"]["elman"] > 0
+    native = summary["machine"]["native"]
+    assert native["available"] == ("gru_compiled_vs_python" in first["ratios"])
     assert goals["default_run/seconds"]["met"] is None
     assert all(goal["met"] in (True, False) for path, goal in goals.items() if path != "default_run/seconds")
     for heading in ("torch.nn.LSTM", "lstm traced K=2", "% of peak", "gradtrace run (default)", "goal"):

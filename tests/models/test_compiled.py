@@ -87,7 +87,7 @@ def test_a_cached_build_loads_without_a_compiler(monkeypatch):
     monkeypatch.setenv("CXX", "no-such-compiler-gradtrace")
     assert native_available()
     status = native_status()
-    assert status["library"] == library and status["build_seconds"] is None
+    assert status["library"] == library and not status["built_here"] and status["build_seconds"] > 0
     assert status["build_directory"] in library
 
 

@@ -9,6 +9,10 @@ reverse, computing δ_t = ∂L/∂h_t step by step, and the gradient of W_rec as
 all steps at the end. δ_t is the total derivative the probes measure, so the trace comes free: it
 is handed back as the probes' gradient.
 
+The loops over time run compiled (:mod:`gradtrace.models.compiled`, C++ built at first use) wherever
+that applies, and as the Python loops below elsewhere; both fill the same buffers with the same values
+(to float rounding), so everything around them, and the gradient, is the same on either.
+
 Each function takes the input drives d_t = x_t W_inᵀ + b, already projected by autograd outside
 and time-major (K, T, B, G·H); the initial state (a tuple of (K, B, H)); W_rec (K, G·H, H); and the
 zero probe tensor (S, K, B, T, H) or None. It returns what the autograd loop returns: the states

@@ -102,16 +102,27 @@ def native_status() -> dict:
 
     Returns:
         ``mode`` (``GRADTRACE_NATIVE``), ``available`` (loaded in this process), ``reason`` (why not,
-        else None), ``build_seconds`` (how long this process's build took; None when it loaded a cached
-        build or built nothing), ``library`` (the loaded file), ``build_directory`` and ``loops_run``
-        (windows run forward or backward by the compiled loops in this process).
+        else None), ``built_here`` (whether this process built them), ``build_seconds`` (how long the
+        build of the loaded library took, in this process or as its cache folder recorded it),
+        ``library`` (the loaded file), ``build_directory`` and ``loops_run`` (windows run forward or
+        backward by the compiled loops in this process).
     """
     with _lock:
         status = {key: _state[key] for key in ("build_seconds", "library", "loops_run")}
         available = _state["ops"] is not None
-        status.update(available=available, reason=None if available else _state["reason"])
+        status.update(available=available, reason=None if available else _state["reason"],
+                      built_here=_state["build_seconds"] is not None)
+    if available and status["build_seconds"] is None:
+        status["build_seconds"] = _recorded_build_seconds(Path(status["library"]).parent)
     status.update(mode=native_mode(), build_directory=str(build_directory()))
     return status
+
+
+def _recorded_build_seconds(folder: Path) -> float | None:
+    try:
+        return float((folder / _BUILT).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def native_loops(like: torch.Tensor):
