@@ -9,6 +9,11 @@ reverse, computing δ_t = ∂L/∂h_t step by step, and the gradient of W_rec as
 all steps at the end. δ_t is the total derivative the probes measure, so the trace comes free: it
 is handed back as the probes' gradient.
 
+The buffers that never leave a step (the gate values kept for the backward, the backward's factors,
+the errors when no probe asks for them) come from a pool (:mod:`gradtrace.models.workspace`) and go
+back to it only once nothing can read them, so a training step does not pay for fresh memory each
+time; everything returned (states, gradients, probe gradients) is freshly allocated.
+
 The loops over time run compiled (:mod:`gradtrace.models.compiled`, C++ built at first use) wherever
 that applies, and as the Python loops below elsewhere; both fill the same buffers with the same values
 (to float rounding), so everything around them, and the gradient, is the same on either.
@@ -30,6 +35,7 @@ from torch.nn import functional
 
 from gradtrace.activations import ACTIVATIONS, LEAKY_RELU_SLOPE
 from gradtrace.models.compiled import native_loops
+from gradtrace.models.workspace import Lease
 
 __all__ = ["FAST_ELMAN_ACTIVATIONS", "elman_recurrence", "gru_recurrence", "lstm_recurrence"]
 
@@ -129,15 +135,18 @@ def _path(drives: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
     return path
 
 
-def _errors(like: torch.Tensor, *grads: torch.Tensor | None) -> tuple[torch.Tensor, list[bool]]:
+def _errors(like: torch.Tensor, lease: Lease | None, *grads: torch.Tensor | None) -> tuple[torch.Tensor, list[bool]]:
     """Allocate the errors δ (S, K, T, B, H), one per state, holding the gradient of each state output.
 
-    ``grads`` are the gradients (K, B, T, H) of the S state outputs, None where an output was not
-    used. Returns the buffer and, per state, whether it holds a gradient for the backward loop to
-    add to (else its content is undefined and the loop writes rather than adds).
+    ``lease`` lends the buffer when the errors stay inside the backward (no probe gradient is
+    returned), else None: a fresh one. ``grads`` are the gradients (K, B, T, H) of the S state
+    outputs, None where an output was not used. Returns the buffer and, per state, whether it holds
+    a gradient for the backward loop to add to (else its content is undefined and the loop writes
+    rather than adds).
     """
     K, T1, B, H = like.shape  # noqa: N806
-    errors = like.new_empty(len(grads), K, T1 - 1, B, H)
+    shape = (len(grads), K, T1 - 1, B, H)
+    errors = like.new_empty(shape) if lease is None else lease.empty(shape, like)
     for s, grad in enumerate(grads):
         if grad is not None:
             errors[s].copy_(grad.transpose(1, 2))
@@ -150,6 +159,21 @@ def _seed(last: torch.Tensor, holds_grad: bool, final_grad: torch.Tensor | None)
         last.zero_()
     if final_grad is not None:
         last.add_(final_grad)
+
+
+def _one_minus(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """1 − x into ``out`` (−x + 1 rounds exactly as 1 − x)."""
+    return torch.neg(x, out=out).add_(1)
+
+
+def _one_minus_square(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """1 − x² into ``out``, rounded as ``1 - x.square()``."""
+    return torch.square(x, out=out).neg_().add_(1)
+
+
+def _logistic_slope(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """x ⊙ (1 − x) into ``out``, rounded as ``x * (1 - x)``."""
+    return _one_minus(x, out).mul_(x)
 
 
 def _weight_grad(pre_grads: torch.Tensor, path: torch.Tensor) -> torch.Tensor:
@@ -184,7 +208,8 @@ class _ElmanBPTT(torch.autograd.Function):
                         in_place(h[t + 1])
         else:
             phi = ACTIVATIONS[activation].fn
-            pre = drives.clone(memory_format=torch.contiguous_format)
+            ctx.lease = Lease()  # `pre` goes back to the pool when the graph is freed
+            pre = ctx.lease.empty(drives.shape, drives).copy_(drives)
             a = pre.unbind(1)
             if native is not None:
                 native.elman_forward(path, pre, W_rec_T.contiguous(), activation, LEAKY_RELU_SLOPE)
@@ -199,14 +224,24 @@ class _ElmanBPTT(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_states, grad_last):
+        with Lease() as lease:
+            return _ElmanBPTT._backward(ctx, lease, grad_states, grad_last)
+
+    @staticmethod
+    def _backward(ctx, lease, grad_states, grad_last):
         (W_rec,) = ctx.saved_tensors  # noqa: N806
         path, pre = ctx.path, ctx.pre
         T = path.shape[1] - 1  # noqa: N806
-        if pre is None:
+        needs = ctx.needs_input_grad
+        if ctx.activation == "tanh":
+            slope = _one_minus_square(path[:, 1:], lease.empty(path[:, 1:].shape, path))
+        elif ctx.activation == "sigmoid":
+            slope = _logistic_slope(path[:, 1:], lease.empty(path[:, 1:].shape, path))
+        elif pre is None:
             slope = _FROM_OUTPUT[ctx.activation][1](path[:, 1:])
         else:
             slope = ACTIVATIONS[ctx.activation].derivative(pre)
-        errors, (adds,) = _errors(path, grad_states)  # δ_t = ∂L/∂h_t
+        errors, (adds,) = _errors(path, None if needs[3] else lease, grad_states)  # δ_t = ∂L/∂h_t
         pre_grad = torch.empty_like(slope, memory_format=torch.contiguous_format)  # a′_t
         delta, a, phi = errors[0].unbind(1), pre_grad.unbind(1), slope.unbind(1)
         _seed(delta[T - 1], adds, grad_last)
@@ -221,7 +256,6 @@ class _ElmanBPTT(torch.autograd.Function):
                 else:
                     torch.bmm(a[t + 1], W_rec, out=delta[t])
                 torch.mul(delta[t], phi[t], out=a[t])
-        needs = ctx.needs_input_grad
         return (
             pre_grad if needs[0] else None,
             torch.bmm(a[0], W_rec) if needs[1] else None,
@@ -239,9 +273,11 @@ class _LSTMBPTT(torch.autograd.Function):
     def forward(ctx, drives, h0, c0, W_rec, probes):  # noqa: N803
         K, T, B, G = drives.shape  # noqa: N806
         H = G // 4  # noqa: N806
-        gates = drives.clone(memory_format=torch.contiguous_format)  # i, f, σ(g) (unused), o after the loop
-        candidate = drives.new_empty(K, T, B, H)  # tanh(g)
-        squashed = drives.new_empty(K, T, B, H)  # tanh(c_t)
+        # Kept for the backward only: back to the pool when the graph is freed.
+        ctx.lease = lease = Lease()
+        gates = lease.empty(drives.shape, drives).copy_(drives)  # i, f, σ(g) (unused), o after the loop
+        candidate = lease.empty((K, T, B, H), drives)  # tanh(g)
+        squashed = lease.empty((K, T, B, H), drives)  # tanh(c_t)
         path, cells = _path(drives, h0), _path(drives, c0)
         h, c = path.unbind(1), cells.unbind(1)
         z, g, tc = gates.unbind(1), candidate.unbind(1), squashed.unbind(1)
@@ -268,19 +304,29 @@ class _LSTMBPTT(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_states, grad_cells, grad_h_last, grad_c_last):
+        with Lease() as lease:
+            return _LSTMBPTT._backward(ctx, lease, grad_states, grad_cells, grad_h_last, grad_c_last)
+
+    @staticmethod
+    def _backward(ctx, lease, grad_states, grad_cells, grad_h_last, grad_c_last):
         (W_rec,) = ctx.saved_tensors  # noqa: N806
         gates, candidate, squashed, path, cells = ctx.buffers
         K, T, B, G = gates.shape  # noqa: N806
         H = G // 4  # noqa: N806
+        needs = ctx.needs_input_grad
         i, f, o = gates[..., :H], gates[..., H:2 * H], gates[..., 3 * H:]
-        # The factors that do not depend on the error, for every step at once.
-        to_output = squashed * o * (1 - o)  # δh → o′
-        to_cell = o * (1 - squashed.square())  # δh → δc of the same step
-        to_ifg = gates.new_empty(K, T, B, 3, H)  # δc → (i′, f′, g′)
-        torch.mul(candidate, i * (1 - i), out=to_ifg[..., 0, :])
-        torch.mul(cells[:, :T], f * (1 - f), out=to_ifg[..., 1, :])
-        torch.mul(i, 1 - candidate.square(), out=to_ifg[..., 2, :])
-        errors, (h_adds, c_adds) = _errors(path, grad_states, grad_cells)  # (∂L/∂h_t, ∂L/∂c_t)
+        # The factors that do not depend on the error, for every step at once, rounded as
+        # squashed * o * (1 - o), o * (1 - squashed²), candidate * i(1 − i), c_{t−1} * f(1 − f), i * (1 − g²).
+        scratch = lease.empty((K, T, B, H), gates)
+        to_output = torch.mul(squashed, o, out=lease.empty((K, T, B, H), gates))  # δh → o′
+        to_output.mul_(_one_minus(o, scratch))
+        to_cell = _one_minus_square(squashed, lease.empty((K, T, B, H), gates)).mul_(o)  # δh → δc, same step
+        to_ifg = lease.empty((K, T, B, 3, H), gates)  # δc → (i′, f′, g′)
+        torch.mul(candidate, _logistic_slope(i, scratch), out=to_ifg[..., 0, :])
+        torch.mul(cells[:, :T], _logistic_slope(f, scratch), out=to_ifg[..., 1, :])
+        torch.mul(i, _one_minus_square(candidate, scratch), out=to_ifg[..., 2, :])
+        errors, (h_adds, c_adds) = _errors(path, None if needs[4] else lease,
+                                           grad_states, grad_cells)  # (∂L/∂h_t, ∂L/∂c_t)
         pre_grad = torch.empty_like(gates)  # z′_t
         dh, dc = errors[0].unbind(1), errors[1].unbind(1)
         dz, dz_o = pre_grad.unbind(1), pre_grad[..., 3 * H:].unbind(1)
@@ -290,7 +336,7 @@ class _LSTMBPTT(torch.autograd.Function):
         _seed(dc[T - 1], c_adds, grad_c_last)
         native = native_loops(path)
         if native is not None:
-            native.lstm_backward(errors, pre_grad, gates, to_output.contiguous(), to_cell.contiguous(), to_ifg,
+            native.lstm_backward(errors, pre_grad, gates, to_output, to_cell, to_ifg,
                                  W_rec.contiguous(), h_adds, c_adds)
         else:
             for t in range(T - 1, -1, -1):
@@ -306,7 +352,6 @@ class _LSTMBPTT(torch.autograd.Function):
                 dc[t].addcmul_(dh[t], a_c[t])
                 torch.mul(dh[t], a_o[t], out=dz_o[t])
                 torch.mul(a_ifg[t], dc[t].unsqueeze(-2), out=dz_ifg[t])
-        needs = ctx.needs_input_grad
         return (
             pre_grad if needs[0] else None,
             torch.bmm(dz[0], W_rec) if needs[1] else None,
@@ -327,10 +372,11 @@ class _GRUBPTT(torch.autograd.Function):
         # Each step's product starts from (d_r + b_rec,r, d_z + b_rec,z, b_rec,n): the reset and
         # update gates add drive and recurrent part; the candidate's recurrent part u_n stays apart,
         # since the reset gate multiplies it. After the loop the buffer holds r, z, u_n.
-        recurrent = torch.empty_like(drives, memory_format=torch.contiguous_format)
+        ctx.lease = lease = Lease()  # recurrent and candidate: back to the pool when the graph is freed
+        recurrent = lease.empty(drives.shape, drives)
         torch.add(drives[..., : 2 * H], b_rec[:, None, None, : 2 * H], out=recurrent[..., : 2 * H])
         recurrent[..., 2 * H:] = b_rec[:, None, None, 2 * H:]
-        candidate = drives.new_empty(K, T, B, H)  # n
+        candidate = lease.empty((K, T, B, H), drives)  # n
         path = _path(drives, h0)
         h, u, n = path.unbind(1), recurrent.unbind(1), candidate.unbind(1)
         rz = recurrent[..., : 2 * H].unbind(1)
@@ -354,18 +400,26 @@ class _GRUBPTT(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_states, grad_last):
+        with Lease() as lease:
+            return _GRUBPTT._backward(ctx, lease, grad_states, grad_last)
+
+    @staticmethod
+    def _backward(ctx, lease, grad_states, grad_last):
         (W_rec,) = ctx.saved_tensors  # noqa: N806
         recurrent, candidate, path = ctx.buffers
         K, T, B, G = recurrent.shape  # noqa: N806
         H = G // 3  # noqa: N806
+        needs = ctx.needs_input_grad
         r, z, u_n = recurrent[..., :H], recurrent[..., H:2 * H], recurrent[..., 2 * H:]
-        # The factors that do not depend on the error, for every step at once: δ → (r′, z′, u_n′).
-        to_n = (1 - z) * (1 - candidate.square())  # δ → n′
-        factors = recurrent.new_empty(K, T, B, 3, H)
-        torch.mul(to_n * u_n, r * (1 - r), out=factors[..., 0, :])
-        torch.mul(path[:, :T] - candidate, z * (1 - z), out=factors[..., 1, :])
+        # The factors that do not depend on the error, for every step at once: δ → (r′, z′, u_n′),
+        # rounded as (1 - z) * (1 - n²), (to_n * u_n) * r(1 − r), (h_{t−1} − n) * z(1 − z), to_n * r.
+        scratch, other = lease.empty((K, T, B, H), path), lease.empty((K, T, B, H), path)
+        to_n = _one_minus(z, lease.empty((K, T, B, H), path)).mul_(_one_minus_square(candidate, scratch))  # δ → n′
+        factors = lease.empty((K, T, B, 3, H), path)
+        torch.mul(torch.mul(to_n, u_n, out=other), _logistic_slope(r, scratch), out=factors[..., 0, :])
+        torch.mul(torch.sub(path[:, :T], candidate, out=other), _logistic_slope(z, scratch), out=factors[..., 1, :])
         torch.mul(to_n, r, out=factors[..., 2, :])
-        errors, (adds,) = _errors(path, grad_states)  # δ_t = ∂L/∂h_t
+        errors, (adds,) = _errors(path, None if needs[4] else lease, grad_states)  # δ_t = ∂L/∂h_t
         pre_grad = torch.empty_like(recurrent)  # u′_t
         delta, du, z_t = errors[0].unbind(1), pre_grad.unbind(1), z.unbind(1)
         du_split, a = pre_grad.unflatten(-1, (3, H)).unbind(1), factors.unbind(1)
@@ -382,7 +436,6 @@ class _GRUBPTT(torch.autograd.Function):
                     else:
                         torch.mul(delta[t], z_t[t], out=delta[t - 1])
                     delta[t - 1].baddbmm_(du[t], W_rec)
-        needs = ctx.needs_input_grad
         drive_grad = None
         if needs[0]:
             drive_grad = torch.cat([pre_grad[..., : 2 * H], errors[0] * to_n], dim=-1)
