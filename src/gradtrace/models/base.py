@@ -23,8 +23,10 @@ from torch import nn
 from torch.nn.modules import module as torch_module
 
 from gradtrace.errors import check_choice, check_int, check_seed, describe
+from gradtrace.models.bptt import project
 from gradtrace.models.conversion import check_torch_rnn, output_head
 from gradtrace.models.sizes import MAX_MODELS, check_dtype, check_parameter_memory, recurrent_values
+from gradtrace.models.workspace import Lease
 
 __all__ = ["READOUTS", "RecurrentModel", "Trajectory", "member_copy"]
 
@@ -169,11 +171,19 @@ class RecurrentModel(nn.Module):
             projected = torch.einsum("kbti,kgi->kbtg", inputs, self.W_in)
         return projected + self.b[:, None, None, :]
 
-    def _project_time_major(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Return the drives of ``project_inputs`` time-major, (K, T, B, G·H), in one batched product."""
+    def _project_time_major(self, inputs: torch.Tensor, lease=None) -> torch.Tensor:
+        """Return the drives of ``project_inputs`` time-major, (K, T, B, G·H), in one batched product.
+
+        With a :class:`~gradtrace.models.workspace.Lease`, into a buffer it lends (see
+        :func:`gradtrace.models.bptt.project`): only for drives that nothing reads once the recurrence's
+        forward has run.
+        """
         B, T, width = inputs.shape[-3:]  # noqa: N806
         flat = inputs.transpose(-3, -2).reshape(-1, T * B, width).expand(self.num_models, -1, -1)
-        drives = torch.baddbmm(self.b[:, None, :], flat, self.W_in.transpose(1, 2))
+        if lease is None:
+            drives = torch.baddbmm(self.b[:, None, :], flat, self.W_in.transpose(1, 2))
+        else:
+            drives = project(self.b[:, None, :], flat, self.W_in.transpose(1, 2), lease)
         return drives.view(self.num_models, T, B, -1)
 
     def step(self, drive: torch.Tensor, state: tuple[torch.Tensor, ...],
@@ -336,7 +346,10 @@ class RecurrentModel(nn.Module):
         if probe:
             probes = self.W_rec.new_zeros(len(self.state_names), self.num_models, batch_size, steps,
                                           self.hidden_size, requires_grad=True)
-        states, cells, final_state = self._recurrence(self._project_time_major(inputs), state, probes)
+        # The recurrences copy the drives into their own buffers and never keep them: the drives'
+        # memory goes back to the pool once the forward has run, for the next window.
+        with Lease() as lease:
+            states, cells, final_state = self._recurrence(self._project_time_major(inputs, lease), state, probes)
         last = final_state[0].unsqueeze(2) if self.readout == "last" else states
         return Trajectory(outputs=self.read_out(last), states=states, final_state=final_state, cells=cells,
                           probes=probes)

@@ -37,7 +37,7 @@ from gradtrace.activations import ACTIVATIONS, LEAKY_RELU_SLOPE
 from gradtrace.models.compiled import native_loops
 from gradtrace.models.workspace import Lease
 
-__all__ = ["FAST_ELMAN_ACTIVATIONS", "elman_recurrence", "gru_recurrence", "lstm_recurrence"]
+__all__ = ["FAST_ELMAN_ACTIVATIONS", "elman_recurrence", "gru_recurrence", "lstm_recurrence", "project"]
 
 # Activations applied in place whose derivative is read off the output h = φ(a): (φ in place,
 # φ′ as a function of h). No pre-activation is stored and a step costs two ops. The (leaky) ReLU's
@@ -181,6 +181,54 @@ def _weight_grad(pre_grads: torch.Tensor, path: torch.Tensor) -> torch.Tensor:
     K, T, B, width = pre_grads.shape  # noqa: N806
     previous = path[:, :T].reshape(K, T * B, path.shape[-1])  # a view: the buffer is time-major
     return torch.bmm(pre_grads.reshape(K, T * B, width).transpose(1, 2), previous)
+
+
+# ------------------------------------------------------------------------------------------------
+# Input drives
+# ------------------------------------------------------------------------------------------------
+def project(bias: torch.Tensor, flat: torch.Tensor, W_in_T: torch.Tensor, lease: Lease) -> torch.Tensor:  # noqa: N803
+    """``torch.baddbmm(bias, flat, W_in_T)`` into a buffer of ``lease``: the same values and gradients.
+
+    The drives of a window are read only by the recurrence's forward (each recurrence copies them into
+    its own buffers and never saves them), so the caller releases ``lease`` once that forward has run,
+    and the next window reuses the memory. The backward gives what autograd's own baddbmm gives,
+    computed the same way (the same products and reduction), so gradients round identically.
+
+    Args:
+        bias: (K, 1, G·H).
+        flat: (K, T·B, width), the inputs time-major.
+        W_in_T: (K, width, G·H).
+        lease: lends the (K, T·B, G·H) result.
+    """
+    return _Projection.apply(bias, flat, W_in_T, lease)
+
+
+class _Projection(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, bias, flat, W_in_T, lease):  # noqa: N803
+        K, rows, _ = flat.shape  # noqa: N806
+        buffer = lease.empty((K, rows, W_in_T.shape[-1]), flat)
+        torch.baddbmm(bias, flat, W_in_T, out=buffer)
+        ctx.save_for_backward(flat, W_in_T)
+        ctx.bias_shape = bias.shape
+        # A view: autograd marks the returned tensor, never the pooled buffer itself.
+        return buffer.view_as(buffer)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        flat, W_in_T = ctx.saved_tensors  # noqa: N806
+        needs = ctx.needs_input_grad
+        grad_bias = None
+        if needs[0]:  # autograd's sum_to: the broadcast dimensions summed, kept
+            dims = [d for d, size in enumerate(ctx.bias_shape) if size == 1 and grad.shape[d] != 1]
+            grad_bias = grad.sum(dims, keepdim=True) if dims else grad
+        return (
+            grad_bias,
+            grad.bmm(W_in_T.transpose(1, 2)) if needs[1] else None,
+            flat.transpose(1, 2).bmm(grad) if needs[2] else None,
+            None,
+        )
 
 
 # ------------------------------------------------------------------------------------------------
