@@ -78,7 +78,7 @@ class Lease:
         self.release()
 
     def __del__(self) -> None:
-        if self._held:
+        if self._held and _lock is not None:  # None while the interpreter shuts down: nothing to keep
             self.release()
 
 
