@@ -362,27 +362,28 @@ class _LSTMBPTT(torch.autograd.Function):
         K, T, B, G = gates.shape  # noqa: N806
         H = G // 4  # noqa: N806
         needs = ctx.needs_input_grad
-        i, f, o = gates[..., :H], gates[..., H:2 * H], gates[..., 3 * H:]
-        # The factors that do not depend on the error, for every step at once, rounded as
-        # squashed * o * (1 - o), o * (1 - squashed²), candidate * i(1 − i), c_{t−1} * f(1 − f), i * (1 − g²).
-        scratch = lease.empty((K, T, B, H), gates)
-        to_output = torch.mul(squashed, o, out=lease.empty((K, T, B, H), gates))  # δh → o′
-        to_output.mul_(_one_minus(o, scratch))
-        to_cell = _one_minus_square(squashed, lease.empty((K, T, B, H), gates)).mul_(o)  # δh → δc, same step
-        to_ifg = lease.empty((K, T, B, 3, H), gates)  # δc → (i′, f′, g′)
-        torch.mul(candidate, _logistic_slope(i, scratch), out=to_ifg[..., 0, :])
-        torch.mul(cells[:, :T], _logistic_slope(f, scratch), out=to_ifg[..., 1, :])
-        torch.mul(i, _one_minus_square(candidate, scratch), out=to_ifg[..., 2, :])
+        f = gates[..., H:2 * H]
         errors, (h_adds, c_adds) = _errors(path, None if needs[4] else lease,
                                            grad_states, grad_cells)  # (∂L/∂h_t, ∂L/∂c_t)
         pre_grad = torch.empty_like(gates)  # z′_t
         _seed(errors[0, :, T - 1], h_adds, grad_h_last)
         _seed(errors[1, :, T - 1], c_adds, grad_c_last)
         native = native_loops(path)
-        if native is not None:
-            native.lstm_backward(errors, pre_grad, gates, to_output, to_cell, to_ifg,
-                                 W_rec.contiguous(), h_adds, c_adds)
+        if native is not None:  # forms the factors below element by element, rounded the same
+            native.lstm_backward(errors, pre_grad, gates, candidate, squashed, cells, W_rec.contiguous(),
+                                 h_adds, c_adds)
         else:
+            i, o = gates[..., :H], gates[..., 3 * H:]
+            # The factors that do not depend on the error, for every step at once, rounded as
+            # squashed * o * (1 - o), o * (1 - squashed²), candidate * i(1 − i), c_{t−1} * f(1 − f), i * (1 − g²).
+            scratch = lease.empty((K, T, B, H), gates)
+            to_output = torch.mul(squashed, o, out=lease.empty((K, T, B, H), gates))  # δh → o′
+            to_output.mul_(_one_minus(o, scratch))
+            to_cell = _one_minus_square(squashed, lease.empty((K, T, B, H), gates)).mul_(o)  # δh → δc, same step
+            to_ifg = lease.empty((K, T, B, 3, H), gates)  # δc → (i′, f′, g′)
+            torch.mul(candidate, _logistic_slope(i, scratch), out=to_ifg[..., 0, :])
+            torch.mul(cells[:, :T], _logistic_slope(f, scratch), out=to_ifg[..., 1, :])
+            torch.mul(i, _one_minus_square(candidate, scratch), out=to_ifg[..., 2, :])
             dh, dc = errors[0].unbind(1), errors[1].unbind(1)
             dz, dz_o = pre_grad.unbind(1), pre_grad[..., 3 * H:].unbind(1)
             dz_ifg = pre_grad[..., : 3 * H].unflatten(-1, (3, H)).unbind(1)

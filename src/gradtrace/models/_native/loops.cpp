@@ -245,13 +245,16 @@ void lstm_forward(Tensor gates, Tensor candidate, Tensor squashed, Tensor path, 
 }
 
 // errors (2, K, T, B, H): (δh_t, δc_t), holding the outputs' gradients where h_adds / c_adds and the
-// complete δh_{T−1}, δc_{T−1}. pre_grad (K, T, B, 4H) gets z′_t. gates as lstm_forward left them;
-// to_output, to_cell (K, T, B, H) and to_ifg (K, T, B, 3, H): the factors of bptt.py's backward.
-void lstm_backward(Tensor errors, Tensor pre_grad, const Tensor& gates, const Tensor& to_output,
-                   const Tensor& to_cell, const Tensor& to_ifg, const Tensor& w_rec, bool h_adds, bool c_adds) {
+// complete δh_{T−1}, δc_{T−1}. pre_grad (K, T, B, 4H) gets z′_t. gates, candidate, squashed, cells as
+// lstm_forward left them. The factors that do not depend on the error are formed here, element by
+// element, with the products of bptt.py's Python backward in the same order (so the same rounding):
+// δh → o′: (tanh c · o)(1 − o); δh → δc: o (1 − tanh² c); δc → (i′, f′, g′): g · i(1 − i),
+// c_{t−1} · f(1 − f), i (1 − g²).
+void lstm_backward(Tensor errors, Tensor pre_grad, const Tensor& gates, const Tensor& candidate,
+                   const Tensor& squashed, const Tensor& cells, const Tensor& w_rec, bool h_adds, bool c_adds) {
   check_float(errors);
-  check_buffers(errors, {{errors, "errors"}, {pre_grad, "pre_grad"}, {gates, "gates"},
-                         {to_output, "to_output"}, {to_cell, "to_cell"}, {to_ifg, "to_ifg"}, {w_rec, "W_rec"}});
+  check_buffers(errors, {{errors, "errors"}, {pre_grad, "pre_grad"}, {gates, "gates"}, {candidate, "candidate"},
+                         {squashed, "squashed"}, {cells, "cells"}, {w_rec, "W_rec"}});
   const int64_t K = errors.size(1), T = errors.size(2), B = errors.size(3), H = errors.size(4), G = 4 * H;
   const int64_t n = B * H;
   AT_DISPATCH_FLOATING_TYPES(errors.scalar_type(), "gradtrace_lstm_backward", [&] {
@@ -259,18 +262,21 @@ void lstm_backward(Tensor errors, Tensor pre_grad, const Tensor& gates, const Te
     scalar_t* dc = dh + K * T * n;
     scalar_t* dz = pre_grad.data_ptr<scalar_t>();
     const scalar_t* z = gates.data_ptr<scalar_t>();
-    const scalar_t* a_o = to_output.data_ptr<scalar_t>();
-    const scalar_t* a_c = to_cell.data_ptr<scalar_t>();
-    const scalar_t* a_ifg = to_ifg.data_ptr<scalar_t>();
+    const scalar_t* cand = candidate.data_ptr<scalar_t>();
+    const scalar_t* sq = squashed.data_ptr<scalar_t>();
+    const scalar_t* c = cells.data_ptr<scalar_t>();
     const scalar_t* w = w_rec.data_ptr<scalar_t>();
+    const scalar_t one = 1;
     for (int64_t t = T - 1; t >= 0; --t) {
       for (int64_t k = 0; k < K; ++k) {
         const int64_t at_t = (k * T + t) * n;
         scalar_t* dz_t = dz + (k * T + t) * B * G;
+        const scalar_t* z_t = z + (k * T + t) * B * G;
+        const scalar_t* c_prev = c + (k * (T + 1) + t) * n;
         if (t < T - 1) {
           gemm<scalar_t>(false, false, B, H, G, h_adds ? scalar_t(1) : scalar_t(0), dz_t + B * G, G,
                          w + k * G * H, H, dh + at_t, H);
-          const scalar_t* z_next = z + (k * T + t + 1) * B * G;
+          const scalar_t* z_next = z_t + B * G;
           for (int64_t b = 0; b < B; ++b) {  // δc_t (+)= δc_{t+1} ⊙ f_{t+1}
             const scalar_t* f = z_next + b * G + H;
             scalar_t* out = dc + at_t + b * H;
@@ -285,15 +291,19 @@ void lstm_backward(Tensor errors, Tensor pre_grad, const Tensor& gates, const Te
         for (int64_t b = 0; b < B; ++b) {
           const int64_t row = at_t + b * H;
           scalar_t* dz_b = dz_t + b * G;
-          const scalar_t* ifg = a_ifg + 3 * row;
+          const scalar_t* z_b = z_t + b * G;
           for (int64_t j = 0; j < H; ++j) {
+            const scalar_t i = z_b[j], f = z_b[H + j], o = z_b[3 * H + j];
+            const scalar_t g = cand[row + j], tc = sq[row + j], c_old = c_prev[b * H + j];
+            const scalar_t to_output = (tc * o) * (one - o);
+            const scalar_t to_cell = (one - tc * tc) * o;
             const scalar_t delta_h = dh[row + j];
-            const scalar_t delta_c = dc[row + j] + delta_h * a_c[row + j];
+            const scalar_t delta_c = dc[row + j] + delta_h * to_cell;
             dc[row + j] = delta_c;
-            dz_b[3 * H + j] = delta_h * a_o[row + j];
-            dz_b[j] = ifg[j] * delta_c;
-            dz_b[H + j] = ifg[H + j] * delta_c;
-            dz_b[2 * H + j] = ifg[2 * H + j] * delta_c;
+            dz_b[3 * H + j] = delta_h * to_output;
+            dz_b[j] = (g * ((one - i) * i)) * delta_c;
+            dz_b[H + j] = (c_old * ((one - f) * f)) * delta_c;
+            dz_b[2 * H + j] = (i * (one - g * g)) * delta_c;
           }
         }
       }
@@ -408,8 +418,8 @@ TORCH_LIBRARY(gradtrace_native, m) {
   m.def("elman_backward(Tensor(a!) errors, Tensor(b!) pre_grad, Tensor slope, Tensor w_rec, bool adds) -> ()");
   m.def("lstm_forward(Tensor(a!) gates, Tensor(b!) candidate, Tensor(c!) squashed, Tensor(d!) path, "
         "Tensor(e!) cells, Tensor w_rec_t) -> ()");
-  m.def("lstm_backward(Tensor(a!) errors, Tensor(b!) pre_grad, Tensor gates, Tensor to_output, Tensor to_cell, "
-        "Tensor to_ifg, Tensor w_rec, bool h_adds, bool c_adds) -> ()");
+  m.def("lstm_backward(Tensor(a!) errors, Tensor(b!) pre_grad, Tensor gates, Tensor candidate, Tensor squashed, "
+        "Tensor cells, Tensor w_rec, bool h_adds, bool c_adds) -> ()");
   m.def("gru_forward(Tensor(a!) recurrent, Tensor(b!) candidate, Tensor(c!) path, Tensor drives, Tensor w_rec_t) -> ()");
   m.def("gru_backward(Tensor(a!) errors, Tensor(b!) pre_grad, Tensor recurrent, Tensor factors, Tensor w_rec, "
         "bool adds) -> ()");
