@@ -162,13 +162,13 @@ def _seed(last: torch.Tensor, holds_grad: bool, final_grad: torch.Tensor | None)
 
 
 def _one_minus(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """1 − x into ``out`` (−x + 1 rounds exactly as 1 − x)."""
-    return torch.neg(x, out=out).add_(1)
+    """1 − x into ``out``, in one pass, rounded as ``1 - x``."""
+    return torch.sub(x.new_ones(()), x, out=out)
 
 
 def _one_minus_square(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """1 − x² into ``out``, rounded as ``1 - x.square()``."""
-    return torch.square(x, out=out).neg_().add_(1)
+    return _one_minus(torch.square(x, out=out), out)
 
 
 def _logistic_slope(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
