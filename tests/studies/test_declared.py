@@ -180,6 +180,15 @@ def test_an_edit_reruns_only_the_runs_it_changes(tmp_path):
     assert entry["config"]["remedies"]["clip"]["max_norm"] == 1.0
 
 
+@pytest.mark.parametrize("axis", ['lr = [0.01, 1e-2]', "seed = [1, 1]", "spectral_radius = [1, 1.0]",
+                                  "truncation = [[2, 2], [2, 2]]", 'remedy = ["clip", "clip"]'])
+def test_a_grid_axis_listing_a_value_twice_is_refused(tmp_path, axis):
+    # Both entries would be one run under one name: refused when the file is read, not when the study runs.
+    text = TINY.replace('remedy = ["none", "clip"]', axis)
+    with pytest.raises(ConfigError, match=r"`grid\.\w+\[1\]` is .* again \(`grid\.\w+\[0\]`\)"):
+        load(tmp_path, text)
+
+
 def test_a_seed_offset_names_other_runs(tmp_path):
     study = load(tmp_path, TINY)
     moved = study.with_seed_offset(3)

@@ -483,7 +483,7 @@ def _grid(reader: _Reader, grid: Mapping[str, Any], models, tasks, remedies, ini
                 plural = {"model": "models", "task": "tasks", "remedy": "remedies", "init": "inits"}[axis]
                 raise reader.fail(f"`grid.{axis}[{i}]` names {label!r}, which is not defined. Defined {plural}: "
                                   f"{', '.join(defined[axis])}.")
-        values[axis] = list(dict.fromkeys(listed))
+        values[axis] = list(listed)
     radii = reader.expect(grid.get("spectral_radius", [None]), "list", "grid.spectral_radius")
     values["spectral_radius"] = [r if r is None else _positive_real(reader, r, f"grid.spectral_radius[{i}]")
                                  for i, r in enumerate(radii)]
@@ -493,7 +493,17 @@ def _grid(reader: _Reader, grid: Mapping[str, Any], models, tasks, remedies, ini
             values[key] = [_train_value(reader, key, v, f"grid.{key}[{i}]") for i, v in enumerate(listed)]
     seeds = reader.expect(grid.get("seed", [seed]), "list", "grid.seed")
     values["seed"] = [_seed(reader, s, f"grid.seed[{i}]") for i, s in enumerate(seeds)]
+    for axis in values:
+        _check_distinct(reader, values[axis], f"grid.{axis}")
     return values
+
+
+def _check_distinct(reader: _Reader, values: list, path: str) -> None:
+    """Refuse an axis that lists a value twice (0.01 and 1e-2 are one value): both would be the same run."""
+    for i, value in enumerate(values):
+        if value in values[:i]:
+            raise reader.fail(f"`{path}[{i}]` is {value!r} again (`{path}[{values.index(value)}]`); each value of a "
+                              "grid axis names its own runs, so list it once.")
 
 
 def _claim_list(reader: _Reader, claims: Any) -> list:
