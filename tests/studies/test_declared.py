@@ -189,6 +189,12 @@ def test_a_grid_axis_listing_a_value_twice_is_refused(tmp_path, axis):
         load(tmp_path, text)
 
 
+def test_an_integer_written_as_a_float_names_the_same_run(tmp_path):
+    as_float = [spec.name for spec in load(tmp_path, TINY).plan(seeds=2)]
+    as_int = [spec.name for spec in load(tmp_path, TINY.replace("max_norm = 1.0", "max_norm = 1")).plan(seeds=2)]
+    assert as_float == as_int
+
+
 def test_a_seed_offset_names_other_runs(tmp_path):
     study = load(tmp_path, TINY)
     moved = study.with_seed_offset(3)

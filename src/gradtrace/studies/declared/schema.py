@@ -211,13 +211,29 @@ class Declaration:
             train = {**self.train, **{key: chosen[key] for key in TRAIN_KEYS if key in chosen}}
             resolved = {"model": model, "task": self.tasks[chosen["task"]], "remedy": remedy, "init": init,
                         "spectral_radius": radius, "train": train, "seeds": seeds, "seed": chosen["seed"]}
-            digest = hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:_HASH_LENGTH]
+            digest = hashlib.sha256(json.dumps(_canonical(resolved), sort_keys=True).encode()).hexdigest()[
+                :_HASH_LENGTH]
             labels = [chosen["model"], chosen["task"], chosen["remedy"]]
             labels += [_shown(axis, chosen[axis]) for axis in axes if axis in varying and axis not in AXES[:3]]
             name = "-".join([*labels, digest])
             points.append(Point(name, {**chosen, "spectral_radius": radius}, model, dict(self.tasks[chosen["task"]]),
                                 remedy, init, radius, train, seeds, chosen["seed"], digest))
         return points
+
+
+def _canonical(value: Any) -> Any:
+    """Return ``value`` with every float that holds an integer written as that integer, for the hash.
+
+    A table's options are passed on as the file writes them, so ``max_norm = 1`` and ``max_norm = 1.0`` train
+    the same run; without this they would hash apart and an edit from one to the other would rerun it.
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {key: _canonical(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(item) for item in value]
+    return value
 
 
 def _shown(axis: str, value: Any) -> str:
