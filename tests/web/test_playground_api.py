@@ -274,3 +274,43 @@ def test_a_study_exported_as_toml_reruns_the_playground(tmp_path, options):
     built = build(settings)
     run = gt.fit(built.model, built.task, **built.fit_options(settings))
     np.testing.assert_array_equal(stored, run.history["train/loss"])
+
+
+def test_a_client_that_reads_nothing_loses_its_job_and_slot():
+    # A client that keeps its connection but never reads: the frames back up, and after the stall timeout the job
+    # stops and frees its slot instead of waiting for ever.
+    import asyncio
+    import concurrent.futures
+
+    from gradtrace.web.playground import Session
+
+    class Unread:
+        def __init__(self):
+            self.inbox = asyncio.Queue()
+
+        async def accept(self):
+            pass
+
+        async def receive(self):
+            return await self.inbox.get()
+
+        async def send_text(self, text):
+            await asyncio.Event().wait()  # never delivered
+
+    async def scenario():
+        slots = Slots(1, 0)
+        socket = Unread()
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            session = asyncio.create_task(Session(socket, slots, pool, stall_timeout=0.5).serve())
+            await socket.inbox.put({"type": "websocket.receive",
+                                    "text": json.dumps({"type": "start", "settings": {**TINY, "steps": 5000}})})
+            deadline = time.monotonic() + 20
+            while not (slots.served == 1 and slots.running == 0) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            freed = slots.served == 1 and slots.running == 0
+            await socket.inbox.put({"type": "websocket.disconnect"})
+            await asyncio.wait_for(session, 10)
+        return freed, time.monotonic() - deadline + 20
+
+    freed, seconds = asyncio.run(scenario())
+    assert freed and seconds < 10, "the job of a client that reads nothing kept its slot"
