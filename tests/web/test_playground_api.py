@@ -314,3 +314,25 @@ def test_a_client_that_reads_nothing_loses_its_job_and_slot():
 
     freed, seconds = asyncio.run(scenario())
     assert freed and seconds < 10, "the job of a client that reads nothing kept its slot"
+
+
+def test_another_sites_page_and_a_rebound_host_are_refused(tmp_path):
+    from fastapi.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    from gradtrace.web import create_app
+    from gradtrace.web.app import LOOPBACK_HOSTS
+
+    with TestClient(create_app(tmp_path, max_jobs=1, allowed_hosts=LOOPBACK_HOSTS),
+                    base_url="http://127.0.0.1:8000") as client:
+        assert client.get("/api/health").status_code == 200
+        # a name made to point at this machine (DNS rebinding) reads nothing
+        rebound = client.get("/api/runs", headers={"host": "attacker.example:8000"})
+        assert rebound.status_code == 400 and "127.0.0.1" in rebound.json()["detail"]
+        here = {"host": "127.0.0.1:8000"}  # the test client's websockets say "testserver" unless told
+        with client.websocket_connect("/api/playground/ws", headers={**here, "origin": "http://127.0.0.1:8000"}) as ws:
+            assert ws.receive_json()["type"] == "hello"
+        with pytest.raises(WebSocketDisconnect) as refused, \
+                client.websocket_connect("/api/playground/ws", headers={**here, "origin": "https://attacker.example"}):
+            pass
+        assert refused.value.code == 1008
