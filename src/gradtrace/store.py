@@ -41,7 +41,7 @@ import numpy as np
 
 from gradtrace.errors import StoreError
 
-__all__ = ["RunRecord", "Store", "check_folder", "describe_holder"]
+__all__ = ["RunRecord", "Store", "check_folder", "describe_holder", "lock_holder"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -484,18 +484,27 @@ class Store:
         """Return who else holds the write lock (``pid``, ``host``, ``started``, ``command``), or None."""
         if self._lock_depth:
             return None
+        return lock_holder(self.root)
+
+
+def lock_holder(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """Return who holds the write lock of the run store in ``folder`` (as :meth:`Store.lock_holder`), or None.
+
+    Opens nothing but the lock file, and takes a shared lock on it for an instant (a writer arriving then
+    retries): the run browser asks it of folders it never opens for writing.
+    """
+    try:
+        handle = os.open(Path(folder) / _LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
         try:
-            handle = os.open(self.root / _LOCK_FILE, os.O_RDONLY)
-        except OSError:
-            return None
-        try:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return _read_holder(handle)
-            return None
-        finally:
-            os.close(handle)
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_holder(handle)
+        return None
+    finally:
+        os.close(handle)
 
 
 def check_folder(path: str | os.PathLike, *, name: str = "root", writable: bool = True) -> Path:

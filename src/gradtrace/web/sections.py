@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
-import fcntl
 import json
-import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from gradtrace.errors import StoreError
 from gradtrace.report.figures import keeping_figures
 from gradtrace.report.html import _footnote
 from gradtrace.report.i18n import check_lang, study_text, text
-from gradtrace.store import _LOCK_FILE, Store, _read_holder, describe_holder
+from gradtrace.store import Store, describe_holder, lock_holder
 from gradtrace.studies.claims import evaluate_claims, stored_study
 from gradtrace.studies.course import course_order
 from gradtrace.studies.registry import figures_module
@@ -94,22 +92,10 @@ def overview(folder: Path, name: str, *, lang: str = "en") -> dict[str, Any]:
 def writer(folder: Path) -> str:
     """Return who is writing the run store in ``folder`` (a live ``gradtrace run``), worded; "" when nobody is.
 
-    Asked on every request, never cached: taking the write lock changes nothing else in the folder. The check
-    takes a shared lock for an instant, as :meth:`~gradtrace.store.Store.lock_holder` does (a writer arriving
-    then retries).
+    Asked on every request, never cached (see :func:`gradtrace.store.lock_holder`).
     """
-    try:
-        handle = os.open(folder / _LOCK_FILE, os.O_RDONLY)
-    except OSError:
-        return ""
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return describe_holder(_read_holder(handle))
-        return ""
-    finally:
-        os.close(handle)
+    holder = lock_holder(folder)
+    return describe_holder(holder) if holder is not None else ""
 
 
 def _summary(store: Store, folder: Path) -> dict[str, Any]:
