@@ -8,6 +8,7 @@ import html
 import platform
 import re
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -15,14 +16,14 @@ from gradtrace import __version__
 from gradtrace.errors import StoreError
 from gradtrace.report.figures import Figure, Table
 from gradtrace.report.i18n import check_lang, number, study_text, text
-from gradtrace.store import Store
+from gradtrace.store import RunRecord, Store
 from gradtrace.studies import Verdict, evaluate_claims, write_summary
 from gradtrace.studies.claims import stored_study
 from gradtrace.studies.course import course_order
 from gradtrace.studies.registry import figures_module
 from gradtrace.studies.summary import QUICK_NOTE, WALL_SECONDS_KEY
 
-__all__ = ["render_report", "write_report"]
+__all__ = ["footnote", "render_report", "section_records", "section_titles", "write_report"]
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1100px; margin: 2em auto;
@@ -110,7 +111,25 @@ def _order(value: str):
         return (1, 0.0, value)
 
 
-def _footnote(records, meta: dict, lang: str) -> str:
+def section_records(store: Store, name: str, study: Any, planned: list[str]) -> list[RunRecord]:
+    """Return the runs of study ``name`` that its section shows: every one, but for a declared study only those its
+    file still plans (``planned``): the others stay in the store, outside its section."""
+    kept = set(planned) if getattr(study, "keyed_by_config", False) else None
+    return [store.get(name, run) for run in store.names(name) if kept is None or run in kept]
+
+
+def section_titles(study: Any, name: str, lang: str) -> tuple[str, str, str]:
+    """Return the title, description and question of study ``name`` (its stored study, or None) in ``lang``."""
+    if study is None:
+        return name, "", ""
+    if study.text:
+        title, description, question = (study.words(key, lang) for key in ("title", "description", "question"))
+        return title, description, question
+    (title, description), question = study_text(name, study.title, study.description, lang), ""
+    return title, description, question
+
+
+def footnote(records: list[RunRecord], meta: dict, lang: str) -> str:
     """Sizes, seeds, steps and seconds of a study's runs, from their configs."""
     configs = [r.config for r in records]
     sizes = ", ".join(f"{text('size.' + key, lang)} {_distinct(c[key] for c in configs if key in c)}"
@@ -194,16 +213,9 @@ def render_report(store: Store | str | Path, *, lang: str = "en") -> str:
         meta = intact.meta(f"study/{name}", {})
         planned = meta.get("runs", [])
         study = stored_study(intact, name)
-        # A declared study's runs that its file no longer plans stay in the store, outside its section.
-        kept = set(planned) if getattr(study, "keyed_by_config", False) else None
-        records = [intact.get(name, run) for run in intact.names(name) if kept is None or run in kept]
+        records = section_records(intact, name, study, planned)
         finished = [r for r in records if r.status == "finished"]
-        if study is None:
-            title, description, question = name, "", ""
-        elif study.text:
-            title, description, question = (study.words(key, lang) for key in ("title", "description", "question"))
-        else:
-            (title, description), question = study_text(name, study.title, study.description, lang), ""
+        title, description, question = section_titles(study, name, lang)
         anchor = html.escape(name)
         contents.append(f'<li><a href="#{anchor}">{html.escape(title)}</a></li>')
         section = len(contents)
@@ -243,7 +255,7 @@ def render_report(store: Store | str | Path, *, lang: str = "en") -> str:
                 parts.append('<p class="note">' + html.escape(text("undrawable", lang, study=name,
                                                                    missing=str(error))) + "</p>")
             parts += [_figure_html(f) for f in figures] + [_table_html(t) for t in tables]
-        parts.append(f'<p class="meta footnote">{html.escape(_footnote(records, meta, lang))}</p></section>')
+        parts.append(f'<p class="meta footnote">{html.escape(footnote(records, meta, lang))}</p></section>')
         sections.append("\n".join(parts))
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     footer = '<p class="meta">' + html.escape(text("written", lang, version=__version__, torch=torch.__version__,

@@ -19,8 +19,8 @@ from typing import Any
 
 from gradtrace.errors import StoreError
 from gradtrace.report.figures import keeping_figures
-from gradtrace.report.html import _footnote
-from gradtrace.report.i18n import check_lang, study_text, text
+from gradtrace.report.html import footnote, section_records, section_titles
+from gradtrace.report.i18n import check_lang, text
 from gradtrace.store import Store, describe_holder, lock_holder
 from gradtrace.studies.claims import evaluate_claims, stored_study
 from gradtrace.studies.course import course_order
@@ -40,13 +40,7 @@ STATES = ("ok", "writing", "damaged", "empty")
 
 def _titles(store: Store, name: str, lang: str) -> tuple[str, str, str]:
     """Return a study's title, description and question in ``lang``, as the report words them."""
-    study = stored_study(store, name)
-    if study is None:
-        return name, "", ""
-    if study.text:
-        return tuple(study.words(key, lang) for key in ("title", "description", "question"))  # type: ignore[return-value]
-    (title, description), question = study_text(name, study.title, study.description, lang), ""
-    return title, description, question
+    return section_titles(stored_study(store, name), name, lang)
 
 
 def overview(folder: Path, name: str, *, lang: str = "en") -> dict[str, Any]:
@@ -154,9 +148,10 @@ def study_section(store: Store, name: str, *, lang: str = "en") -> dict[str, Any
     intact = store.without((name, run) for run in damaged)
     meta = intact.meta(f"study/{name}", {}) or {}
     planned = meta.get("runs", [])
-    records = [intact.get(name, run) for run in intact.names(name)]
+    study = stored_study(intact, name)
+    records = section_records(intact, name, study, planned)
     finished = {r.name for r in records if r.status == "finished"}
-    title, description, question = _titles(intact, name, lang)
+    title, description, question = section_titles(study, name, lang)
     verdicts = evaluate_claims(intact, name)
     quick = bool(meta.get("quick"))
     notes = []
@@ -174,7 +169,6 @@ def study_section(store: Store, name: str, *, lang: str = "en") -> dict[str, Any
         notes.append({"kind": "quick", "text": text("quick", lang), "items": []})
     figures: list[dict[str, Any]] = []
     tables: list[dict[str, Any]] = []
-    study = stored_study(intact, name)
     drawer = figures_module(study) if study is not None else None
     if drawer is not None and records:
         try:
@@ -195,7 +189,7 @@ def study_section(store: Store, name: str, *, lang: str = "en") -> dict[str, Any
         "claims_note": QUICK_NOTE[lang] if quick else "",
         "held_word": text("claim.held", lang), "not_held_word": text("claim.not_held", lang),
         "notes": notes, "figures": figures, "tables": tables,
-        "footnote": _footnote(records, meta, lang),
+        "footnote": footnote(records, meta, lang),
         "wall_seconds": store.meta(WALL_SECONDS_KEY),
     }
 
