@@ -676,22 +676,26 @@ def serve(
         "--max-jobs", help="Training jobs at once (default: one per core); more wait in a queue.")] = None,
 ) -> None:
     """Serve the live playground (at /) and the run browser (at /runs) until Ctrl-C."""
+    from gradtrace.errors import check_int
     from gradtrace.web.app import MissingExtraError, is_loopback
     from gradtrace.web.app import serve as serve_web
 
     if not is_loopback(host):
         _warn(f"Listening on {host}: the playground is reachable by other machines on the network, and anyone who "
               "reaches it can train on this machine (within its limits).")
-    console.print(f"gradtrace playground: http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/ "
-                  "(Ctrl-C stops it)", markup=False, highlight=False, soft_wrap=True)
+
+    def listening(url: str) -> None:  # once the port is bound: a taken port or a bad DIR prints no address
+        console.print(f"gradtrace playground: {url} (Ctrl-C stops it)", markup=False, highlight=False, soft_wrap=True)
+
     try:
+        port = check_int("--port", port, minimum=0, maximum=65535)
         root = Path(folder)
         if folder == "runs" and not root.exists():  # the default, where `gradtrace run` writes: none yet is fine
             root.mkdir(parents=True)
         elif not root.is_dir():
             raise ValueError(f"`DIR` must be an existing folder of run folders, got {folder!r}, which "
                              f"{'is not a folder' if root.exists() else 'does not exist'}.")
-        serve_web(root, host=host, port=port, max_jobs=max_jobs)
+        serve_web(root, host=host, port=port, max_jobs=max_jobs, on_listening=listening)
     except MissingExtraError as error:
         _fail(str(error), 2)
     except (ValueError, TypeError) as error:

@@ -19,6 +19,7 @@ import json
 import os
 import socket
 import threading
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -274,12 +275,18 @@ def is_loopback(host: str) -> bool:
 
 
 def serve(root: Path | None = None, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-          max_jobs: int | None = None) -> None:
+          max_jobs: int | None = None, on_listening: Callable[[str], Any] | None = None) -> None:
     """Serve the playground and the run browser until interrupted (uvicorn, websockets size-limited).
+
+    Args:
+        root, max_jobs: as in :func:`create_app`.
+        host, port: where to listen (port 0: one the system picks).
+        on_listening: called with the playground's URL once the port is bound, before serving.
 
     Raises:
         MissingExtraError: without the ``web`` extra.
         ValueError: for a port out of 0–65535 or a bad bound.
+        OSError: if the address cannot be bound (the port is taken, the address is not this machine's).
     """
     from gradtrace.errors import check_int
 
@@ -301,6 +308,9 @@ def serve(root: Path | None = None, *, host: str = DEFAULT_HOST, port: int = DEF
     except OSError:
         listener.close()
         raise
+    if on_listening is not None:
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # a wildcard is reached on this machine's loopback
+        on_listening(f"http://{f'[{shown}]' if ':' in shown else shown}:{listener.getsockname()[1]}/")
     config = uvicorn.Config(app, ws_max_size=MAX_MESSAGE_BYTES, log_level="warning",
                             limit_concurrency=MAX_CONNECTIONS + 50, timeout_keep_alive=5)
     uvicorn.Server(config).run(sockets=[listener])
