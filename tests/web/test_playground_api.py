@@ -122,6 +122,14 @@ def test_page_options_export_and_body_limit(client_of):
                            headers={"content-type": "application/json"})
     assert response.status_code == 413 and "at most 16384 bytes" in response.json()["detail"]
 
+    def chunks():  # no content-length: the limit is found while reading
+        yield b'{"settings": {}, "format": "toml", "padding": "'
+        yield from (b"a" * 1000 for _ in range(20))
+        yield b'"}'
+
+    response = client.post("/api/playground/export", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "at most 16384 bytes" in response.json()["detail"]
+
 
 # -- the websocket --------------------------------------------------------------------------------------------
 

@@ -79,19 +79,32 @@ class _BodyLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             return await self._refuse(send)
         received = 0
+        state = {"over": False, "answered": False}
 
         async def counted():
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.limit:
+                state["over"] = True
                 raise _TooLarge
             return message
 
+        async def answer(message):
+            # A body sent in chunks, with no length announced, is over the limit only once read: FastAPI turns
+            # the error of reading it into its own 400, which is replaced here by the 413 that names the limit.
+            if not state["over"]:
+                return await send(message)
+            if not state["answered"]:
+                state["answered"] = True
+                await self._refuse(send)
+
         try:
-            return await self.app(scope, counted, send)
+            return await self.app(scope, counted, answer)
         except _TooLarge:
-            return await self._refuse(send)
+            if not state["answered"]:
+                state["answered"] = True
+                await self._refuse(send)
 
     async def _refuse(self, send):
         body = json.dumps({"detail": f"The request body may hold at most {self.limit} bytes."}).encode()
