@@ -1,6 +1,7 @@
 """The playground's HTTP routes and websocket: limits, errors, control, disconnects and the queue."""
 
 import json
+import threading
 import time
 
 import numpy as np
@@ -344,3 +345,26 @@ def test_another_sites_page_and_a_rebound_host_are_refused(tmp_path):
                 client.websocket_connect("/api/playground/ws", headers={**here, "origin": "https://attacker.example"}):
             pass
         assert refused.value.code == 1008
+
+
+def test_an_unforeseen_training_error_is_told_and_the_connection_lives(client_of, monkeypatch):
+    import gradtrace.web.jobs as jobs
+
+    def broken(settings):
+        raise RuntimeError("out of memory")
+
+    client = client_of(max_jobs=1)
+    # the server's warm-up builds a network too: it is left to finish first
+    assert wait_for(lambda: not any(t.name == "gradtrace-warm-up" for t in threading.enumerate()), 60)
+    with client.websocket_connect("/api/playground/ws") as ws:
+        ws.receive_json()
+        monkeypatch.setattr(jobs, "build", broken)
+        ws.send_json({"type": "start", "settings": TINY})
+        error = ws.receive_json()
+        assert error["type"] == "error" and error["code"] == "training" and "RuntimeError: out of memory" in \
+            error["message"]
+        monkeypatch.undo()
+        ws.send_json({"type": "start", "settings": TINY})
+        finished, _ = receive_until(ws, "finished")
+        assert finished["status"] == "finished"
+    assert client.app.state.slots.running == 0

@@ -224,6 +224,9 @@ class Session:
             job.stop()
             await asyncio.wait([future])
             raise
+        except Exception as error:  # noqa: BLE001 - a failure the job did not foresee: told, the connection lives
+            await self._error("training", f"Training stopped on an unexpected error: {type(error).__name__}: "
+                                          f"{error}")
         finally:
             self.slots.release()
 
