@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -132,14 +131,16 @@ def run(
     )
     from gradtrace.studies.base import MAX_SEED_OFFSET
     from gradtrace.studies.course import course_studies
+    from gradtrace.studies.executors import available_cores
     from gradtrace.studies.summary import WALL_SECONDS_KEY
 
     try:
         # Every option is checked before anything is written: a refused command leaves no folder behind.
         # More threads than cores only makes the workers wait on each other; far more cannot even start.
-        threads = check_int("--threads", threads, minimum=1, maximum=max(MAX_THREADS, _cores()))
+        threads = check_int("--threads", threads, minimum=1, maximum=max(MAX_THREADS, available_cores()))
         lang = _check_lang(check_lang, lang)
-        processes = _cores() if workers is None else check_int("--workers", workers, minimum=1, maximum=MAX_WORKERS)
+        processes = (available_cores() if workers is None
+                     else check_int("--workers", workers, minimum=1, maximum=MAX_WORKERS))
         if seeds is not None:
             check_int("--seeds", seeds, minimum=1, maximum=MAX_SEEDS)
         # Member k of a study draws from seed + offset + k: the largest offset leaves room for every member.
@@ -257,14 +258,6 @@ def _warn_damaged(store) -> dict[str, dict[str, str]]:
 
 #: The most torch threads `--threads` takes (or the cores, if there are more).
 MAX_THREADS = 256
-
-
-def _cores() -> int:
-    """Return the CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _summarize(store, names: list[str], damaged: dict[str, dict[str, str]]) -> None:
@@ -568,9 +561,10 @@ def doctor(
 
     from gradtrace.doctor.cli_support import run_doctor
     from gradtrace.errors import check_int
+    from gradtrace.studies.executors import available_cores
 
     try:
-        threads = check_int("--threads", threads, minimum=1, maximum=max(MAX_THREADS, _cores()))
+        threads = check_int("--threads", threads, minimum=1, maximum=max(MAX_THREADS, available_cores()))
     except (TypeError, ValueError) as error:
         _fail(str(error), 2)
     torch.set_num_threads(threads)

@@ -16,7 +16,6 @@ Routes of the playground:
 # request body) as objects, and they are imported inside create_app.
 import concurrent.futures
 import json
-import os
 import socket
 import threading
 from collections.abc import Callable
@@ -58,10 +57,9 @@ def _require() -> None:
 
 def default_max_jobs() -> int:
     """One training job per core this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+    from gradtrace.studies.executors import available_cores
+
+    return max(1, available_cores())
 
 
 class _BodyLimit:
