@@ -25,7 +25,8 @@ def server_url(tmp_path_factory):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(tmp_path_factory.mktemp("runs"), max_jobs=1), host="127.0.0.1", port=port, log_level="warning"))
+    app = create_app(tmp_path_factory.mktemp("runs"), max_jobs=1)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -428,7 +428,7 @@ def _remedy_keys(reader: _Reader, kind: str, path: str) -> tuple[set[str], set[s
 
 
 def _check_chains(reader: _Reader, remedies: dict[str, dict[str, Any]]) -> None:
-    """Check every chain names at least two remedies defined in the file, none of them a chain, one truncation at most."""
+    """Check each chain names two or more remedies defined in the file, no chain among them, one truncation at most."""
     for label, table in remedies.items():
         if table["type"] != CHAIN:
             continue
