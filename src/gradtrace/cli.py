@@ -262,12 +262,14 @@ MAX_THREADS = 256
 
 def _summarize(store, names: list[str], damaged: dict[str, dict[str, str]]) -> None:
     from gradtrace.studies import STUDIES
+    from gradtrace.studies.claims import shown_runs
 
     for name in names:
-        runs = [run for run in store.names(name) if run not in damaged.get(name, {})]
         meta = store.meta(f"study/{name}") or {}
-        if "declared" in meta:  # a study file's runs it no longer plans stay in the store, out of its summary
-            runs = [run for run in runs if run in meta.get("runs", ())]
+        runs = [run for run in shown_runs(store, name) if run not in damaged.get(name, {})]
+        # in the order the study plans them, not the order parallel workers happened to finish them in
+        planned = {run: i for i, run in enumerate(meta.get("runs", ()))}
+        runs.sort(key=lambda run: planned.get(run, len(planned)))
         records = [r for r in (store.get(name, run) for run in runs) if r.summary]
         if not records:
             continue
@@ -340,7 +342,7 @@ def _print_claims(store, names: list[str], lang: str = "en") -> None:
     from gradtrace.studies import evaluate_claims
     from gradtrace.studies.summary import QUICK_NOTE
 
-    held = total = 0
+    held = total = studies = 0
     quick = False
     for name in names:
         verdicts = evaluate_claims(store, name)
@@ -354,8 +356,11 @@ def _print_claims(store, names: list[str], lang: str = "en") -> None:
             _plain(f"{'✓' if verdict.held else '✗'} {verdict.sentence[lang]}")
         held += sum(v.held for v in verdicts)
         total += len(verdicts)
-    if total:
+        studies += 1
+    if studies > 1:  # one study's count is its line above
         _plain(text("claims.count", lang, held=held, total=total) + "." + (f" {QUICK_NOTE[lang]}" if quick else ""))
+    elif quick:
+        _plain(QUICK_NOTE[lang])
 
 
 def _plain(text: str) -> None:
@@ -503,7 +508,9 @@ def export(
     skipped = sum(result.skipped.values())
     _plain(f"Exported {result.runs} runs: {result.scalars} scalar values, {result.histograms} gradient profiles, "
            f"{result.images} figures; {result.files} files, {_size(result.bytes)}."
-           + (f" {skipped} stored arrays are not series (the report draws them)." if skipped else ""))
+           + (f" Left out: {skipped} stored arrays that are neither a value per step nor a gradient profile "
+              f"({', '.join(sorted(result.skipped)[:4])}{', …' if len(result.skipped) > 4 else ''}); the report's "
+              "figures, exported as images, draw them." if skipped else ""))
     if result.nonfinite_snapshots:
         _plain(f"{result.nonfinite_snapshots} profile snapshots had a lag without a finite value and were left out.")
     output.print(f"View it with: {result.view}", markup=False, highlight=False, soft_wrap=True)

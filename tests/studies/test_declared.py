@@ -149,6 +149,14 @@ def test_a_builtin_study_file_reports_its_config_errors_from_the_study_config(tm
         load(tmp_path, 'study = "le2016"\n')
 
 
+def test_quick_true_with_full_sizes_is_refused_not_run_under_the_quick_label(tmp_path):
+    full = builtin_toml("le2015").replace("seeds = 5", "seeds = 5\nquick = true")
+    with pytest.raises(ConfigError, match=r"`quick = true` runs study 'le2015' at its quick sizes, but \[config\] "
+                                          r"sets others: lengths = \[150\] \(quick: \[10\]\)"):
+        load(tmp_path, full)
+    assert load(tmp_path, builtin_toml("le2015", quick=True)).config.steps == 6
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Runs keyed by their config
 

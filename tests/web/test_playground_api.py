@@ -82,7 +82,8 @@ def test_toml_export_follows_the_study_schema():
     settings = check_settings({"clip_norm": 1.0, "truncation": 20, "spectral_radius": 1.5})
     study = tomllib.loads(export(settings, "toml"))
     assert study["name"] == "playground-tanh-elman-adding-t100"
-    assert study["train"] == {"steps": 500, "optimizer": "adam", "lr": 0.001, "batch_size": 32, "truncation": [20, 20]}
+    assert study["train"] == {"steps": 500, "optimizer": "adam", "lr": 0.001, "batch_size": 32, "trace_every": 50,
+                              "eval_every": 50, "truncation": [20, 20]}
     assert study["models"]["elman"] == {"type": "elman", "hidden_size": 32, "readout": "last", "activation": "tanh",
                                         "init": {"scheme": "orthogonal"}, "spectral_radius": 1.5}
     assert study["tasks"]["adding"] == {"type": "adding", "length": 100}
@@ -283,6 +284,8 @@ def test_a_study_exported_as_toml_reruns_the_playground(tmp_path, options):
     built = build(settings)
     run = gt.fit(built.model, built.task, **built.fit_options(settings))
     np.testing.assert_array_equal(stored, run.history["train/loss"])
+    if settings.recurrent:  # and it keeps the gradient profile the page drew
+        assert gt.Store(tmp_path / "store").get(study.name, name).arrays["trace/grad_norms"].shape[-1] == 10
 
 
 def test_a_client_that_reads_nothing_loses_its_job_and_slot():

@@ -148,6 +148,7 @@ def export_runs(folder: Store | str | os.PathLike, to: str = "tensorboard", out:
         MissingExtraError: if the packages of the ``export`` extra are not installed.
     """
     from gradtrace.report.i18n import check_lang
+    from gradtrace.studies.claims import shown_runs
 
     to = check_choice("to", to, TARGETS)
     lang = check_lang(lang)
@@ -174,7 +175,7 @@ def export_runs(folder: Store | str | os.PathLike, to: str = "tensorboard", out:
             damaged = store.damaged(study)
             result.damaged.update({f"{study}/{run}": problem for run, problem in damaged.items()})
             intact = store.without((study, run) for run in damaged)
-            records = [intact.get(study, run) for run in intact.names(study)]
+            records = [intact.get(study, run) for run in shown_runs(intact, study)]
             drawn = _figures(intact, study, lang, result) if records and figures else StudyFigures([])
             target.study(study, drawn, result)
             for record in records:

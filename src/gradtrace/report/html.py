@@ -18,7 +18,7 @@ from gradtrace.report.figures import Figure, Table
 from gradtrace.report.i18n import check_lang, number, study_text, text
 from gradtrace.store import RunRecord, Store
 from gradtrace.studies import Verdict, evaluate_claims, write_summary
-from gradtrace.studies.claims import stored_study
+from gradtrace.studies.claims import shown_runs, stored_study
 from gradtrace.studies.course import course_order
 from gradtrace.studies.registry import figures_module
 from gradtrace.studies.summary import QUICK_NOTE, WALL_SECONDS_KEY
@@ -111,11 +111,9 @@ def _order(value: str):
         return (1, 0.0, value)
 
 
-def section_records(store: Store, name: str, study: Any, planned: list[str]) -> list[RunRecord]:
-    """Return the runs of study ``name`` that its section shows: every one, but for a declared study only those its
-    file still plans (``planned``): the others stay in the store, outside its section."""
-    kept = set(planned) if getattr(study, "keyed_by_config", False) else None
-    return [store.get(name, run) for run in store.names(name) if kept is None or run in kept]
+def section_records(store: Store, name: str) -> list[RunRecord]:
+    """Return the runs of study ``name`` that its section shows (see :func:`~gradtrace.studies.claims.shown_runs`)."""
+    return [store.get(name, run) for run in shown_runs(store, name)]
 
 
 def section_titles(study: Any, name: str, lang: str) -> tuple[str, str, str]:
@@ -213,7 +211,7 @@ def render_report(store: Store | str | Path, *, lang: str = "en") -> str:
         meta = intact.meta(f"study/{name}", {})
         planned = meta.get("runs", [])
         study = stored_study(intact, name)
-        records = section_records(intact, name, study, planned)
+        records = section_records(intact, name)
         finished = [r for r in records if r.status == "finished"]
         title, description, question = section_titles(study, name, lang)
         anchor = html.escape(name)

@@ -18,7 +18,7 @@ import torch
 
 from gradtrace import __version__
 from gradtrace.store import Store
-from gradtrace.studies.claims import Results, evaluate_claims, jsonable, stored_study
+from gradtrace.studies.claims import Results, evaluate_claims, jsonable, shown_runs, stored_study
 
 __all__ = ["QUICK_NOTE", "SUMMARY_FILE", "WALL_SECONDS_KEY", "summarize", "write_summary"]
 
@@ -72,10 +72,8 @@ def _study_entry(store: Store, name: str) -> dict[str, Any]:
     study = stored_study(store, name)
     options = store.meta(f"study/{name}") or {}
     results = Results(store, name)
-    finished = results.names()
+    finished = tuple(shown_runs(store, name, results.names()))
     planned = options.get("runs") or list(finished)
-    if getattr(study, "keyed_by_config", False):  # a declared study's runs its file no longer plans are left out
-        finished = tuple(run for run in finished if run in planned)
     records = [results.record(run) for run in finished]
     entry = {
         "name": name,

@@ -62,8 +62,11 @@ def to_toml(settings: PlaygroundSettings) -> str:
             model["spectral_radius"] = settings.spectral_radius
     else:  # an MLP's initialization is its constructor's `init`
         model = {"type": kind, **kept}
+    # The rerun keeps what the page showed: the gradient profile (and its horizon) and the held-out score,
+    # ten times over training; neither changes the training itself.
+    every = max(1, settings.steps // 10)
     train: dict[str, Any] = {"steps": settings.steps, "optimizer": settings.optimizer, "lr": settings.lr,
-                             "batch_size": settings.batch_size}
+                             "batch_size": settings.batch_size, "trace_every": every, "eval_every": every}
     if settings.truncation is not None:
         train["truncation"] = [settings.truncation, settings.truncation]
     remedies = remedy_arguments(settings)

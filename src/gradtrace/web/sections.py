@@ -149,7 +149,7 @@ def study_section(store: Store, name: str, *, lang: str = "en") -> dict[str, Any
     meta = intact.meta(f"study/{name}", {}) or {}
     planned = meta.get("runs", [])
     study = stored_study(intact, name)
-    records = section_records(intact, name, study, planned)
+    records = section_records(intact, name)
     finished = {r.name for r in records if r.status == "finished"}
     title, description, question = section_titles(study, name, lang)
     verdicts = evaluate_claims(intact, name)
