@@ -466,7 +466,7 @@ def _check_table(reader: _Reader, table: Any, path: str, keys_of, *, type_key: s
         raise reader.fail(f"[{path}] needs `{type_key}`.")
     kind = reader.expect(table[type_key], "string", f"{path}.{type_key}")
     valid, required = keys_of(reader, kind, path)
-    reader.keys(table, valid, path, f"of a {kind!r} [{path.split('.')[0]}] table")
+    reader.keys(table, valid, path, f"of [{path.split('.')[0]}] tables of type {kind!r}")
     missing = sorted(required - set(table))
     if missing:
         raise reader.fail(f"[{path}] needs {', '.join(f'`{m}`' for m in missing)} (a {kind!r} takes it).")
