@@ -18,11 +18,20 @@ import numpy as np
 import pydantic
 import torch
 
-from gradtrace.errors import ConfigError, RunInterrupted, StoreError, check_int, check_seed, describe
+from gradtrace.errors import (
+    ConfigError,
+    RunInterrupted,
+    StoreError,
+    check_choice,
+    check_int,
+    check_seed,
+    describe,
+)
 from gradtrace.store import Store, describe_holder
 from gradtrace.studies.claims import Claim
 
 __all__ = [
+    "BUDGETS",
     "MAX_SEEDS",
     "MAX_SEED_OFFSET",
     "MAX_WORKERS",
@@ -37,6 +46,7 @@ __all__ = [
     "median_horizon",
     "run_arrays",
     "run_study",
+    "studies_with_budget",
 ]
 
 StepCallback = Callable[[int, dict], None]
@@ -48,6 +58,9 @@ MAX_SEEDS = 1000
 #: The largest seed offset: studies' base seeds are small, and member k draws from seed + k, so this leaves
 #: room below MAX_SEED for every member of every study.
 MAX_SEED_OFFSET = 2**62
+#: The named configs a study may run with: its default (the course's size), ``quick`` (a smoke test) and
+#: ``paper`` (the paper's protocol as far as one core allows; only some studies have one).
+BUDGETS: tuple[str, ...] = ("default", "quick", "paper")
 
 
 class StudyConfig(pydantic.BaseModel):
@@ -166,6 +179,11 @@ class Study(ABC):
     #: The config class, and the config ``quick`` runs (a smoke test); None for a study without one.
     config_class: type[StudyConfig] | None = None
     quick_config: StudyConfig | None = None
+    #: The config the ``paper`` budget runs (the paper's protocol as far as one core allows, in a stated
+    #: time); None for a study without one.
+    paper_config: StudyConfig | None = None
+    #: The budget this study was made for (see :meth:`with_budget`); ``quick`` is asked for by the flag instead.
+    budget: str = "default"
 
     def __init__(self, config: StudyConfig | None = None):
         if config is not None and self.config_class is not None and not isinstance(config, self.config_class):
@@ -187,7 +205,34 @@ class Study(ABC):
         config = self.resolve(quick)
         if config is None or not offset:
             return self
-        return type(self)(config.with_seed_offset(offset))
+        study = type(self)(config.with_seed_offset(offset))
+        study.budget = self.budget
+        return study
+
+    @classmethod
+    def budgets(cls) -> tuple[str, ...]:
+        """Return the budgets (of :data:`BUDGETS`) this study has a config for."""
+        configs = {"default": cls.config_class, "quick": cls.quick_config, "paper": cls.paper_config}
+        return tuple(name for name in BUDGETS if configs[name] is not None)
+
+    def with_budget(self, budget: str) -> Study:
+        """Return this study made with the config of ``budget``: "default", "paper" (or "quick", the same as
+        passing ``quick=True`` to :meth:`plan` and :func:`run_study`).
+
+        Raises:
+            ValueError: for a name not in :data:`BUDGETS`, or a budget this study has no config for (the message
+                lists the built-in studies that have one).
+        """
+        check_choice("budget", budget, BUDGETS, what="budget")
+        if budget == "default":
+            return self
+        config = self.paper_config if budget == "paper" else self.quick_config
+        if config is None:
+            having = ", ".join(studies_with_budget(budget)) or "none"
+            raise ValueError(f"Study {self.name!r} has no {budget!r} budget. Studies with one: {having}.")
+        study = type(self)(config)
+        study.budget = budget
+        return study
 
     def words(self, key: str, lang: str = "en") -> str:
         """Return the study's ``key`` ("title", "question" or "description") in ``lang``, else in English."""
@@ -210,6 +255,24 @@ class Study(ABC):
 
 #: The history entries of a task-scored training run that most studies store.
 TRAINING_KEYS = ("train/loss", "eval/step", "task/loss", "task/accuracy", "task/success")
+
+
+def studies_with_budget(budget: str) -> list[str]:
+    """Return the built-in studies that have a config for ``budget`` (one of :data:`BUDGETS`), in the registry's order.
+
+    Example:
+        >>> studies_with_budget("paper")
+        ['hochreiter1997', 'le2015']
+    """
+    from gradtrace.studies.registry import STUDIES  # the registry imports the studies, which import this module
+
+    check_choice("budget", budget, BUDGETS, what="budget")
+    return [name for name in STUDIES if budget in STUDIES[name].budgets()]
+
+
+def study_budget(study: Study, quick: bool = False) -> str:
+    """Return the budget ``study`` runs with when ``quick`` is asked for or not: "quick", else its own."""
+    return "quick" if quick else getattr(study, "budget", "default")
 
 
 def run_arrays(run: Any, keys: tuple[str, ...] = (), *, renamed: dict[str, str] | None = None,
@@ -300,6 +363,13 @@ def check_resume(study: Study, store: Store, *, quick: bool = False, seeds: int 
         )
     seeds = study.default_seeds if seeds is None else seeds
     previous = store.meta(f"study/{study.name}") or {}
+    budget = study_budget(study, quick)
+    quick = budget == "quick"
+    # A store from before budgets were recorded ran the quick config or the default one.
+    recorded_budget = previous.get("budget", "quick" if previous.get("quick") else "default")
+    if previous and recorded_budget != budget:
+        _refuse_mix(study, store, f"the {recorded_budget!r} budget", f"the {budget!r} budget")
+        return
     before = (previous.get("quick"), previous.get("seeds"))
     config, recorded = _recorded_config(study, quick), previous.get("config")
     changed = sorted(key for key in set(config or {}) | set(recorded or {})
@@ -314,6 +384,11 @@ def check_resume(study: Study, store: Store, *, quick: bool = False, seeds: int 
     if before == (quick, seeds):  # the same options, another config (e.g. --seed-offset)
         made = "the config " + ", ".join(f"{key}={recorded.get(key)!r}" for key in changed[:6])
         asked = "the config " + ", ".join(f"{key}={(config or {}).get(key)!r}" for key in changed[:6])
+    _refuse_mix(study, store, made, asked)
+
+
+def _refuse_mix(study: Study, store: Store, made: str, asked: str) -> None:
+    """Raise if ``store`` holds runs of ``study`` made with ``made``, or a live writer runs it so."""
     if store.names(study.name):
         raise ValueError(
             f"The store at {store.root} holds runs of study {study.name!r} made with {made}; resuming with {asked} "
@@ -396,7 +471,8 @@ def _run_plan(study: Study, store: Store, plan: list[RunSpec], *, quick: bool, s
     names = [spec.name for spec in plan]
     done = store.finished(study.name)
     redone = [name for name in store.damaged(study.name) if name in names]
-    options = {"quick": quick, "seeds": seeds, "runs": names}
+    budget = study_budget(study, quick)
+    options = {"quick": budget == "quick", "budget": budget, "seeds": seeds, "runs": names}
     config = _recorded_config(study, quick)
     if config is not None:  # what claims and the report rebuild the study from
         options["config"] = config
