@@ -331,8 +331,8 @@ class StudyResult:
 def check_resume(study: Study, store: Store, *, quick: bool = False, seeds: int | None = None) -> None:
     """Raise if running ``study`` with these options would mix runs made with others, or recompute lost runs.
 
-    Quick and full runs share names, as do runs with other seeds: the store's runs of the study, or the
-    options recorded by a process writing the study now, must match. A study recorded by a writer that
+    Runs of every budget (default, quick, paper) share names, as do runs with other seeds: the store's runs of
+    the study, or the options recorded by a process writing the study now, must match. A study recorded by a writer that
     is gone and left no runs is free to start again.
 
     A run file without a catalog row is what a writer killed between the two leaves: one is redone.
@@ -367,21 +367,18 @@ def check_resume(study: Study, store: Store, *, quick: bool = False, seeds: int 
     quick = budget == "quick"
     # A store from before budgets were recorded ran the quick config or the default one.
     recorded_budget = previous.get("budget", "quick" if previous.get("quick") else "default")
-    if previous and recorded_budget != budget:
-        _refuse_mix(study, store, f"the {recorded_budget!r} budget", f"the {budget!r} budget")
-        return
-    before = (previous.get("quick"), previous.get("seeds"))
+    before = (previous.get("quick"), previous.get("seeds"), recorded_budget)
     config, recorded = _recorded_config(study, quick), previous.get("config")
     changed = sorted(key for key in set(config or {}) | set(recorded or {})
                      if (config or {}).get(key) != (recorded or {}).get(key)) if recorded is not None else []
     if recorded is None and previous and (config or {}).get("seed", 0) != 0:
         # A store from before configs were recorded ran every study on its base seed 0: another seed would mix.
         recorded, changed = {"seed": 0}, ["seed"]
-    if not previous or (before == (quick, seeds) and not changed):
+    if not previous or (before == (quick, seeds, budget) and not changed):
         return
-    made = f"quick={before[0]}, seeds={before[1]}"
-    asked = f"quick={quick}, seeds={seeds}"
-    if before == (quick, seeds):  # the same options, another config (e.g. --seed-offset)
+    made = f"quick={before[0]}, seeds={before[1]}, budget={recorded_budget!r}"
+    asked = f"quick={quick}, seeds={seeds}, budget={budget!r}"
+    if before == (quick, seeds, budget):  # the same options, another config (e.g. --seed-offset)
         made = "the config " + ", ".join(f"{key}={recorded.get(key)!r}" for key in changed[:6])
         asked = "the config " + ", ".join(f"{key}={(config or {}).get(key)!r}" for key in changed[:6])
     _refuse_mix(study, store, made, asked)
