@@ -376,8 +376,9 @@ def check_resume(study: Study, store: Store, *, quick: bool = False, seeds: int 
         recorded, changed = {"seed": 0}, ["seed"]
     if not previous or (before == (quick, seeds, budget) and not changed):
         return
-    made = f"quick={before[0]}, seeds={before[1]}, budget={recorded_budget!r}"
-    asked = f"quick={quick}, seeds={seeds}, budget={budget!r}"
+    made, asked = f"quick={before[0]}, seeds={before[1]}", f"quick={quick}, seeds={seeds}"
+    if recorded_budget != budget and "paper" in (recorded_budget, budget):  # quick already tells quick from default
+        made, asked = f"{made}, budget={recorded_budget!r}", f"{asked}, budget={budget!r}"
     if before == (quick, seeds, budget):  # the same options, another config (e.g. --seed-offset)
         made = "the config " + ", ".join(f"{key}={recorded.get(key)!r}" for key in changed[:6])
         asked = "the config " + ", ".join(f"{key}={(config or {}).get(key)!r}" for key in changed[:6])
