@@ -157,10 +157,10 @@ MESSAGES = Catalog({
               "significado.",
     },
     "budget.paper": {
-        "en": "Paper budget: this study ran its paper's protocol as far as one core allows (`--budget paper`); its "
+        "en": "Paper budget: this study ran its paper's protocol as far as one core allows (--budget paper); its "
               "runs took {minutes} minutes of training.",
         "pt": "Orçamento do artigo: este estudo rodou o protocolo do seu artigo até onde um núcleo permite "
-              "(`--budget paper`); suas execuções levaram {minutes} minutos de treino.",
+              "(--budget paper); suas execuções levaram {minutes} minutos de treino.",
     },
     "footnote": {
         "en": "{runs} runs; {seeds} seeds each; sizes: {sizes}; {steps}; {seconds} s of training.",
