@@ -334,7 +334,7 @@ _LE2015 = PublishedResult(
         year=2015,
         title="A simple way to initialize recurrent networks of rectified linear units",
         venue="arXiv preprint",
-        locator="adding-problem experiment (section and figure number not checked)",
+        locator="adding-problem experiment, Figure 2 as recalled (section number not checked)",
         arxiv="1504.00941",
     ),
     task=("Adding problem: two input channels, values U[0, 1] and a marker with two ones; output the sum of "

@@ -96,8 +96,8 @@ _T = Catalog({
               "abaixo da fração indicada da referência, com o intervalo de Wilson de 95%. {deviations} Fonte: "
               "{source}.",
     },
-    "locator": {"en": "adding-problem experiment (section and figure number not checked)",
-                "pt": "experimento do problema da soma (números da seção e da figura não conferidos)"},
+    "locator": {"en": "adding-problem experiment, Figure 2 as recalled (section number not checked)",
+                "pt": "experimento do problema da soma, Figura 2 de memória (número da seção não conferido)"},
 })
 
 
