@@ -95,6 +95,10 @@ def run(
     out: Annotated[str | None, typer.Option(
         help="Output folder (the run store); default runs/<timestamp>. An existing one is resumed.")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Tiny sizes and few steps: a smoke test in seconds.")] = False,
+    budget: Annotated[str | None, typer.Option(
+        help="default (the course's sizes), quick (the same as --quick) or paper (one study at its paper's "
+             "protocol, as far as one core allows: hochreiter1997 and le2015 have one; see the README for "
+             "how long each takes).")] = None,
     seeds: Annotated[int | None, typer.Option(help="Seeds (ensemble members) per configuration.")] = None,
     threads: Annotated[int, typer.Option(
         help="Torch intra-op threads. The built-in networks are small: one thread is as fast as two on an idle "
@@ -146,12 +150,19 @@ def run(
         # Member k of a study draws from seed + offset + k: the largest offset leaves room for every member.
         seed_offset = check_int("--seed-offset", seed_offset, minimum=0, maximum=MAX_SEED_OFFSET)
         if study is not None and study.endswith(".toml"):
+            if budget not in (None, "default"):
+                raise ValueError(f"`--budget {budget}` does not apply to a study file, which sets its own sizes.")
             loaded, seeds = _study_file(study, quick=quick, seeds=seeds, yes=yes)
             names = [loaded.study.name]
             plans = [(loaded.study.with_seed_offset(seed_offset, quick=loaded.quick), loaded.quick)]
         else:
+            budget = _check_budget(budget, quick, study)
+            quick = budget == "quick"
             names = course_studies() if study is None else [study]
-            plans = [(get_study(name).with_seed_offset(seed_offset, quick=quick), quick) for name in names]
+            studies = [get_study(name) for name in names]
+            if budget == "paper":
+                studies = [item.with_budget(budget) for item in studies]
+            plans = [(item.with_seed_offset(seed_offset, quick=quick), quick) for item in studies]
         runner = _executor(executor, address, workers, processes, threads)
         runner.check()  # an unreachable cluster is named before the folder is made
         folder = _out_folder(out)
@@ -222,6 +233,23 @@ def _executor(name: str, address: str | None, workers: int | None, processes: in
         raise ValueError("`--workers` is for the local executor: on Ray as many runs go side by side as the cluster "
                          f"has CPUs, got --workers {workers}.")
     return RayExecutor(check_address("--address", address) if address is not None else None, threads=threads)
+
+
+def _check_budget(budget: str | None, quick: bool, study: str | None) -> str:
+    """Return the budget ``--budget`` and ``--quick`` ask for; raise ValueError for a conflict, or for ``paper``
+    without a study (the course is sized to minutes; a paper budget takes one study hours)."""
+    from gradtrace.errors import check_choice
+    from gradtrace.studies.base import BUDGETS, studies_with_budget
+
+    if budget is None:
+        return "quick" if quick else "default"
+    check_choice("--budget", budget, BUDGETS, what="budget")
+    if quick and budget != "quick":
+        raise ValueError(f"`--quick` is `--budget quick` and conflicts with `--budget {budget}`; give one of them.")
+    if budget == "paper" and study is None:
+        raise ValueError("`--budget paper` runs one study at its paper's protocol, and the course has no paper budget; "
+                         f"name a study that has one: {', '.join(studies_with_budget('paper'))}.")
+    return budget
 
 
 def _check_lang(check, lang: str) -> str:

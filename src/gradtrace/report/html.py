@@ -242,6 +242,9 @@ def render_report(store: Store | str | Path, *, lang: str = "en") -> str:
                                                    missing=html.escape(", ".join(missing))) + "</p>")
         if meta.get("quick"):
             parts.append(f'<p class="note">{text("quick", lang)}</p>')
+        elif meta.get("budget") == "paper":
+            seconds = sum(record.seconds for record in finished)
+            parts.append(f'<p class="note">{text("budget.paper", lang, minutes=f"{seconds / 60:.0f}")}</p>')
         drawer = figures_module(study) if study is not None else None
         if drawer is not None and records:  # a study whose every run is damaged has nothing to draw
             try:

@@ -41,8 +41,9 @@ def summarize(store: Store | str | os.PathLike) -> dict[str, Any]:
         A JSON-ready dict: ``gradtrace``, ``torch`` and ``python`` versions, ``written`` (ISO time),
         ``wall_seconds`` (as ``gradtrace run`` recorded it, else None), ``run_seconds`` (all runs'
         seconds), ``claims`` (``held`` and ``total``), and ``studies``: one entry per study with
-        ``name``, ``title``, ``quick``, ``seeds``, ``runs`` (``finished``, ``planned``, ``damaged``),
-        ``seconds``, ``sizes`` (the config its runs share) and ``claims``, each ``{"name", "sentence":
+        ``name``, ``title``, ``quick``, ``budget`` ("default", "quick" or "paper"), ``seeds``, ``runs``
+        (``finished``, ``planned``, ``damaged``), ``seconds`` (its runs' training time), ``sizes`` (the config
+        its runs share) and ``claims``, each ``{"name", "sentence":
         {"en", "pt"}, "verdict": "held" | "not held", "values"}`` (plus ``measured`` False and a
         ``reason`` when its runs are missing). A quick study also has ``note``.
 
@@ -79,6 +80,8 @@ def _study_entry(store: Store, name: str) -> dict[str, Any]:
         "name": name,
         "title": study.title if study is not None else name,
         "quick": bool(options.get("quick", False)),
+        # A store from before budgets were recorded ran the quick config or the default one.
+        "budget": options.get("budget", "quick" if options.get("quick") else "default"),
         "seeds": options.get("seeds"),
         "runs": {"finished": sum(run in finished for run in planned), "planned": len(planned),
                  "damaged": sorted(store.damaged(name))},
