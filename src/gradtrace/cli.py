@@ -474,20 +474,11 @@ def report(
     """Write (again) the HTML report of a run folder and print its path."""
     from gradtrace.report import write_report
     from gradtrace.report.i18n import check_lang
-    from gradtrace.store import Store
+    from gradtrace.store import open_run_folder
 
     try:
         lang = _check_lang(check_lang, lang)
-        if not folder:  # Path("") would silently mean the current folder
-            raise ValueError("`FOLDER` must be a run folder written by `gradtrace run`, got ''; for the current "
-                             "folder, give '.'.")
-        folder = Path(folder)
-        if folder.is_file():
-            raise ValueError(f"`FOLDER` must be a run folder written by `gradtrace run`, got {str(folder)!r}, "
-                             "which is a file.")
-        if not folder.is_dir():
-            raise ValueError(f"`FOLDER` must be an existing run folder, got {str(folder)!r} (no such folder).")
-        store = Store(folder, create=False)
+        store = open_run_folder(folder, name="FOLDER")
         path = write_report(store, lang=lang)
         _warn_damaged(store)
     except (ValueError, TypeError) as error:
@@ -513,8 +504,9 @@ def export(
     """Export a run folder to TensorBoard or MLflow: every member's series, the gradient profiles, the configs and
     the report's figures; print what was written and the command that shows it."""
     from gradtrace.errors import check_choice
-    from gradtrace.export import TARGETS, check_out, export_runs, open_run_folder
+    from gradtrace.export import TARGETS, check_out, export_runs
     from gradtrace.report.i18n import check_lang
+    from gradtrace.store import open_run_folder
 
     try:
         lang = _check_lang(check_lang, lang)

@@ -30,10 +30,9 @@ from typing import Any
 
 from gradtrace.errors import GradtraceError, StoreError, check_choice, describe
 from gradtrace.export.series import read_series
-from gradtrace.store import RunRecord, Store
+from gradtrace.store import RunRecord, Store, open_run_folder
 
-__all__ = ["INSTALL", "MARKER", "TARGETS", "ExportResult", "MissingExtraError", "check_out", "export_runs",
-           "open_run_folder"]
+__all__ = ["INSTALL", "MARKER", "TARGETS", "ExportResult", "MissingExtraError", "check_out", "export_runs"]
 
 #: Where a run folder can be exported.
 TARGETS = ("tensorboard", "mlflow")
@@ -90,33 +89,6 @@ class StudyFigures:
     """A study's report figures: (name, title, caption, PNG bytes) each; ``name`` is ``01 Title`` without slashes."""
 
     figures: list[tuple[str, str, str, bytes]]
-
-
-def open_run_folder(folder: Store | str | os.PathLike, *, name: str = "folder") -> Store:
-    """Return the run store in ``folder``, or raise the error `gradtrace report` gives for a folder that holds none.
-
-    Args:
-        folder: a run folder written by ``gradtrace run``, or its :class:`~gradtrace.store.Store`.
-        name: the argument to name in errors (``FOLDER`` on the command line).
-
-    Raises:
-        ValueError: if ``folder`` is empty, a file, or does not exist.
-        StoreError: if it holds no run store, or its catalog is damaged.
-    """
-    if isinstance(folder, Store):
-        return folder
-    if not isinstance(folder, (str, os.PathLike)):
-        raise TypeError(f"`{name}` must be a run folder (a path), got {describe(folder)}.")
-    if not str(folder):  # Path("") would silently mean the current folder
-        raise ValueError(f"`{name}` must be a run folder written by `gradtrace run`, got ''; for the current "
-                         "folder, give '.'.")
-    path = Path(folder)
-    if path.is_file():
-        raise ValueError(f"`{name}` must be a run folder written by `gradtrace run`, got {str(path)!r}, which is a "
-                         "file.")
-    if not path.is_dir():
-        raise ValueError(f"`{name}` must be an existing run folder, got {str(path)!r} (no such folder).")
-    return Store(path, create=False)
 
 
 def export_runs(folder: Store | str | os.PathLike, to: str = "tensorboard", out: str | os.PathLike | None = None, *,

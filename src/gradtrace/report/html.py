@@ -170,7 +170,6 @@ def write_report(store: Store | str | Path, path: str | Path | None = None, *, l
         StoreError: if the folder holds no run store, or its catalog is damaged.
         ValueError: if the store has no runs to report, or ``lang`` is not a language it is written in.
     """
-    check_lang(lang)
     if not isinstance(store, Store):
         store = Store(store, create=False)
     document = render_report(store, lang=lang)
