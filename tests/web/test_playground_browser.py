@@ -1,50 +1,28 @@
 """The playground in a real browser: Playwright driving Debian's chromium against a live uvicorn server."""
 
 import math
-import os
-import shutil
-import socket
-import threading
-import time
 
 import pytest
+from live_server import chromium_path, launched, serving
 
 from gradtrace.web import create_app
 
 pytest.importorskip("uvicorn")  # the web extra
 sync_api = pytest.importorskip("playwright.sync_api")  # the web-test extra
-CHROMIUM = "/usr/bin/chromium"
-if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+if chromium_path() is None:
     pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory):
-    import uvicorn
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    app = create_app(tmp_path_factory.mktemp("runs"), max_jobs=1)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(tmp_path_factory.mktemp("runs"), max_jobs=1)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=shutil.which("chromium") or CHROMIUM,
-                                              args=["--no-sandbox"])
+    with launched(sync_api) as chromium:
         yield chromium
-        chromium.close()
 
 
 def drawn_slope(page):
