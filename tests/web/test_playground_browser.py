@@ -46,15 +46,19 @@ def test_moving_rho_from_half_to_two_turns_vanishing_into_exploding(server_url, 
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{server_url}/?length=40&hidden_size=16&steps=3000&lr=0.0001")
+    page.goto(f"{server_url}/?length=40&hidden_size=16&steps=5000&lr=0.0001")
     page.wait_for_function("document.getElementById('status').textContent.startsWith('Ready')")
     set_range(page, "#spectral_radius", 0.5)
     assert "spectral_radius=0.5" in page.url  # the settings live in the URL
     page.click("#play")
     page.wait_for_function("window.playground.state.frames >= 3", timeout=30_000)
+    # Paused, so that an idle machine cannot finish the run before the slider moves (it trains ~1000 steps/s).
+    page.click("#play")
+    page.wait_for_function("window.playground.state.phase === 'paused'", timeout=30_000)
     vanishing = drawn_slope(page)
     page.screenshot(path=str(tmp_path / "rho-0.5.png"))
     set_range(page, "#spectral_radius", 2)  # mid-training: W_rec is rescaled live
+    page.click("#play")  # resume
     page.wait_for_function("document.getElementById('v-rho').textContent.startsWith('2.0')", timeout=30_000)
     frames = page.evaluate("window.playground.state.frames")
     page.wait_for_function(f"window.playground.state.frames >= {frames + 2}", timeout=30_000)
