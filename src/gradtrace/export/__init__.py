@@ -285,17 +285,11 @@ def _course_order(studies: list[str]) -> list[str]:
 
 def _figures(store: Store, study: str, lang: str, result: ExportResult) -> StudyFigures:
     """Draw a study's report figures from the store, as the HTML report does; none for a study without figures."""
+    from gradtrace.report.html import draw_figures
     from gradtrace.studies.claims import stored_study
-    from gradtrace.studies.registry import figures_module
 
-    built = stored_study(store, study)
-    drawer = figures_module(built) if built is not None else None
-    if drawer is None:
-        return StudyFigures([])
-    try:
-        figures, _ = drawer.draw(store, lang=lang)
-    except (KeyError, IndexError) as error:  # runs from an older gradtrace may lack what today's figures read
-        result.problems.append(f"{study}: its figures could not be drawn from these runs (missing {error}).")
-        return StudyFigures([])
+    figures, _, problem = draw_figures(store, study, stored_study(store, study), lang)
+    if problem:  # runs from an older gradtrace may lack what today's figures read
+        result.problems.append(f"{study}: {problem}")
     return StudyFigures([(f"{i + 1:02d} {name_for(f.title).replace('/', '-')}", f.title, f.caption, f.png)
                          for i, f in enumerate(figures)])

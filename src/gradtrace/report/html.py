@@ -23,7 +23,7 @@ from gradtrace.studies.course import course_order
 from gradtrace.studies.registry import figures_module
 from gradtrace.studies.summary import QUICK_NOTE, WALL_SECONDS_KEY
 
-__all__ = ["footnote", "render_report", "section_records", "section_titles", "write_report"]
+__all__ = ["draw_figures", "footnote", "render_report", "section_records", "section_titles", "write_report"]
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1100px; margin: 2em auto;
@@ -114,6 +114,23 @@ def _order(value: str):
 def section_records(store: Store, name: str) -> list[RunRecord]:
     """Return the runs of study ``name`` that its section shows (see :func:`~gradtrace.studies.claims.shown_runs`)."""
     return [store.get(name, run) for run in shown_runs(store, name)]
+
+
+def draw_figures(store: Store, name: str, study: Any, lang: str) -> tuple[list[Figure], list[Table], str]:
+    """Draw the figures and tables of study ``name`` (its stored study ``study``) from ``store``, in ``lang``.
+
+    The report, the run browser and the export draw through this one function. Runs that lack a value today's
+    figures read (written by an older gradtrace, or a study still being written) draw nothing: the third item
+    then says so, in ``lang``, and how to get the figures; it is empty otherwise, and for a study without figures.
+    """
+    drawer = figures_module(study) if study is not None else None
+    if drawer is None:
+        return [], [], ""
+    try:
+        figures, tables = drawer.draw(store, lang=lang)
+    except (KeyError, IndexError, ValueError) as error:
+        return [], [], text("undrawable", lang, study=name, missing=str(error))
+    return list(figures), list(tables), ""
 
 
 def section_titles(study: Any, name: str, lang: str) -> tuple[str, str, str]:
@@ -244,16 +261,10 @@ def render_report(store: Store | str | Path, *, lang: str = "en") -> str:
         elif meta.get("budget") == "paper":
             seconds = sum(record.seconds for record in finished)
             parts.append(f'<p class="note">{text("budget.paper", lang, minutes=f"{seconds / 60:.0f}")}</p>')
-        drawer = figures_module(study) if study is not None else None
-        if drawer is not None and records:  # a study whose every run is damaged has nothing to draw
-            try:
-                figures, tables = drawer.draw(intact, lang=lang)
-            except (KeyError, IndexError) as error:
-                # Runs written by an older gradtrace may lack a value today's figures read: the claims above and
-                # the other sections are still reported, and the note says how to get the figures.
-                figures, tables = [], []
-                parts.append('<p class="note">' + html.escape(text("undrawable", lang, study=name,
-                                                                   missing=str(error))) + "</p>")
+        if records:  # a study whose every run is damaged has nothing to draw
+            figures, tables, problem = draw_figures(intact, name, study, lang)
+            if problem:
+                parts.append('<p class="note">' + html.escape(problem) + "</p>")
             parts += [_figure_html(f) for f in figures] + [_table_html(t) for t in tables]
         parts.append(f'<p class="meta footnote">{html.escape(footnote(records, meta, lang))}</p></section>')
         sections.append("\n".join(parts))

@@ -19,12 +19,11 @@ from typing import Any
 
 from gradtrace.errors import StoreError
 from gradtrace.report.figures import keeping_figures
-from gradtrace.report.html import footnote, section_records, section_titles
+from gradtrace.report.html import draw_figures, footnote, section_records, section_titles
 from gradtrace.report.i18n import check_lang, text
 from gradtrace.store import Store, describe_holder, lock_holder
 from gradtrace.studies.claims import evaluate_claims, stored_study
 from gradtrace.studies.course import course_order
-from gradtrace.studies.registry import figures_module
 from gradtrace.studies.summary import QUICK_NOTE, SUMMARY_FILE, WALL_SECONDS_KEY, summarize
 from gradtrace.web.folders import CATALOG, signature
 from gradtrace.web.plots import plot_of
@@ -169,17 +168,12 @@ def study_section(store: Store, name: str, *, lang: str = "en") -> dict[str, Any
         notes.append({"kind": "quick", "text": text("quick", lang), "items": []})
     figures: list[dict[str, Any]] = []
     tables: list[dict[str, Any]] = []
-    drawer = figures_module(study) if study is not None else None
-    if drawer is not None and records:
-        try:
-            with DRAWING, keeping_figures() as kept:
-                drawn, drawn_tables = drawer.draw(intact, lang=lang)
-                figures = [_figure(figure, kept.get(figure.png)) for figure in drawn]
-        except (KeyError, IndexError, ValueError) as error:
-            # Runs written by an older gradtrace, or a live run's half-written study: the claims still show.
-            drawn_tables = []
-            notes.append({"kind": "undrawable", "items": [],
-                          "text": text("undrawable", lang, study=name, missing=str(error))})
+    if records:
+        with DRAWING, keeping_figures() as kept:
+            drawn, drawn_tables, problem = draw_figures(intact, name, study, lang)
+            figures = [_figure(figure, kept.get(figure.png)) for figure in drawn]
+        if problem:  # runs written by an older gradtrace, or a live run's half-written study: the claims still show
+            notes.append({"kind": "undrawable", "items": [], "text": problem})
         tables = [{"title": t.title, "columns": list(t.columns), "rows": [list(r) for r in t.rows],
                    "caption": t.caption} for t in drawn_tables]
     return {
