@@ -407,10 +407,6 @@ def _cell(value, spec: str) -> str:
         return escape(str(value))
 
 
-def _fmt(value: float) -> str:
-    return "nan" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
-
-
 @app.command("list")
 def list_() -> None:
     """List the built-in studies, tasks and models."""
