@@ -298,3 +298,19 @@ def test_arguments_are_checked(folder):
     with pytest.raises(TypeError, match="`out` must be a folder"):
         export_runs(folder, "tensorboard", out=3)
 
+
+
+def test_runs_a_study_file_no_longer_declares_are_not_exported(tmp_path):
+    # As in its report: after an edit, the runs the file dropped stay in the folder, outside the export.
+    from gradtrace.studies.declared import load_study
+
+    text = ('name = "edited"\nseeds = 1\n[train]\nsteps = 2\nbatch_size = 2\n[models.tanh]\ntype = "elman"\n'
+            'hidden_size = 2\nreadout = "last"\n[tasks.add]\ntype = "adding"\nlength = 4\n[grid]\nlr = [0.1, 0.2]\n')
+    path = tmp_path / "study.toml"
+    path.write_text(text, encoding="utf-8")
+    run_study(load_study(path), tmp_path / "runs")
+    path.write_text(text.replace("lr = [0.1, 0.2]", "lr = [0.1, 0.3]"), encoding="utf-8")
+    run_study(load_study(path), tmp_path / "runs")
+    assert len(Store(tmp_path / "runs").names("edited")) == 3
+    result = export_runs(tmp_path / "runs", "tensorboard", figures=False)
+    assert result.runs == 2

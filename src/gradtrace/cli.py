@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -96,6 +95,10 @@ def run(
     out: Annotated[str | None, typer.Option(
         help="Output folder (the run store); default runs/<timestamp>. An existing one is resumed.")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Tiny sizes and few steps: a smoke test in seconds.")] = False,
+    budget: Annotated[str | None, typer.Option(
+        help="default (the course's sizes), quick (the same as --quick) or paper (one study at its paper's "
+             "protocol, as far as one core allows: hochreiter1997 and le2015 have one; see the README for "
+             "how long each takes).")] = None,
     seeds: Annotated[int | None, typer.Option(help="Seeds (ensemble members) per configuration.")] = None,
     threads: Annotated[int, typer.Option(
         help="Torch intra-op threads. The built-in networks are small: one thread is as fast as two on an idle "
@@ -132,25 +135,34 @@ def run(
     )
     from gradtrace.studies.base import MAX_SEED_OFFSET
     from gradtrace.studies.course import course_studies
+    from gradtrace.studies.executors import available_cores
     from gradtrace.studies.summary import WALL_SECONDS_KEY
 
     try:
         # Every option is checked before anything is written: a refused command leaves no folder behind.
         # More threads than cores only makes the workers wait on each other; far more cannot even start.
-        threads = check_int("--threads", threads, minimum=1, maximum=max(MAX_THREADS, _cores()))
+        threads = check_int("--threads", threads, minimum=1, maximum=max(MAX_THREADS, available_cores()))
         lang = _check_lang(check_lang, lang)
-        processes = _cores() if workers is None else check_int("--workers", workers, minimum=1, maximum=MAX_WORKERS)
+        processes = (available_cores() if workers is None
+                     else check_int("--workers", workers, minimum=1, maximum=MAX_WORKERS))
         if seeds is not None:
             check_int("--seeds", seeds, minimum=1, maximum=MAX_SEEDS)
         # Member k of a study draws from seed + offset + k: the largest offset leaves room for every member.
         seed_offset = check_int("--seed-offset", seed_offset, minimum=0, maximum=MAX_SEED_OFFSET)
         if study is not None and study.endswith(".toml"):
+            if budget not in (None, "default"):
+                raise ValueError(f"`--budget {budget}` does not apply to a study file, which sets its own sizes.")
             loaded, seeds = _study_file(study, quick=quick, seeds=seeds, yes=yes)
             names = [loaded.study.name]
             plans = [(loaded.study.with_seed_offset(seed_offset, quick=loaded.quick), loaded.quick)]
         else:
+            budget = _check_budget(budget, quick, study)
+            quick = budget == "quick"
             names = course_studies() if study is None else [study]
-            plans = [(get_study(name).with_seed_offset(seed_offset, quick=quick), quick) for name in names]
+            studies = [get_study(name) for name in names]
+            if budget == "paper":
+                studies = [item.with_budget(budget) for item in studies]
+            plans = [(item.with_seed_offset(seed_offset, quick=quick), quick) for item in studies]
         runner = _executor(executor, address, workers, processes, threads)
         runner.check()  # an unreachable cluster is named before the folder is made
         folder = _out_folder(out)
@@ -223,6 +235,23 @@ def _executor(name: str, address: str | None, workers: int | None, processes: in
     return RayExecutor(check_address("--address", address) if address is not None else None, threads=threads)
 
 
+def _check_budget(budget: str | None, quick: bool, study: str | None) -> str:
+    """Return the budget ``--budget`` and ``--quick`` ask for; raise ValueError for a conflict, or for ``paper``
+    without a study (the course is sized to minutes; a paper budget takes one study hours)."""
+    from gradtrace.errors import check_choice
+    from gradtrace.studies.base import BUDGETS, studies_with_budget
+
+    if budget is None:
+        return "quick" if quick else "default"
+    check_choice("--budget", budget, BUDGETS, what="budget")
+    if quick and budget != "quick":
+        raise ValueError(f"`--quick` is `--budget quick` and conflicts with `--budget {budget}`; give one of them.")
+    if budget == "paper" and study is None:
+        raise ValueError("`--budget paper` runs one study at its paper's protocol, and the course has no paper budget; "
+                         f"name a study that has one: {', '.join(studies_with_budget('paper'))}.")
+    return budget
+
+
 def _check_lang(check, lang: str) -> str:
     """Return ``lang`` checked by ``check``, its message naming the option ``--lang``."""
     try:
@@ -259,22 +288,16 @@ def _warn_damaged(store) -> dict[str, dict[str, str]]:
 MAX_THREADS = 256
 
 
-def _cores() -> int:
-    """Return the CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def _summarize(store, names: list[str], damaged: dict[str, dict[str, str]]) -> None:
     from gradtrace.studies import STUDIES
+    from gradtrace.studies.claims import shown_runs
 
     for name in names:
-        runs = [run for run in store.names(name) if run not in damaged.get(name, {})]
         meta = store.meta(f"study/{name}") or {}
-        if "declared" in meta:  # a study file's runs it no longer plans stay in the store, out of its summary
-            runs = [run for run in runs if run in meta.get("runs", ())]
+        runs = [run for run in shown_runs(store, name) if run not in damaged.get(name, {})]
+        # in the order the study plans them, not the order parallel workers happened to finish them in
+        planned = {run: i for i, run in enumerate(meta.get("runs", ()))}
+        runs.sort(key=lambda run: planned.get(run, len(planned)))
         records = [r for r in (store.get(name, run) for run in runs) if r.summary]
         if not records:
             continue
@@ -347,7 +370,7 @@ def _print_claims(store, names: list[str], lang: str = "en") -> None:
     from gradtrace.studies import evaluate_claims
     from gradtrace.studies.summary import QUICK_NOTE
 
-    held = total = 0
+    held = total = studies = 0
     quick = False
     for name in names:
         verdicts = evaluate_claims(store, name)
@@ -361,8 +384,11 @@ def _print_claims(store, names: list[str], lang: str = "en") -> None:
             _plain(f"{'✓' if verdict.held else '✗'} {verdict.sentence[lang]}")
         held += sum(v.held for v in verdicts)
         total += len(verdicts)
-    if total:
+        studies += 1
+    if studies > 1:  # one study's count is its line above
         _plain(text("claims.count", lang, held=held, total=total) + "." + (f" {QUICK_NOTE[lang]}" if quick else ""))
+    elif quick:
+        _plain(QUICK_NOTE[lang])
 
 
 def _plain(text: str) -> None:
@@ -379,10 +405,6 @@ def _cell(value, spec: str) -> str:
         return escape(format(value, spec))
     except (TypeError, ValueError):
         return escape(str(value))
-
-
-def _fmt(value: float) -> str:
-    return "nan" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
 
 
 @app.command("list")
@@ -448,20 +470,11 @@ def report(
     """Write (again) the HTML report of a run folder and print its path."""
     from gradtrace.report import write_report
     from gradtrace.report.i18n import check_lang
-    from gradtrace.store import Store
+    from gradtrace.store import open_run_folder
 
     try:
         lang = _check_lang(check_lang, lang)
-        if not folder:  # Path("") would silently mean the current folder
-            raise ValueError("`FOLDER` must be a run folder written by `gradtrace run`, got ''; for the current "
-                             "folder, give '.'.")
-        folder = Path(folder)
-        if folder.is_file():
-            raise ValueError(f"`FOLDER` must be a run folder written by `gradtrace run`, got {str(folder)!r}, "
-                             "which is a file.")
-        if not folder.is_dir():
-            raise ValueError(f"`FOLDER` must be an existing run folder, got {str(folder)!r} (no such folder).")
-        store = Store(folder, create=False)
+        store = open_run_folder(folder, name="FOLDER")
         path = write_report(store, lang=lang)
         _warn_damaged(store)
     except (ValueError, TypeError) as error:
@@ -487,8 +500,9 @@ def export(
     """Export a run folder to TensorBoard or MLflow: every member's series, the gradient profiles, the configs and
     the report's figures; print what was written and the command that shows it."""
     from gradtrace.errors import check_choice
-    from gradtrace.export import TARGETS, check_out, export_runs, open_run_folder
+    from gradtrace.export import TARGETS, check_out, export_runs
     from gradtrace.report.i18n import check_lang
+    from gradtrace.store import open_run_folder
 
     try:
         lang = _check_lang(check_lang, lang)
@@ -510,7 +524,9 @@ def export(
     skipped = sum(result.skipped.values())
     _plain(f"Exported {result.runs} runs: {result.scalars} scalar values, {result.histograms} gradient profiles, "
            f"{result.images} figures; {result.files} files, {_size(result.bytes)}."
-           + (f" {skipped} stored arrays are not series (the report draws them)." if skipped else ""))
+           + (f" Left out: {skipped} stored arrays that are neither a value per step nor a gradient profile "
+              f"({', '.join(sorted(result.skipped)[:4])}{', …' if len(result.skipped) > 4 else ''}); the report's "
+              "figures, exported as images, draw them." if skipped else ""))
     if result.nonfinite_snapshots:
         _plain(f"{result.nonfinite_snapshots} profile snapshots had a lag without a finite value and were left out.")
     output.print(f"View it with: {result.view}", markup=False, highlight=False, soft_wrap=True)
@@ -568,9 +584,10 @@ def doctor(
 
     from gradtrace.doctor.cli_support import run_doctor
     from gradtrace.errors import check_int
+    from gradtrace.studies.executors import available_cores
 
     try:
-        threads = check_int("--threads", threads, minimum=1, maximum=max(MAX_THREADS, _cores()))
+        threads = check_int("--threads", threads, minimum=1, maximum=max(MAX_THREADS, available_cores()))
     except (TypeError, ValueError) as error:
         _fail(str(error), 2)
     torch.set_num_threads(threads)
@@ -676,22 +693,26 @@ def serve(
         "--max-jobs", help="Training jobs at once (default: one per core); more wait in a queue.")] = None,
 ) -> None:
     """Serve the live playground (at /) and the run browser (at /runs) until Ctrl-C."""
+    from gradtrace.errors import check_int
     from gradtrace.web.app import MissingExtraError, is_loopback
     from gradtrace.web.app import serve as serve_web
 
     if not is_loopback(host):
         _warn(f"Listening on {host}: the playground is reachable by other machines on the network, and anyone who "
               "reaches it can train on this machine (within its limits).")
-    console.print(f"gradtrace playground: http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/ "
-                  "(Ctrl-C stops it)", markup=False, highlight=False, soft_wrap=True)
+
+    def listening(url: str) -> None:  # once the port is bound: a taken port or a bad DIR prints no address
+        console.print(f"gradtrace playground: {url} (Ctrl-C stops it)", markup=False, highlight=False, soft_wrap=True)
+
     try:
+        port = check_int("--port", port, minimum=0, maximum=65535)
         root = Path(folder)
         if folder == "runs" and not root.exists():  # the default, where `gradtrace run` writes: none yet is fine
             root.mkdir(parents=True)
         elif not root.is_dir():
             raise ValueError(f"`DIR` must be an existing folder of run folders, got {folder!r}, which "
                              f"{'is not a folder' if root.exists() else 'does not exist'}.")
-        serve_web(root, host=host, port=port, max_jobs=max_jobs)
+        serve_web(root, host=host, port=port, max_jobs=max_jobs, on_listening=listening)
     except MissingExtraError as error:
         _fail(str(error), 2)
     except (ValueError, TypeError) as error:

@@ -39,9 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from gradtrace.errors import StoreError
+from gradtrace.errors import StoreError, describe
 
-__all__ = ["RunRecord", "Store", "check_folder", "describe_holder"]
+__all__ = ["RunRecord", "Store", "check_folder", "describe_holder", "lock_holder", "open_run_folder"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -484,18 +484,54 @@ class Store:
         """Return who else holds the write lock (``pid``, ``host``, ``started``, ``command``), or None."""
         if self._lock_depth:
             return None
+        return lock_holder(self.root)
+
+
+def lock_holder(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """Return who holds the write lock of the run store in ``folder`` (as :meth:`Store.lock_holder`), or None.
+
+    Opens nothing but the lock file, and takes a shared lock on it for an instant (a writer arriving then
+    retries): the run browser asks it of folders it never opens for writing.
+    """
+    try:
+        handle = os.open(Path(folder) / _LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
         try:
-            handle = os.open(self.root / _LOCK_FILE, os.O_RDONLY)
-        except OSError:
-            return None
-        try:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return _read_holder(handle)
-            return None
-        finally:
-            os.close(handle)
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_holder(handle)
+        return None
+    finally:
+        os.close(handle)
+
+
+def open_run_folder(folder: Store | str | os.PathLike, *, name: str = "folder") -> Store:
+    """Return the run store in ``folder`` to read, or raise naming ``name`` when the folder holds none.
+
+    Args:
+        folder: a run folder written by ``gradtrace run``, or its :class:`~gradtrace.store.Store`.
+        name: the argument to name in errors (``FOLDER`` on the command line).
+
+    Raises:
+        ValueError: if ``folder`` is empty, a file, or does not exist.
+        StoreError: if it holds no run store, or its catalog is damaged.
+    """
+    if isinstance(folder, Store):
+        return folder
+    if not isinstance(folder, (str, os.PathLike)):
+        raise TypeError(f"`{name}` must be a run folder (a path), got {describe(folder)}.")
+    if not str(folder):  # Path("") would silently mean the current folder
+        raise ValueError(f"`{name}` must be a run folder written by `gradtrace run`, got ''; for the current "
+                         "folder, give '.'.")
+    path = Path(folder)
+    if path.is_file():
+        raise ValueError(f"`{name}` must be a run folder written by `gradtrace run`, got {str(path)!r}, which is a "
+                         "file.")
+    if not path.is_dir():
+        raise ValueError(f"`{name}` must be an existing run folder, got {str(path)!r} (no such folder).")
+    return Store(path, create=False)
 
 
 def check_folder(path: str | os.PathLike, *, name: str = "root", writable: bool = True) -> Path:

@@ -149,6 +149,14 @@ def test_a_builtin_study_file_reports_its_config_errors_from_the_study_config(tm
         load(tmp_path, 'study = "le2016"\n')
 
 
+def test_quick_true_with_full_sizes_is_refused_not_run_under_the_quick_label(tmp_path):
+    full = builtin_toml("le2015").replace("seeds = 5", "seeds = 5\nquick = true")
+    with pytest.raises(ConfigError, match=r"`quick = true` runs study 'le2015' at its quick sizes, but \[config\] "
+                                          r"sets others: lengths = \[150\] \(quick: \[10\]\)"):
+        load(tmp_path, full)
+    assert load(tmp_path, builtin_toml("le2015", quick=True)).config.steps == 6
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Runs keyed by their config
 
@@ -178,6 +186,21 @@ def test_an_edit_reruns_only_the_runs_it_changes(tmp_path):
     entry = next(s for s in summary["studies"] if s["name"] == "tiny")
     assert entry["runs"]["planned"] == entry["runs"]["finished"] == 2
     assert entry["config"]["remedies"]["clip"]["max_norm"] == 1.0
+
+
+@pytest.mark.parametrize("axis", ['lr = [0.01, 1e-2]', "seed = [1, 1]", "spectral_radius = [1, 1.0]",
+                                  "truncation = [[2, 2], [2, 2]]", 'remedy = ["clip", "clip"]'])
+def test_a_grid_axis_listing_a_value_twice_is_refused(tmp_path, axis):
+    # Both entries would be one run under one name: refused when the file is read, not when the study runs.
+    text = TINY.replace('remedy = ["none", "clip"]', axis)
+    with pytest.raises(ConfigError, match=r"`grid\.\w+\[1\]` is .* again \(`grid\.\w+\[0\]`\)"):
+        load(tmp_path, text)
+
+
+def test_an_integer_written_as_a_float_names_the_same_run(tmp_path):
+    as_float = [spec.name for spec in load(tmp_path, TINY).plan(seeds=2)]
+    as_int = [spec.name for spec in load(tmp_path, TINY.replace("max_norm = 1.0", "max_norm = 1")).plan(seeds=2)]
+    assert as_float == as_int
 
 
 def test_a_seed_offset_names_other_runs(tmp_path):

@@ -80,7 +80,7 @@ def test_runs_every_planned_run_into_the_store(tmp_path):
         {"seeds": 2},
     )
     np.testing.assert_array_equal(record.arrays["loss"], np.full((2, 2), 2))
-    assert store.meta("study/toy") == {"quick": True, "seeds": 2, "runs": ["a", "b", "c"]}
+    assert store.meta("study/toy") == {"quick": True, "budget": "quick", "seeds": 2, "runs": ["a", "b", "c"]}
 
 
 def test_seeds_default_to_the_study_default_and_are_validated(tmp_path):

@@ -1,6 +1,7 @@
 """The playground's HTTP routes and websocket: limits, errors, control, disconnects and the queue."""
 
 import json
+import threading
 import time
 
 import numpy as np
@@ -81,7 +82,8 @@ def test_toml_export_follows_the_study_schema():
     settings = check_settings({"clip_norm": 1.0, "truncation": 20, "spectral_radius": 1.5})
     study = tomllib.loads(export(settings, "toml"))
     assert study["name"] == "playground-tanh-elman-adding-t100"
-    assert study["train"] == {"steps": 500, "optimizer": "adam", "lr": 0.001, "batch_size": 32, "truncation": [20, 20]}
+    assert study["train"] == {"steps": 500, "optimizer": "adam", "lr": 0.001, "batch_size": 32, "trace_every": 50,
+                              "eval_every": 50, "truncation": [20, 20]}
     assert study["models"]["elman"] == {"type": "elman", "hidden_size": 32, "readout": "last", "activation": "tanh",
                                         "init": {"scheme": "orthogonal"}, "spectral_radius": 1.5}
     assert study["tasks"]["adding"] == {"type": "adding", "length": 100}
@@ -120,6 +122,14 @@ def test_page_options_export_and_body_limit(client_of):
     assert response.status_code == 422 and "Unknown field(s) ['extra']" in response.json()["detail"]
     response = client.post("/api/playground/export", content=b"{" + b" " * 20000 + b"}",
                            headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "at most 16384 bytes" in response.json()["detail"]
+
+    def chunks():  # no content-length: the limit is found while reading
+        yield b'{"settings": {}, "format": "toml", "padding": "'
+        yield from (b"a" * 1000 for _ in range(20))
+        yield b'"}'
+
+    response = client.post("/api/playground/export", content=chunks(), headers={"content-type": "application/json"})
     assert response.status_code == 413 and "at most 16384 bytes" in response.json()["detail"]
 
 
@@ -274,3 +284,90 @@ def test_a_study_exported_as_toml_reruns_the_playground(tmp_path, options):
     built = build(settings)
     run = gt.fit(built.model, built.task, **built.fit_options(settings))
     np.testing.assert_array_equal(stored, run.history["train/loss"])
+    if settings.recurrent:  # and it keeps the gradient profile the page drew
+        assert gt.Store(tmp_path / "store").get(study.name, name).arrays["trace/grad_norms"].shape[-1] == 10
+
+
+def test_a_client_that_reads_nothing_loses_its_job_and_slot():
+    # A client that keeps its connection but never reads: the frames back up, and after the stall timeout the job
+    # stops and frees its slot instead of waiting for ever.
+    import asyncio
+    import concurrent.futures
+
+    from gradtrace.web.playground import Session
+
+    class Unread:
+        def __init__(self):
+            self.inbox = asyncio.Queue()
+
+        async def accept(self):
+            pass
+
+        async def receive(self):
+            return await self.inbox.get()
+
+        async def send_text(self, text):
+            await asyncio.Event().wait()  # never delivered
+
+    async def scenario():
+        slots = Slots(1, 0)
+        socket = Unread()
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            session = asyncio.create_task(Session(socket, slots, pool, stall_timeout=0.5).serve())
+            await socket.inbox.put({"type": "websocket.receive",
+                                    "text": json.dumps({"type": "start", "settings": {**TINY, "steps": 5000}})})
+            deadline = time.monotonic() + 20
+            while not (slots.served == 1 and slots.running == 0) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            freed = slots.served == 1 and slots.running == 0
+            await socket.inbox.put({"type": "websocket.disconnect"})
+            await asyncio.wait_for(session, 10)
+        return freed, time.monotonic() - deadline + 20
+
+    freed, seconds = asyncio.run(scenario())
+    assert freed and seconds < 10, "the job of a client that reads nothing kept its slot"
+
+
+def test_another_sites_page_and_a_rebound_host_are_refused(tmp_path):
+    from fastapi.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    from gradtrace.web import create_app
+    from gradtrace.web.app import LOOPBACK_HOSTS
+
+    with TestClient(create_app(tmp_path, max_jobs=1, allowed_hosts=LOOPBACK_HOSTS),
+                    base_url="http://127.0.0.1:8000") as client:
+        assert client.get("/api/health").status_code == 200
+        # a name made to point at this machine (DNS rebinding) reads nothing
+        rebound = client.get("/api/runs", headers={"host": "attacker.example:8000"})
+        assert rebound.status_code == 400 and "127.0.0.1" in rebound.json()["detail"]
+        here = {"host": "127.0.0.1:8000"}  # the test client's websockets say "testserver" unless told
+        with client.websocket_connect("/api/playground/ws", headers={**here, "origin": "http://127.0.0.1:8000"}) as ws:
+            assert ws.receive_json()["type"] == "hello"
+        with pytest.raises(WebSocketDisconnect) as refused, \
+                client.websocket_connect("/api/playground/ws", headers={**here, "origin": "https://attacker.example"}):
+            pass
+        assert refused.value.code == 1008
+
+
+def test_an_unforeseen_training_error_is_told_and_the_connection_lives(client_of, monkeypatch):
+    import gradtrace.web.jobs as jobs
+
+    def broken(settings):
+        raise RuntimeError("out of memory")
+
+    client = client_of(max_jobs=1)
+    # the server's warm-up builds a network too: it is left to finish first
+    assert wait_for(lambda: not any(t.name == "gradtrace-warm-up" for t in threading.enumerate()), 60)
+    with client.websocket_connect("/api/playground/ws") as ws:
+        ws.receive_json()
+        monkeypatch.setattr(jobs, "build", broken)
+        ws.send_json({"type": "start", "settings": TINY})
+        error = ws.receive_json()
+        assert error["type"] == "error" and error["code"] == "training" and "RuntimeError: out of memory" in \
+            error["message"]
+        monkeypatch.undo()
+        ws.send_json({"type": "start", "settings": TINY})
+        finished, _ = receive_until(ws, "finished")
+        assert finished["status"] == "finished"
+    assert client.app.state.slots.running == 0

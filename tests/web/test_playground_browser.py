@@ -1,49 +1,28 @@
 """The playground in a real browser: Playwright driving Debian's chromium against a live uvicorn server."""
 
 import math
-import os
-import shutil
-import socket
-import threading
-import time
 
 import pytest
+from live_server import chromium_path, launched, serving
 
 from gradtrace.web import create_app
 
 pytest.importorskip("uvicorn")  # the web extra
 sync_api = pytest.importorskip("playwright.sync_api")  # the web-test extra
-CHROMIUM = "/usr/bin/chromium"
-if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+if chromium_path() is None:
     pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory):
-    import uvicorn
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(tmp_path_factory.mktemp("runs"), max_jobs=1), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(tmp_path_factory.mktemp("runs"), max_jobs=1)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=shutil.which("chromium") or CHROMIUM,
-                                              args=["--no-sandbox"])
+    with launched(sync_api) as chromium:
         yield chromium
-        chromium.close()
 
 
 def drawn_slope(page):
@@ -67,15 +46,19 @@ def test_moving_rho_from_half_to_two_turns_vanishing_into_exploding(server_url, 
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{server_url}/?length=40&hidden_size=16&steps=3000&lr=0.0001")
+    page.goto(f"{server_url}/?length=40&hidden_size=16&steps=5000&lr=0.0001")
     page.wait_for_function("document.getElementById('status').textContent.startsWith('Ready')")
     set_range(page, "#spectral_radius", 0.5)
     assert "spectral_radius=0.5" in page.url  # the settings live in the URL
     page.click("#play")
     page.wait_for_function("window.playground.state.frames >= 3", timeout=30_000)
+    # Paused, so that an idle machine cannot finish the run before the slider moves (it trains ~1000 steps/s).
+    page.click("#play")
+    page.wait_for_function("window.playground.state.phase === 'paused'", timeout=30_000)
     vanishing = drawn_slope(page)
     page.screenshot(path=str(tmp_path / "rho-0.5.png"))
     set_range(page, "#spectral_radius", 2)  # mid-training: W_rec is rescaled live
+    page.click("#play")  # resume
     page.wait_for_function("document.getElementById('v-rho').textContent.startsWith('2.0')", timeout=30_000)
     frames = page.evaluate("window.playground.state.frames")
     page.wait_for_function(f"window.playground.state.frames >= {frames + 2}", timeout=30_000)

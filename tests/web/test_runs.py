@@ -206,3 +206,24 @@ def test_a_symbolic_link_inside_the_folder_is_followed(root, tmp_path):
             assert client.get("/api/runs/group/link").json()["state"] == "ok"
     finally:
         (Path(root) / "group" / "link").unlink()
+
+
+def test_a_declared_studys_section_shows_only_the_runs_its_file_plans(tmp_path):
+    # Runs an edit of the file replaced stay in the store; the section, like the report's, leaves them out.
+    from gradtrace.studies.declared import DeclaredStudy
+
+    def study(max_norm):
+        return DeclaredStudy.from_dict({
+            "name": "tiny", "seeds": 1, "train": {"steps": 2, "batch_size": 2, "eval_every": 2},
+            "models": {"tanh": {"type": "elman", "hidden_size": 3}}, "tasks": {"add": {"type": "adding", "length": 5}},
+            "remedies": {"clip": {"type": "clip_by_global_norm", "max_norm": max_norm}},
+            "grid": {"remedy": ["none", "clip"]}})
+
+    gradtrace.run_study(study(1.0), tmp_path / "runs" / "declared")
+    gradtrace.run_study(study(0.5), tmp_path / "runs" / "declared")
+    assert len(Store(tmp_path / "runs" / "declared").names("tiny")) == 3
+    app = FastAPI()
+    install(app, tmp_path / "runs")
+    with TestClient(app) as client:
+        section = client.get("/api/runs/declared/studies/tiny").json()
+    assert section["footnote"].startswith("2 runs"), section["footnote"]

@@ -1,13 +1,8 @@
 """The run browser in a real browser: Playwright driving Debian's chromium against a live uvicorn server."""
 
-import os
-import shutil
-import socket
-import threading
-import time
-
 import numpy as np
 import pytest
+from live_server import chromium_path, launched, serving
 
 import gradtrace
 from gradtrace.store import Store
@@ -15,8 +10,7 @@ from gradtrace.store import Store
 pytest.importorskip("fastapi")  # the web extra
 pytest.importorskip("uvicorn")
 sync_api = pytest.importorskip("playwright.sync_api")  # the web-test extra
-CHROMIUM = "/usr/bin/chromium"
-if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+if chromium_path() is None:
     pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
 from fastapi import FastAPI  # noqa: E402
@@ -36,32 +30,16 @@ def root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server_url(root):
-    import uvicorn
-
     app = FastAPI()
     install(app, root)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app, ws="none") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=shutil.which("chromium") or CHROMIUM,
-                                              args=["--no-sandbox"])
+    with launched(sync_api) as chromium:
         yield chromium
-        chromium.close()
 
 
 def hover(page, chart, fraction):

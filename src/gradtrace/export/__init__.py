@@ -30,10 +30,9 @@ from typing import Any
 
 from gradtrace.errors import GradtraceError, StoreError, check_choice, describe
 from gradtrace.export.series import read_series
-from gradtrace.store import RunRecord, Store
+from gradtrace.store import RunRecord, Store, open_run_folder
 
-__all__ = ["INSTALL", "MARKER", "TARGETS", "ExportResult", "MissingExtraError", "check_out", "export_runs",
-           "open_run_folder"]
+__all__ = ["INSTALL", "MARKER", "TARGETS", "ExportResult", "MissingExtraError", "check_out", "export_runs"]
 
 #: Where a run folder can be exported.
 TARGETS = ("tensorboard", "mlflow")
@@ -92,33 +91,6 @@ class StudyFigures:
     figures: list[tuple[str, str, str, bytes]]
 
 
-def open_run_folder(folder: Store | str | os.PathLike, *, name: str = "folder") -> Store:
-    """Return the run store in ``folder``, or raise the error `gradtrace report` gives for a folder that holds none.
-
-    Args:
-        folder: a run folder written by ``gradtrace run``, or its :class:`~gradtrace.store.Store`.
-        name: the argument to name in errors (``FOLDER`` on the command line).
-
-    Raises:
-        ValueError: if ``folder`` is empty, a file, or does not exist.
-        StoreError: if it holds no run store, or its catalog is damaged.
-    """
-    if isinstance(folder, Store):
-        return folder
-    if not isinstance(folder, (str, os.PathLike)):
-        raise TypeError(f"`{name}` must be a run folder (a path), got {describe(folder)}.")
-    if not str(folder):  # Path("") would silently mean the current folder
-        raise ValueError(f"`{name}` must be a run folder written by `gradtrace run`, got ''; for the current "
-                         "folder, give '.'.")
-    path = Path(folder)
-    if path.is_file():
-        raise ValueError(f"`{name}` must be a run folder written by `gradtrace run`, got {str(path)!r}, which is a "
-                         "file.")
-    if not path.is_dir():
-        raise ValueError(f"`{name}` must be an existing run folder, got {str(path)!r} (no such folder).")
-    return Store(path, create=False)
-
-
 def export_runs(folder: Store | str | os.PathLike, to: str = "tensorboard", out: str | os.PathLike | None = None, *,
                 studies: Iterable[str] | None = None, figures: bool = True, lang: str = "en") -> ExportResult:
     """Export the runs of a run folder to TensorBoard event files or an MLflow tracking database.
@@ -148,6 +120,7 @@ def export_runs(folder: Store | str | os.PathLike, to: str = "tensorboard", out:
         MissingExtraError: if the packages of the ``export`` extra are not installed.
     """
     from gradtrace.report.i18n import check_lang
+    from gradtrace.studies.claims import shown_runs
 
     to = check_choice("to", to, TARGETS)
     lang = check_lang(lang)
@@ -174,7 +147,7 @@ def export_runs(folder: Store | str | os.PathLike, to: str = "tensorboard", out:
             damaged = store.damaged(study)
             result.damaged.update({f"{study}/{run}": problem for run, problem in damaged.items()})
             intact = store.without((study, run) for run in damaged)
-            records = [intact.get(study, run) for run in intact.names(study)]
+            records = [intact.get(study, run) for run in shown_runs(intact, study)]
             drawn = _figures(intact, study, lang, result) if records and figures else StudyFigures([])
             target.study(study, drawn, result)
             for record in records:
@@ -312,17 +285,11 @@ def _course_order(studies: list[str]) -> list[str]:
 
 def _figures(store: Store, study: str, lang: str, result: ExportResult) -> StudyFigures:
     """Draw a study's report figures from the store, as the HTML report does; none for a study without figures."""
+    from gradtrace.report.html import draw_figures
     from gradtrace.studies.claims import stored_study
-    from gradtrace.studies.registry import figures_module
 
-    built = stored_study(store, study)
-    drawer = figures_module(built) if built is not None else None
-    if drawer is None:
-        return StudyFigures([])
-    try:
-        figures, _ = drawer.draw(store, lang=lang)
-    except (KeyError, IndexError) as error:  # runs from an older gradtrace may lack what today's figures read
-        result.problems.append(f"{study}: its figures could not be drawn from these runs (missing {error}).")
-        return StudyFigures([])
+    figures, _, problem = draw_figures(store, study, stored_study(store, study), lang)
+    if problem:  # runs from an older gradtrace may lack what today's figures read
+        result.problems.append(f"{study}: {problem}")
     return StudyFigures([(f"{i + 1:02d} {name_for(f.title).replace('/', '-')}", f.title, f.caption, f.png)
                          for i, f in enumerate(figures)])

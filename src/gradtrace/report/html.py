@@ -8,6 +8,7 @@ import html
 import platform
 import re
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -15,14 +16,14 @@ from gradtrace import __version__
 from gradtrace.errors import StoreError
 from gradtrace.report.figures import Figure, Table
 from gradtrace.report.i18n import check_lang, number, study_text, text
-from gradtrace.store import Store
+from gradtrace.store import RunRecord, Store
 from gradtrace.studies import Verdict, evaluate_claims, write_summary
-from gradtrace.studies.claims import stored_study
+from gradtrace.studies.claims import shown_runs, stored_study
 from gradtrace.studies.course import course_order
 from gradtrace.studies.registry import figures_module
 from gradtrace.studies.summary import QUICK_NOTE, WALL_SECONDS_KEY
 
-__all__ = ["render_report", "write_report"]
+__all__ = ["draw_figures", "footnote", "render_report", "section_records", "section_titles", "write_report"]
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1100px; margin: 2em auto;
@@ -110,7 +111,40 @@ def _order(value: str):
         return (1, 0.0, value)
 
 
-def _footnote(records, meta: dict, lang: str) -> str:
+def section_records(store: Store, name: str) -> list[RunRecord]:
+    """Return the runs of study ``name`` that its section shows (see :func:`~gradtrace.studies.claims.shown_runs`)."""
+    return [store.get(name, run) for run in shown_runs(store, name)]
+
+
+def draw_figures(store: Store, name: str, study: Any, lang: str) -> tuple[list[Figure], list[Table], str]:
+    """Draw the figures and tables of study ``name`` (its stored study ``study``) from ``store``, in ``lang``.
+
+    The report, the run browser and the export draw through this one function. Runs that lack a value today's
+    figures read (written by an older gradtrace, or a study still being written) draw nothing: the third item
+    then says so, in ``lang``, and how to get the figures; it is empty otherwise, and for a study without figures.
+    """
+    drawer = figures_module(study) if study is not None else None
+    if drawer is None:
+        return [], [], ""
+    try:
+        figures, tables = drawer.draw(store, lang=lang)
+    except (KeyError, IndexError, ValueError) as error:
+        return [], [], text("undrawable", lang, study=name, missing=str(error))
+    return list(figures), list(tables), ""
+
+
+def section_titles(study: Any, name: str, lang: str) -> tuple[str, str, str]:
+    """Return the title, description and question of study ``name`` (its stored study, or None) in ``lang``."""
+    if study is None:
+        return name, "", ""
+    if study.text:
+        title, description, question = (study.words(key, lang) for key in ("title", "description", "question"))
+        return title, description, question
+    (title, description), question = study_text(name, study.title, study.description, lang), ""
+    return title, description, question
+
+
+def footnote(records: list[RunRecord], meta: dict, lang: str) -> str:
     """Sizes, seeds, steps and seconds of a study's runs, from their configs."""
     configs = [r.config for r in records]
     sizes = ", ".join(f"{text('size.' + key, lang)} {_distinct(c[key] for c in configs if key in c)}"
@@ -153,7 +187,6 @@ def write_report(store: Store | str | Path, path: str | Path | None = None, *, l
         StoreError: if the folder holds no run store, or its catalog is damaged.
         ValueError: if the store has no runs to report, or ``lang`` is not a language it is written in.
     """
-    check_lang(lang)
     if not isinstance(store, Store):
         store = Store(store, create=False)
     document = render_report(store, lang=lang)
@@ -194,16 +227,9 @@ def render_report(store: Store | str | Path, *, lang: str = "en") -> str:
         meta = intact.meta(f"study/{name}", {})
         planned = meta.get("runs", [])
         study = stored_study(intact, name)
-        # A declared study's runs that its file no longer plans stay in the store, outside its section.
-        kept = set(planned) if getattr(study, "keyed_by_config", False) else None
-        records = [intact.get(name, run) for run in intact.names(name) if kept is None or run in kept]
+        records = section_records(intact, name)
         finished = [r for r in records if r.status == "finished"]
-        if study is None:
-            title, description, question = name, "", ""
-        elif study.text:
-            title, description, question = (study.words(key, lang) for key in ("title", "description", "question"))
-        else:
-            (title, description), question = study_text(name, study.title, study.description, lang), ""
+        title, description, question = section_titles(study, name, lang)
         anchor = html.escape(name)
         contents.append(f'<li><a href="#{anchor}">{html.escape(title)}</a></li>')
         section = len(contents)
@@ -232,18 +258,15 @@ def render_report(store: Store | str | Path, *, lang: str = "en") -> str:
                                                    missing=html.escape(", ".join(missing))) + "</p>")
         if meta.get("quick"):
             parts.append(f'<p class="note">{text("quick", lang)}</p>')
-        drawer = figures_module(study) if study is not None else None
-        if drawer is not None and records:  # a study whose every run is damaged has nothing to draw
-            try:
-                figures, tables = drawer.draw(intact, lang=lang)
-            except (KeyError, IndexError) as error:
-                # Runs written by an older gradtrace may lack a value today's figures read: the claims above and
-                # the other sections are still reported, and the note says how to get the figures.
-                figures, tables = [], []
-                parts.append('<p class="note">' + html.escape(text("undrawable", lang, study=name,
-                                                                   missing=str(error))) + "</p>")
+        elif meta.get("budget") == "paper":
+            seconds = sum(record.seconds for record in finished)
+            parts.append(f'<p class="note">{text("budget.paper", lang, minutes=f"{seconds / 60:.0f}")}</p>')
+        if records:  # a study whose every run is damaged has nothing to draw
+            figures, tables, problem = draw_figures(intact, name, study, lang)
+            if problem:
+                parts.append('<p class="note">' + html.escape(problem) + "</p>")
             parts += [_figure_html(f) for f in figures] + [_table_html(t) for t in tables]
-        parts.append(f'<p class="meta footnote">{html.escape(_footnote(records, meta, lang))}</p></section>')
+        parts.append(f'<p class="meta footnote">{html.escape(footnote(records, meta, lang))}</p></section>')
         sections.append("\n".join(parts))
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     footer = '<p class="meta">' + html.escape(text("written", lang, version=__version__, torch=torch.__version__,

@@ -156,6 +156,12 @@ MESSAGES = Catalog({
         "pt": "Modo rápido: tamanhos mínimos e poucos passos, só para um teste de fumaça; os números não têm "
               "significado.",
     },
+    "budget.paper": {
+        "en": "Paper budget: this study ran its paper's protocol as far as one core allows (--budget paper); its "
+              "runs took {minutes} minutes of training.",
+        "pt": "Orçamento do artigo: este estudo rodou o protocolo do seu artigo até onde um núcleo permite "
+              "(--budget paper); suas execuções levaram {minutes} minutos de treino.",
+    },
     "footnote": {
         "en": "{runs} runs; {seeds} seeds each; sizes: {sizes}; {steps}; {seconds} s of training.",
         "pt": "{runs} execuções; {seeds} sementes cada; tamanhos: {sizes}; {steps}; {seconds} s de treino.",

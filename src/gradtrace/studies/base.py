@@ -12,12 +12,21 @@ from typing import Any, Protocol
 import numpy as np
 import pydantic
 
-from gradtrace.errors import ConfigError, RunInterrupted, StoreError, check_int, check_seed, describe
+from gradtrace.errors import (
+    ConfigError,
+    RunInterrupted,
+    StoreError,
+    check_choice,
+    check_int,
+    check_seed,
+    describe,
+)
 from gradtrace.store import Store, describe_holder
 from gradtrace.studies.claims import Claim
 from gradtrace.studies.executors import MAX_WORKERS, Executor, ExecutorError, make_executor
 
 __all__ = [
+    "BUDGETS",
     "MAX_SEEDS",
     "MAX_SEED_OFFSET",
     "MAX_WORKERS",
@@ -32,6 +41,7 @@ __all__ = [
     "median_horizon",
     "run_arrays",
     "run_study",
+    "studies_with_budget",
 ]
 
 StepCallback = Callable[[int, dict], None]
@@ -41,6 +51,9 @@ MAX_SEEDS = 1000
 #: The largest seed offset: studies' base seeds are small, and member k draws from seed + k, so this leaves
 #: room below MAX_SEED for every member of every study.
 MAX_SEED_OFFSET = 2**62
+#: The named configs a study may run with: its default (the course's size), ``quick`` (a smoke test) and
+#: ``paper`` (the paper's protocol as far as one core allows; only some studies have one).
+BUDGETS: tuple[str, ...] = ("default", "quick", "paper")
 
 
 class StudyConfig(pydantic.BaseModel):
@@ -163,6 +176,11 @@ class Study(ABC):
     #: TOML): runs made with other options or configs then never share a name, so the store resumes by name
     #: whatever the options, and :func:`check_resume` has nothing to refuse but lost catalog rows.
     keyed_by_config: bool = False
+    #: The config the ``paper`` budget runs (the paper's protocol as far as one core allows, in a stated
+    #: time); None for a study without one.
+    paper_config: StudyConfig | None = None
+    #: The budget this study was made for (see :meth:`with_budget`); ``quick`` is asked for by the flag instead.
+    budget: str = "default"
 
     def __init__(self, config: StudyConfig | None = None):
         if config is not None and self.config_class is not None and not isinstance(config, self.config_class):
@@ -184,7 +202,34 @@ class Study(ABC):
         config = self.resolve(quick)
         if config is None or not offset:
             return self
-        return type(self)(config.with_seed_offset(offset))
+        study = type(self)(config.with_seed_offset(offset))
+        study.budget = self.budget
+        return study
+
+    @classmethod
+    def budgets(cls) -> tuple[str, ...]:
+        """Return the budgets (of :data:`BUDGETS`) this study has a config for."""
+        configs = {"default": cls.config_class, "quick": cls.quick_config, "paper": cls.paper_config}
+        return tuple(name for name in BUDGETS if configs[name] is not None)
+
+    def with_budget(self, budget: str) -> Study:
+        """Return this study made with the config of ``budget``: "default", "paper" (or "quick", the same as
+        passing ``quick=True`` to :meth:`plan` and :func:`run_study`).
+
+        Raises:
+            ValueError: for a name not in :data:`BUDGETS`, or a budget this study has no config for (the message
+                lists the built-in studies that have one).
+        """
+        check_choice("budget", budget, BUDGETS, what="budget")
+        if budget == "default":
+            return self
+        config = self.paper_config if budget == "paper" else self.quick_config
+        if config is None:
+            having = ", ".join(studies_with_budget(budget)) or "none"
+            raise ValueError(f"Study {self.name!r} has no {budget!r} budget. Studies with one: {having}.")
+        study = type(self)(config)
+        study.budget = budget
+        return study
 
     def words(self, key: str, lang: str = "en") -> str:
         """Return the study's ``key`` ("title", "question" or "description") in ``lang``, else in English."""
@@ -212,6 +257,24 @@ class Study(ABC):
 
 #: The history entries of a task-scored training run that most studies store.
 TRAINING_KEYS = ("train/loss", "eval/step", "task/loss", "task/accuracy", "task/success")
+
+
+def studies_with_budget(budget: str) -> list[str]:
+    """Return the built-in studies that have a config for ``budget`` (one of :data:`BUDGETS`), in the registry's order.
+
+    Example:
+        >>> studies_with_budget("paper")
+        ['hochreiter1997', 'le2015']
+    """
+    from gradtrace.studies.registry import STUDIES  # the registry imports the studies, which import this module
+
+    check_choice("budget", budget, BUDGETS, what="budget")
+    return [name for name in STUDIES if budget in STUDIES[name].budgets()]
+
+
+def study_budget(study: Study, quick: bool = False) -> str:
+    """Return the budget ``study`` runs with when ``quick`` is asked for or not: "quick", else its own."""
+    return "quick" if quick else getattr(study, "budget", "default")
 
 
 def run_arrays(run: Any, keys: tuple[str, ...] = (), *, renamed: dict[str, str] | None = None,
@@ -270,10 +333,10 @@ class StudyResult:
 def check_resume(study: Study, store: Store, *, quick: bool = False, seeds: int | None = None) -> None:
     """Raise if running ``study`` with these options would mix runs made with others, or recompute lost runs.
 
-    Quick and full runs share names, as do runs with other seeds: the store's runs of the study, or the
-    options recorded by a process writing the study now, must match. A study whose run names carry a hash of
-    their config (:attr:`Study.keyed_by_config`, a declared one) cannot mix runs: any options resume it. A
-    study recorded by a writer that is gone and left no runs is free to start again.
+    Runs of every budget (default, quick, paper) share names, as do runs with other seeds: the store's runs of
+    the study, or the options recorded by a process writing the study now, must match. A study whose run names
+    carry a hash of their config (:attr:`Study.keyed_by_config`, a declared one) cannot mix runs: any options
+    resume it. A study recorded by a writer that is gone and left no runs is free to start again.
 
     A run file without a catalog row is what a writer killed between the two leaves: one is redone.
     Several mean catalog rows were lost, and running would compute those runs again without being
@@ -305,20 +368,30 @@ def check_resume(study: Study, store: Store, *, quick: bool = False, seeds: int 
         return
     seeds = study.default_seeds if seeds is None else seeds
     previous = store.meta(f"study/{study.name}") or {}
-    before = (previous.get("quick"), previous.get("seeds"))
+    budget = study_budget(study, quick)
+    quick = budget == "quick"
+    # A store from before budgets were recorded ran the quick config or the default one.
+    recorded_budget = previous.get("budget", "quick" if previous.get("quick") else "default")
+    before = (previous.get("quick"), previous.get("seeds"), recorded_budget)
     config, recorded = _recorded_config(study, quick), previous.get("config")
     changed = sorted(key for key in set(config or {}) | set(recorded or {})
                      if (config or {}).get(key) != (recorded or {}).get(key)) if recorded is not None else []
     if recorded is None and previous and (config or {}).get("seed", 0) != 0:
         # A store from before configs were recorded ran every study on its base seed 0: another seed would mix.
         recorded, changed = {"seed": 0}, ["seed"]
-    if not previous or (before == (quick, seeds) and not changed):
+    if not previous or (before == (quick, seeds, budget) and not changed):
         return
-    made = f"quick={before[0]}, seeds={before[1]}"
-    asked = f"quick={quick}, seeds={seeds}"
-    if before == (quick, seeds):  # the same options, another config (e.g. --seed-offset)
+    made, asked = f"quick={before[0]}, seeds={before[1]}", f"quick={quick}, seeds={seeds}"
+    if recorded_budget != budget and "paper" in (recorded_budget, budget):  # quick already tells quick from default
+        made, asked = f"{made}, budget={recorded_budget!r}", f"{asked}, budget={budget!r}"
+    if before == (quick, seeds, budget):  # the same options, another config (e.g. --seed-offset)
         made = "the config " + ", ".join(f"{key}={recorded.get(key)!r}" for key in changed[:6])
         asked = "the config " + ", ".join(f"{key}={(config or {}).get(key)!r}" for key in changed[:6])
+    _refuse_mix(study, store, made, asked)
+
+
+def _refuse_mix(study: Study, store: Store, made: str, asked: str) -> None:
+    """Raise if ``store`` holds runs of ``study`` made with ``made``, or a live writer runs it so."""
     if store.names(study.name):
         raise ValueError(
             f"The store at {store.root} holds runs of study {study.name!r} made with {made}; resuming with {asked} "
@@ -416,7 +489,8 @@ def _run_plan(study: Study, store: Store, plan: list[RunSpec], *, quick: bool, s
     names = [spec.name for spec in plan]
     done = store.finished(study.name)
     redone = [name for name in store.damaged(study.name) if name in names]
-    options = {"quick": quick, "seeds": seeds, "runs": names}
+    budget = study_budget(study, quick)
+    options = {"quick": budget == "quick", "budget": budget, "seeds": seeds, "runs": names}
     options.update(study.recorded(quick))  # what claims and the report rebuild the study from
     store.set_meta(f"study/{study.name}", options)
     todo = [spec for spec in plan if spec.name not in done]

@@ -39,7 +39,7 @@ from gradtrace.errors import GradtraceError, StoreError
 from gradtrace.store import RunRecord, Store
 
 __all__ = ["HELD", "LANGUAGES", "NOT_HELD", "Claim", "ClaimUnmeasured", "Results", "Verdict", "evaluate_claims",
-           "stored_study"]
+           "shown_runs", "stored_study"]
 
 #: The languages every claim speaks: each statement and sentence template has one entry per language.
 LANGUAGES = ("en", "pt")
@@ -280,6 +280,28 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
     return value
+
+
+def shown_runs(store: Store, name: str, runs: Sequence[str] | None = None) -> list[str]:
+    """Return those of ``runs`` (default: every run of study ``name`` in ``store``) that its results show.
+
+    Every run, but for a study declared in a file only those the file planned when it last ran: after an edit,
+    the runs it no longer declares stay in the store, outside its report, summary, terminal table and export.
+    """
+    runs = store.names(name) if runs is None else list(runs)
+    if name in _builtin_names():
+        return runs
+    meta = store.meta(f"study/{name}") or {}
+    if "declared" not in meta:
+        return runs
+    planned = set(meta.get("runs", ()))
+    return [run for run in runs if run in planned]
+
+
+def _builtin_names():
+    from gradtrace.studies.registry import STUDIES  # the registry imports the studies, which import this module
+
+    return STUDIES
 
 
 def stored_study(store: Store, name: str) -> Any:

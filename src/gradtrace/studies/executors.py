@@ -42,6 +42,7 @@ __all__ = [
     "RAY_INSTALL",
     "RayExecutor",
     "RunSink",
+    "available_cores",
     "check_address",
     "make_executor",
 ]
@@ -355,7 +356,7 @@ class RayExecutor(Executor):
         if target is None:
             # Ray reports usage to its makers from clusters it starts unless told not to; a user's choice stands.
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-            options["num_cpus"] = _cores()
+            options["num_cpus"] = available_cores()
         else:
             options["address"] = target
         try:
@@ -535,8 +536,8 @@ def _host_port(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _cores() -> int:
-    """Return the CPU cores this process may run on."""
+def available_cores() -> int:
+    """Return the CPU cores this process may run on (its affinity, where the system says; else every core)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux

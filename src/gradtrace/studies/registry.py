@@ -36,10 +36,6 @@ _REGISTRY: dict[str, tuple[str, str]] = {
 }
 
 
-def _package(name: str) -> str:
-    return f"gradtrace.studies.{_REGISTRY[name][0]}"
-
-
 def study_class(name: str) -> type:
     """Return the class of the built-in study ``name``, importing its folder.
 

@@ -18,7 +18,7 @@ import torch
 
 from gradtrace import __version__
 from gradtrace.store import Store
-from gradtrace.studies.claims import Results, evaluate_claims, jsonable, stored_study
+from gradtrace.studies.claims import Results, evaluate_claims, jsonable, shown_runs, stored_study
 
 __all__ = ["QUICK_NOTE", "SUMMARY_FILE", "WALL_SECONDS_KEY", "summarize", "write_summary"]
 
@@ -41,8 +41,9 @@ def summarize(store: Store | str | os.PathLike) -> dict[str, Any]:
         A JSON-ready dict: ``gradtrace``, ``torch`` and ``python`` versions, ``written`` (ISO time),
         ``wall_seconds`` (as ``gradtrace run`` recorded it, else None), ``run_seconds`` (all runs'
         seconds), ``claims`` (``held`` and ``total``), and ``studies``: one entry per study with
-        ``name``, ``title``, ``quick``, ``seeds``, ``runs`` (``finished``, ``planned``, ``damaged``),
-        ``seconds``, ``sizes`` (the config its runs share) and ``claims``, each ``{"name", "sentence":
+        ``name``, ``title``, ``quick``, ``budget`` ("default", "quick" or "paper"), ``seeds``, ``runs``
+        (``finished``, ``planned``, ``damaged``), ``seconds`` (its runs' training time), ``sizes`` (the config
+        its runs share) and ``claims``, each ``{"name", "sentence":
         {"en", "pt"}, "verdict": "held" | "not held", "values"}`` (plus ``measured`` False and a
         ``reason`` when its runs are missing). A quick study also has ``note``.
 
@@ -72,15 +73,15 @@ def _study_entry(store: Store, name: str) -> dict[str, Any]:
     study = stored_study(store, name)
     options = store.meta(f"study/{name}") or {}
     results = Results(store, name)
-    finished = results.names()
+    finished = tuple(shown_runs(store, name, results.names()))
     planned = options.get("runs") or list(finished)
-    if getattr(study, "keyed_by_config", False):  # a declared study's runs its file no longer plans are left out
-        finished = tuple(run for run in finished if run in planned)
     records = [results.record(run) for run in finished]
     entry = {
         "name": name,
         "title": study.title if study is not None else name,
         "quick": bool(options.get("quick", False)),
+        # A store from before budgets were recorded ran the quick config or the default one.
+        "budget": options.get("budget", "quick" if options.get("quick") else "default"),
         "seeds": options.get("seeds"),
         "runs": {"finished": sum(run in finished for run in planned), "planned": len(planned),
                  "damaged": sorted(store.damaged(name))},

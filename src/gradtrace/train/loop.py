@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from gradtrace.errors import OutOfMemoryError, RunInterrupted, describe
+from gradtrace.memory import return_free_memory
 from gradtrace.models.base import RecurrentModel
 from gradtrace.models.mlp import MLP
 from gradtrace.remedies import GradientTransform, Truncation
@@ -162,6 +163,7 @@ def fit(
             if settings.evaluates_at(step):
                 phase = "evaluation"
                 history.record_evaluation(step, evaluate(path, task, held_out))
+                return_free_memory()  # resident memory stays flat over thousands of steps
             if not members.any_active():
                 break
         phase = "evaluation"

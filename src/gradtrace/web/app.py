@@ -15,19 +15,22 @@ Routes of the playground:
 # No `from __future__ import annotations`: FastAPI reads the route functions' annotations (WebSocket, the
 # request body) as objects, and they are imported inside create_app.
 import concurrent.futures
-import os
+import json
 import socket
 import threading
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from gradtrace.web.jobs import MAX_FPS, Slots
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "MAX_BODY_BYTES", "MissingExtraError", "create_app", "serve"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "LOOPBACK_HOSTS", "MAX_BODY_BYTES", "MissingExtraError", "create_app",
+           "serve"]
 
 STATIC = Path(__file__).parent / "static"
 #: Where ``gradtrace serve`` listens unless told otherwise: this machine only.
@@ -54,10 +57,9 @@ def _require() -> None:
 
 def default_max_jobs() -> int:
     """One training job per core this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+    from gradtrace.studies.executors import available_cores
+
+    return max(1, available_cores())
 
 
 class _BodyLimit:
@@ -75,23 +77,34 @@ class _BodyLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             return await self._refuse(send)
         received = 0
+        state = {"over": False, "answered": False}
 
         async def counted():
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.limit:
+                state["over"] = True
                 raise _TooLarge
             return message
 
+        async def answer(message):
+            # A body sent in chunks, with no length announced, is over the limit only once read: FastAPI turns
+            # the error of reading it into its own 400, which is replaced here by the 413 that names the limit.
+            if not state["over"]:
+                return await send(message)
+            if not state["answered"]:
+                state["answered"] = True
+                await self._refuse(send)
+
         try:
-            return await self.app(scope, counted, send)
+            return await self.app(scope, counted, answer)
         except _TooLarge:
-            return await self._refuse(send)
+            if not state["answered"]:
+                state["answered"] = True
+                await self._refuse(send)
 
     async def _refuse(self, send):
-        import json
-
         body = json.dumps({"detail": f"The request body may hold at most {self.limit} bytes."}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
@@ -100,6 +113,42 @@ class _BodyLimit:
 
 class _TooLarge(Exception):
     pass
+
+
+#: The names a server listening on a loopback address answers to (:func:`serve` passes them as ``allowed_hosts``).
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+class _SameOrigin:
+    """ASGI middleware: refuse a websocket that a page of another site opens, and a Host not in ``hosts``.
+
+    Browsers let any page open a websocket to any address, this machine's included, and send its own Origin: a
+    page elsewhere could otherwise train on this server while its visitor reads it. A Host header outside
+    ``hosts`` (None: any) is a name that was made to point at this machine (DNS rebinding) to read its run folders.
+    """
+
+    def __init__(self, app, hosts: tuple[str, ...] | None):
+        self.app = app
+        self.hosts = None if hosts is None else {host.lower() for host in hosts}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        host = headers.get(b"host", b"").decode("latin-1")
+        origin = headers.get(b"origin")
+        if self.hosts is not None and (urlsplit("//" + host).hostname or "") not in self.hosts:
+            message = f"This server answers to {', '.join(sorted(self.hosts))} only, not to the host {host[:80]!r}."
+        elif scope["type"] == "websocket" and origin is not None and urlsplit(origin.decode("latin-1")).netloc != host:
+            message = "The playground's websocket is opened by its own page only."
+        else:
+            return await self.app(scope, receive, send)
+        if scope["type"] == "websocket":  # closed before it is accepted: the client sees HTTP 403
+            return await send({"type": "websocket.close", "code": 1008, "reason": message})
+        body = json.dumps({"detail": message}).encode()
+        await send({"type": "http.response.start", "status": 400,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
 
 
 def _warm_up() -> None:
@@ -111,7 +160,8 @@ def _warm_up() -> None:
 
 
 def create_app(root: Path | None = None, *, max_jobs: int | None = None, max_queue: int | None = None,
-               max_fps: float = MAX_FPS, max_connections: int = MAX_CONNECTIONS) -> "FastAPI":
+               max_fps: float = MAX_FPS, max_connections: int = MAX_CONNECTIONS,
+               allowed_hosts: tuple[str, ...] | None = None) -> "FastAPI":
     """Make the web application.
 
     Args:
@@ -120,6 +170,9 @@ def create_app(root: Path | None = None, *, max_jobs: int | None = None, max_que
         max_queue: jobs that may wait for a slot, ≥ 0 (default: 4 × max_jobs); more are refused.
         max_fps: frames per second sent to a page at most.
         max_connections: playground connections open at once.
+        allowed_hosts: the host names requests may carry (None: any); :func:`serve` gives
+            :data:`LOOPBACK_HOSTS` when it listens on a loopback address. A websocket opened by a page of
+            another origin is refused either way.
 
     Returns:
         A FastAPI application; run it with uvicorn, or :func:`serve`.
@@ -169,6 +222,7 @@ def create_app(root: Path | None = None, *, max_jobs: int | None = None, max_que
     app.state.connections = 0
     app.state.root = root
     app.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(_SameOrigin, hosts=None if allowed_hosts is None else tuple(allowed_hosts))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -232,12 +286,18 @@ def is_loopback(host: str) -> bool:
 
 
 def serve(root: Path | None = None, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-          max_jobs: int | None = None) -> None:
+          max_jobs: int | None = None, on_listening: Callable[[str], Any] | None = None) -> None:
     """Serve the playground and the run browser until interrupted (uvicorn, websockets size-limited).
+
+    Args:
+        root, max_jobs: as in :func:`create_app`.
+        host, port: where to listen (port 0: one the system picks).
+        on_listening: called with the playground's URL once the port is bound, before serving.
 
     Raises:
         MissingExtraError: without the ``web`` extra.
         ValueError: for a port out of 0–65535 or a bad bound.
+        OSError: if the address cannot be bound (the port is taken, the address is not this machine's).
     """
     from gradtrace.errors import check_int
 
@@ -247,7 +307,9 @@ def serve(root: Path | None = None, *, host: str = DEFAULT_HOST, port: int = DEF
     port = check_int("port", port, minimum=0, maximum=65535)
     from gradtrace.web.playground import MAX_MESSAGE_BYTES
 
-    app = create_app(root, max_jobs=max_jobs)
+    # on this machine only, the names of this machine only; a server open to the network answers to any name
+    allowed = (*LOOPBACK_HOSTS, host.strip("[]")) if is_loopback(host) else None
+    app = create_app(root, max_jobs=max_jobs, allowed_hosts=allowed)
     # bound here, not by uvicorn, so a taken port is an OSError the caller can word (uvicorn would exit)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
@@ -257,6 +319,9 @@ def serve(root: Path | None = None, *, host: str = DEFAULT_HOST, port: int = DEF
     except OSError:
         listener.close()
         raise
+    if on_listening is not None:
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # a wildcard is reached on this machine's loopback
+        on_listening(f"http://{f'[{shown}]' if ':' in shown else shown}:{listener.getsockname()[1]}/")
     config = uvicorn.Config(app, ws_max_size=MAX_MESSAGE_BYTES, log_level="warning",
                             limit_concurrency=MAX_CONNECTIONS + 50, timeout_keep_alive=5)
     uvicorn.Server(config).run(sockets=[listener])

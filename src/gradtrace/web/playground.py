@@ -32,7 +32,8 @@ Server → client
         ``final`` (the held-out loss, accuracy and success) when training ran to the end.
     ``{"type": "error", "code": "message" | "too_large" | "settings" | "training" | "no_job", "message": "..."}``
 
-A connection that closes stops its job at the job's next step, or takes it out of the queue.
+A connection that closes stops its job at the job's next step, or takes it out of the queue; a client that
+reads no frame for :data:`STALL_TIMEOUT` seconds has its job stopped too.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import time
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -47,12 +49,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gradtrace.web.jobs import MAX_FPS, Job, Slots
 from gradtrace.web.settings import LIMITS, check_settings, validation_message
 
-__all__ = ["MAX_MESSAGE_BYTES", "ClientMessage", "Session", "parse_message"]
+__all__ = ["MAX_MESSAGE_BYTES", "STALL_TIMEOUT", "ClientMessage", "Session", "parse_message"]
 
 #: The longest client message accepted, in bytes (settings take about 500).
 MAX_MESSAGE_BYTES = 8192
 #: Frames waiting to be sent to a slow client before its job waits for it.
 OUTBOX_FRAMES = 64
+#: Seconds a job waits for a client that reads none of its frames before it is stopped: a page that stopped
+#: reading (or a client that never does) must not hold a training slot for ever.
+STALL_TIMEOUT = 60.0
 
 
 class _Message(BaseModel):
@@ -124,14 +129,17 @@ class Session:
         slots: the server's job slots.
         executor: the worker threads jobs train in.
         max_fps: frames per second at most.
+        stall_timeout: seconds a job waits for the client to take a frame before it is stopped.
     """
 
     def __init__(self, websocket: Any, slots: Slots, executor: concurrent.futures.Executor, *,
-                 max_fps: float = MAX_FPS):
+                 max_fps: float = MAX_FPS, stall_timeout: float = STALL_TIMEOUT):
         self.websocket = websocket
         self.slots = slots
         self.executor = executor
         self.max_fps = max_fps
+        self.stall_timeout = stall_timeout
+        self.stalled = False  # the client took no frame of the current job for stall_timeout seconds
         self.job: Job | None = None
         self.task: asyncio.Task | None = None
         self.closed = False
@@ -206,6 +214,7 @@ class Session:
                                         f"{self.slots.max_jobs} at once) and {len(self.slots.waiting)} are waiting "
                                         f"(at most {self.slots.max_queue}). Try again in a minute."})
             return
+        self.stalled = False
         job = self.job = Job(settings, self._emit, max_fps=self.max_fps)
         future = self.loop.run_in_executor(self.executor, job.run)
         try:
@@ -215,6 +224,9 @@ class Session:
             job.stop()
             await asyncio.wait([future])
             raise
+        except Exception as error:  # noqa: BLE001 - a failure the job did not foresee: told, the connection lives
+            await self._error("training", f"Training stopped on an unexpected error: {type(error).__name__}: "
+                                          f"{error}")
         finally:
             self.slots.release()
 
@@ -233,16 +245,19 @@ class Session:
             pass
 
     def _emit(self, message: dict) -> bool:
-        """Queue ``message`` from the worker thread; wait while the client lags; False once it is gone."""
-        if self.closed:
+        """Queue ``message`` from the worker thread; wait while the client lags; False once it is gone or stalled."""
+        if self.closed or self.stalled:
             return False
         future = asyncio.run_coroutine_threadsafe(self.outbox.put(message), self.loop)
+        deadline = time.monotonic() + self.stall_timeout
         while True:
             try:
                 future.result(timeout=0.5)
                 return not self.closed
             except concurrent.futures.TimeoutError:
-                if self.closed:
+                if self.closed or time.monotonic() > deadline:
+                    # stalled: the job's last messages (its "finished") are not waited for either
+                    self.stalled = not self.closed
                     future.cancel()
                     return False
 

@@ -7,9 +7,9 @@ The TOML follows the declared-study schema (``gradtrace run FILE.toml``); the sc
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from gradtrace.studies.declared.toml import dumps
 from gradtrace.web.jobs import PROBE_SEED_OFFSET
 from gradtrace.web.settings import (
     PlaygroundSettings,
@@ -43,24 +43,6 @@ def _title(settings: PlaygroundSettings) -> str:
     return f"Playground: {network} of depth {settings.depth} on {settings.task}"
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{key} = {_toml_value(item)}" for key, item in value.items()) + " }"
-    raise TypeError(f"No TOML form for {type(value).__name__}.")
-
-
-def _table(name: str, values: dict[str, Any]) -> list[str]:
-    return [f"[{name}]", *(f"{key} = {_toml_value(value)}" for key, value in values.items()), ""]
-
-
 def _task(settings: PlaygroundSettings):
     from gradtrace.tasks import make_task
 
@@ -80,31 +62,27 @@ def to_toml(settings: PlaygroundSettings) -> str:
             model["spectral_radius"] = settings.spectral_radius
     else:  # an MLP's initialization is its constructor's `init`
         model = {"type": kind, **kept}
+    # The rerun keeps what the page showed: the gradient profile (and its horizon) and the held-out score,
+    # ten times over training; neither changes the training itself.
+    every = max(1, settings.steps // 10)
     train: dict[str, Any] = {"steps": settings.steps, "optimizer": settings.optimizer, "lr": settings.lr,
-                             "batch_size": settings.batch_size}
+                             "batch_size": settings.batch_size, "trace_every": every, "eval_every": every}
     if settings.truncation is not None:
         train["truncation"] = [settings.truncation, settings.truncation]
     remedies = remedy_arguments(settings)
-    lines = [
-        "# Exported from the gradtrace playground; rerun with: gradtrace run this-file.toml",
-        "# (a ρ moved during training is written as it stood at export)",
-        f"name = {_toml_value(study_name(settings))}",
-        f"title = {_toml_value(_title(settings))}",
-        f"seeds = {settings.members}",
-        f"seed = {settings.seed}",
-        "",
-        *_table("train", train),
-        *_table(f"models.{kind}", model),
-        *_table(f"tasks.{settings.task}", {"type": name, **params}),
-    ]
-    for remedy, options in remedies:
-        lines += _table(f"remedies.{remedy}", {"type": remedy, **options})
+    study: dict[str, Any] = {"name": study_name(settings), "title": _title(settings), "seeds": settings.members,
+                             "seed": settings.seed, "train": train, "models": {kind: model},
+                             "tasks": {settings.task: {"type": name, **params}}}
     chosen = [remedy for remedy, _ in remedies] or ["none"]
+    if remedies:
+        study["remedies"] = {remedy: {"type": remedy, **options} for remedy, options in remedies}
     if len(remedies) > 1:  # one run whose remedies apply in this order
-        lines += _table("remedies.together", {"type": "chain", "remedies": chosen})
+        study["remedies"]["together"] = {"type": "chain", "remedies": chosen}
         chosen = ["together"]
-    lines += _table("grid", {"model": [kind], "task": [settings.task], "remedy": chosen})
-    return "\n".join(lines).rstrip() + "\n"
+    study["grid"] = {"model": [kind], "task": [settings.task], "remedy": chosen}
+    header = ("# Exported from the gradtrace playground; rerun with: gradtrace run this-file.toml\n"
+              "# (a ρ moved during training is written as it stood at export)\n")
+    return header + dumps(study)
 
 
 def _call(function: str, positional: list[str], keywords: dict[str, Any]) -> str:

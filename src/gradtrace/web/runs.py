@@ -33,7 +33,7 @@ from gradtrace.errors import StoreError
 from gradtrace.report.html import render_report
 from gradtrace.report.i18n import LANGUAGES, MESSAGES, Catalog
 from gradtrace.store import Store
-from gradtrace.web.folders import FolderRefused, Memo, discover, resolve_folder, signature
+from gradtrace.web.folders import MAX_SCANNED, FolderRefused, Memo, discover, resolve_folder, signature
 from gradtrace.web.sections import DRAWING, overview, studies_of, study_section, writer
 
 __all__ = ["MAX_COMPARED", "MAX_URL", "install"]
@@ -176,7 +176,9 @@ class _Browser:
 
     def __init__(self, root: Path):
         self.root = root
-        self.overviews = Memo(256)
+        # Room for every folder the list can show, in each language: a smaller cache, cycled through in order by
+        # each listing of more folders, dropped every entry before its next use and recomputed them all each time.
+        self.overviews = Memo(MAX_SCANNED * len(LANGUAGES))
         self.sections = Memo(48)
 
     def folder(self, name: str) -> Path:

@@ -12,21 +12,18 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
-import fcntl
 import json
-import os
 import threading
 from pathlib import Path
 from typing import Any
 
 from gradtrace.errors import StoreError
 from gradtrace.report.figures import keeping_figures
-from gradtrace.report.html import _footnote
-from gradtrace.report.i18n import check_lang, study_text, text
-from gradtrace.store import _LOCK_FILE, Store, _read_holder, describe_holder
+from gradtrace.report.html import draw_figures, footnote, section_records, section_titles
+from gradtrace.report.i18n import check_lang, text
+from gradtrace.store import Store, describe_holder, lock_holder
 from gradtrace.studies.claims import evaluate_claims, stored_study
 from gradtrace.studies.course import course_order
-from gradtrace.studies.registry import figures_module
 from gradtrace.studies.summary import QUICK_NOTE, SUMMARY_FILE, WALL_SECONDS_KEY, summarize
 from gradtrace.web.folders import CATALOG, signature
 from gradtrace.web.plots import plot_of
@@ -42,13 +39,7 @@ STATES = ("ok", "writing", "damaged", "empty")
 
 def _titles(store: Store, name: str, lang: str) -> tuple[str, str, str]:
     """Return a study's title, description and question in ``lang``, as the report words them."""
-    study = stored_study(store, name)
-    if study is None:
-        return name, "", ""
-    if study.text:
-        return tuple(study.words(key, lang) for key in ("title", "description", "question"))  # type: ignore[return-value]
-    (title, description), question = study_text(name, study.title, study.description, lang), ""
-    return title, description, question
+    return section_titles(stored_study(store, name), name, lang)
 
 
 def overview(folder: Path, name: str, *, lang: str = "en") -> dict[str, Any]:
@@ -94,22 +85,10 @@ def overview(folder: Path, name: str, *, lang: str = "en") -> dict[str, Any]:
 def writer(folder: Path) -> str:
     """Return who is writing the run store in ``folder`` (a live ``gradtrace run``), worded; "" when nobody is.
 
-    Asked on every request, never cached: taking the write lock changes nothing else in the folder. The check
-    takes a shared lock for an instant, as :meth:`~gradtrace.store.Store.lock_holder` does (a writer arriving
-    then retries).
+    Asked on every request, never cached (see :func:`gradtrace.store.lock_holder`).
     """
-    try:
-        handle = os.open(folder / _LOCK_FILE, os.O_RDONLY)
-    except OSError:
-        return ""
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return describe_holder(_read_holder(handle))
-        return ""
-    finally:
-        os.close(handle)
+    holder = lock_holder(folder)
+    return describe_holder(holder) if holder is not None else ""
 
 
 def _summary(store: Store, folder: Path) -> dict[str, Any]:
@@ -168,9 +147,10 @@ def study_section(store: Store, name: str, *, lang: str = "en") -> dict[str, Any
     intact = store.without((name, run) for run in damaged)
     meta = intact.meta(f"study/{name}", {}) or {}
     planned = meta.get("runs", [])
-    records = [intact.get(name, run) for run in intact.names(name)]
+    study = stored_study(intact, name)
+    records = section_records(intact, name)
     finished = {r.name for r in records if r.status == "finished"}
-    title, description, question = _titles(intact, name, lang)
+    title, description, question = section_titles(study, name, lang)
     verdicts = evaluate_claims(intact, name)
     quick = bool(meta.get("quick"))
     notes = []
@@ -188,18 +168,12 @@ def study_section(store: Store, name: str, *, lang: str = "en") -> dict[str, Any
         notes.append({"kind": "quick", "text": text("quick", lang), "items": []})
     figures: list[dict[str, Any]] = []
     tables: list[dict[str, Any]] = []
-    study = stored_study(intact, name)
-    drawer = figures_module(study) if study is not None else None
-    if drawer is not None and records:
-        try:
-            with DRAWING, keeping_figures() as kept:
-                drawn, drawn_tables = drawer.draw(intact, lang=lang)
-                figures = [_figure(figure, kept.get(figure.png)) for figure in drawn]
-        except (KeyError, IndexError, ValueError) as error:
-            # Runs written by an older gradtrace, or a live run's half-written study: the claims still show.
-            drawn_tables = []
-            notes.append({"kind": "undrawable", "items": [],
-                          "text": text("undrawable", lang, study=name, missing=str(error))})
+    if records:
+        with DRAWING, keeping_figures() as kept:
+            drawn, drawn_tables, problem = draw_figures(intact, name, study, lang)
+            figures = [_figure(figure, kept.get(figure.png)) for figure in drawn]
+        if problem:  # runs written by an older gradtrace, or a live run's half-written study: the claims still show
+            notes.append({"kind": "undrawable", "items": [], "text": problem})
         tables = [{"title": t.title, "columns": list(t.columns), "rows": [list(r) for r in t.rows],
                    "caption": t.caption} for t in drawn_tables]
     return {
@@ -209,7 +183,7 @@ def study_section(store: Store, name: str, *, lang: str = "en") -> dict[str, Any
         "claims_note": QUICK_NOTE[lang] if quick else "",
         "held_word": text("claim.held", lang), "not_held_word": text("claim.not_held", lang),
         "notes": notes, "figures": figures, "tables": tables,
-        "footnote": _footnote(records, meta, lang),
+        "footnote": footnote(records, meta, lang),
         "wall_seconds": store.meta(WALL_SECONDS_KEY),
     }
 

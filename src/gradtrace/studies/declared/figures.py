@@ -35,26 +35,33 @@ _STYLES = ("-", "--", ":")
 _T = Catalog({
     "loss_title": {"en": "Held-out loss during training", "pt": "Perda em dados separados durante o treino"},
     "loss_caption": {
-        "en": "Held-out loss of each configuration (its values on the axes that vary) during training: the median "
-              "over seeds, with the band from the lowest to the highest seed in a panel of at most {bands} "
-              "configurations. One panel per task; a line that stops early lost every seed to divergence.",
-        "pt": "Perda em dados separados de cada configuração (seus valores nos eixos que variam) durante o treino: "
-              "a mediana entre sementes, com a faixa da menor à maior semente num painel de até {bands} "
-              "configurações. Um painel por tarefa; uma linha que para antes perdeu todas as sementes por "
+        "en": "Held-out loss of each configuration (its values on the axes that vary) during training, median "
+              "over seeds. One panel per task; a line that stops early lost every seed to divergence.",
+        "pt": "Perda em dados separados de cada configuração (seus valores nos eixos que variam) durante o treino, "
+              "mediana entre sementes. Um painel por tarefa; uma linha que para antes perdeu todas as sementes por "
               "divergência.",
     },
     "profile_title": {"en": "The gradient along the path at the end of training",
                       "pt": "O gradiente ao longo do caminho ao fim do treino"},
     "profile_caption": {
         "en": "‖∂L/∂h_t‖ against the position t on the gradient path (time step, or layer for an MLP) at the last "
-              "kept trace, log scale: median over seeds, with the min–max band in a panel of at most {bands} "
-              "configurations. A line that falls going back "
-              "(towards t = 1) is a gradient that vanishes; one that rises, a gradient that explodes.",
+              "kept trace, log scale, median over seeds. A line that falls going back (towards t = 1) is a "
+              "gradient that vanishes; one that rises, a gradient that explodes.",
         "pt": "‖∂L/∂h_t‖ contra a posição t no caminho do gradiente (passo de tempo, ou camada de uma MLP) no "
-              "último traço guardado, em escala log: mediana entre sementes, com a faixa mín–máx num painel de até "
-              "{bands} configurações. Uma linha que cai "
-              "voltando no tempo (rumo a t = 1) é um gradiente que some; uma que sobe, um gradiente que explode.",
+              "último traço guardado, em escala log, mediana entre sementes. Uma linha que cai voltando no tempo "
+              "(rumo a t = 1) é um gradiente que some; uma que sobe, um gradiente que explode.",
     },
+    # What the figure says of its bands, as drawn: in every panel, in some, in none.
+    "bands_all": {"en": " The band runs from the lowest to the highest seed.",
+                  "pt": " A faixa vai da menor à maior semente."},
+    "bands_some": {"en": " The band runs from the lowest to the highest seed, in the panels of at most {bands} "
+                         "configurations (more would hide the lines).",
+                   "pt": " A faixa vai da menor à maior semente, nos painéis de até {bands} configurações (mais "
+                         "esconderiam as linhas)."},
+    "bands_none": {"en": " No band from the lowest to the highest seed: a panel of more than {bands} configurations "
+                         "would hide its lines under them.",
+                   "pt": " Sem a faixa da menor à maior semente: num painel de mais de {bands} configurações, elas "
+                         "esconderiam as linhas."},
     "more": {"en": " The first {drawn} of {total} configurations are drawn; the table lists them all.",
              "pt": " As primeiras {drawn} de {total} configurações estão desenhadas; a tabela lista todas."},
     "step_axis": {"en": "training step", "pt": "passo de treino"},
@@ -180,9 +187,11 @@ def _legend(fig, axes, drawn: Sequence[str]) -> None:
 def _loss_figure(tables: DeclaredData, drawn, styles, lang: str, more: str) -> Figure:
     tasks = list(dict.fromkeys(run.task for run in tables.runs))
     fig, axes = _panels(tasks, 3.3)
+    banded = []
     for ax, task in zip(axes, tasks):
         positive = True
         runs = [run for run in tables.runs if run.task == task and run.label in drawn and len(run.steps)]
+        banded.append(len(runs) <= MAX_BANDS)
         for run in runs:
             color, style = styles[run.label]
             _line(ax, run.steps, run.loss, color, run.label, 1, style, band=len(runs) <= MAX_BANDS)
@@ -196,14 +205,16 @@ def _loss_figure(tables: DeclaredData, drawn, styles, lang: str, more: str) -> F
         ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     _legend(fig, axes, drawn)
-    return Figure(_T("loss_title", lang), _T("loss_caption", lang, bands=MAX_BANDS) + more, _png(fig, lang))
+    return Figure(_T("loss_title", lang), _T("loss_caption", lang) + _bands(banded, lang) + more, _png(fig, lang))
 
 
 def _profile_figure(tables: DeclaredData, drawn, styles, lang: str, more: str) -> Figure:
     tasks = list(dict.fromkeys(run.task for run in tables.runs if run.profile is not None))
     fig, axes = _panels(tasks, 3.3)
+    banded = []
     for ax, task in zip(axes, tasks):
         runs = [run for run in tables.runs if run.task == task and run.label in drawn and run.profile is not None]
+        banded.append(len(runs) <= MAX_BANDS)
         for run in runs:
             color, style = styles[run.label]
             values = np.where(np.isfinite(run.profile), np.clip(run.profile, _FLOOR, _CEILING), np.nan)
@@ -217,7 +228,14 @@ def _profile_figure(tables: DeclaredData, drawn, styles, lang: str, more: str) -
         ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     _legend(fig, axes, drawn)
-    return Figure(_T("profile_title", lang), _T("profile_caption", lang, bands=MAX_BANDS) + more, _png(fig, lang))
+    return Figure(_T("profile_title", lang), _T("profile_caption", lang) + _bands(banded, lang) + more,
+                  _png(fig, lang))
+
+
+def _bands(banded: list[bool], lang: str) -> str:
+    """Return what a figure says of its min–max bands, given which panels drew them."""
+    key = "bands_all" if all(banded) else "bands_none" if not any(banded) else "bands_some"
+    return _T(key, lang, bands=MAX_BANDS)
 
 
 def _line(ax, x, values, color, label, axis: int, style: str, *, band: bool) -> None:

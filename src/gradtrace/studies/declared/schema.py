@@ -211,13 +211,29 @@ class Declaration:
             train = {**self.train, **{key: chosen[key] for key in TRAIN_KEYS if key in chosen}}
             resolved = {"model": model, "task": self.tasks[chosen["task"]], "remedy": remedy, "init": init,
                         "spectral_radius": radius, "train": train, "seeds": seeds, "seed": chosen["seed"]}
-            digest = hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:_HASH_LENGTH]
+            digest = hashlib.sha256(json.dumps(_canonical(resolved), sort_keys=True).encode()).hexdigest()[
+                :_HASH_LENGTH]
             labels = [chosen["model"], chosen["task"], chosen["remedy"]]
             labels += [_shown(axis, chosen[axis]) for axis in axes if axis in varying and axis not in AXES[:3]]
             name = "-".join([*labels, digest])
             points.append(Point(name, {**chosen, "spectral_radius": radius}, model, dict(self.tasks[chosen["task"]]),
                                 remedy, init, radius, train, seeds, chosen["seed"], digest))
         return points
+
+
+def _canonical(value: Any) -> Any:
+    """Return ``value`` with every float that holds an integer written as that integer, for the hash.
+
+    A table's options are passed on as the file writes them, so ``max_norm = 1`` and ``max_norm = 1.0`` train
+    the same run; without this they would hash apart and an edit from one to the other would rerun it.
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {key: _canonical(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(item) for item in value]
+    return value
 
 
 def _shown(axis: str, value: Any) -> str:
@@ -412,7 +428,7 @@ def _remedy_keys(reader: _Reader, kind: str, path: str) -> tuple[set[str], set[s
 
 
 def _check_chains(reader: _Reader, remedies: dict[str, dict[str, Any]]) -> None:
-    """Check every chain names at least two remedies defined in the file, none of them a chain, one truncation at most."""
+    """Check each chain names two or more remedies defined in the file, no chain among them, one truncation at most."""
     for label, table in remedies.items():
         if table["type"] != CHAIN:
             continue
@@ -450,7 +466,7 @@ def _check_table(reader: _Reader, table: Any, path: str, keys_of, *, type_key: s
         raise reader.fail(f"[{path}] needs `{type_key}`.")
     kind = reader.expect(table[type_key], "string", f"{path}.{type_key}")
     valid, required = keys_of(reader, kind, path)
-    reader.keys(table, valid, path, f"of a {kind!r} [{path.split('.')[0]}] table")
+    reader.keys(table, valid, path, f"of [{path.split('.')[0]}] tables of type {kind!r}")
     missing = sorted(required - set(table))
     if missing:
         raise reader.fail(f"[{path}] needs {', '.join(f'`{m}`' for m in missing)} (a {kind!r} takes it).")
@@ -483,7 +499,7 @@ def _grid(reader: _Reader, grid: Mapping[str, Any], models, tasks, remedies, ini
                 plural = {"model": "models", "task": "tasks", "remedy": "remedies", "init": "inits"}[axis]
                 raise reader.fail(f"`grid.{axis}[{i}]` names {label!r}, which is not defined. Defined {plural}: "
                                   f"{', '.join(defined[axis])}.")
-        values[axis] = list(dict.fromkeys(listed))
+        values[axis] = list(listed)
     radii = reader.expect(grid.get("spectral_radius", [None]), "list", "grid.spectral_radius")
     values["spectral_radius"] = [r if r is None else _positive_real(reader, r, f"grid.spectral_radius[{i}]")
                                  for i, r in enumerate(radii)]
@@ -493,7 +509,17 @@ def _grid(reader: _Reader, grid: Mapping[str, Any], models, tasks, remedies, ini
             values[key] = [_train_value(reader, key, v, f"grid.{key}[{i}]") for i, v in enumerate(listed)]
     seeds = reader.expect(grid.get("seed", [seed]), "list", "grid.seed")
     values["seed"] = [_seed(reader, s, f"grid.seed[{i}]") for i, s in enumerate(seeds)]
+    for axis in values:
+        _check_distinct(reader, values[axis], f"grid.{axis}")
     return values
+
+
+def _check_distinct(reader: _Reader, values: list, path: str) -> None:
+    """Refuse an axis that lists a value twice (0.01 and 1e-2 are one value): both would be the same run."""
+    for i, value in enumerate(values):
+        if value in values[:i]:
+            raise reader.fail(f"`{path}[{i}]` is {value!r} again (`{path}[{values.index(value)}]`); each value of a "
+                              "grid axis names its own runs, so list it once.")
 
 
 def _claim_list(reader: _Reader, claims: Any) -> list:

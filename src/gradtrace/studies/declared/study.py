@@ -270,6 +270,16 @@ def _builtin(raw: dict[str, Any], source: str) -> StudyFile:
             raise ConfigError(f"{source}: [config]: {error}") from None
         except (TypeError, ValueError) as error:  # a config's own checks across fields
             raise ConfigError(f"{source}: [config]: {error}") from None
+        if quick:  # the quick label means the quick sizes: a file must not run full sizes under it
+            sizes = cls().resolve(True).model_dump(mode="json")
+            other = {key: value for key, value in config.model_dump(mode="json").items()
+                     if key != "seed" and sizes[key] != value}
+            if other:
+                first = list(other.items())[:4]
+                shown = ", ".join(f"{key} = {value!r} (quick: {sizes[key]!r})" for key, value in first)
+                raise ConfigError(f"{source}: `quick = true` runs study {name!r} at its quick sizes, but [config] sets "
+                                  f"others: {shown}. Remove `quick` to run these sizes, or write the quick file with "
+                                  f"`gradtrace show {name} --toml --quick`.")
         study = cls(config)
     else:
         study = cls(cls().resolve(quick)) if cls.config_class is not None else cls()

@@ -25,8 +25,8 @@ _T = Catalog({
               "{steps} updates ({budget} sequences) instead of plain gradient descent with learning rate 0.5 on one "
               "sequence at a time until the stopping criterion; a modern LSTM with {hidden} cells, per-cell gates, a "
               "forget gate whose bias starts at {forget} (the 1997 LSTM had no forget gate: its cells never forget) "
-              "and default initialization, instead of 2 blocks of 2 cells with input-gate biases −3 and −6 and "
-              "weights in [−0.1, 0.1]; the stopping criterion (mean training error < 0.01 and the last 2000 "
+              "and {init}, instead of 2 blocks of 2 cells with input-gate biases −3 and −6 and weights in "
+              "[−0.1, 0.1]; the stopping criterion (mean training error < 0.01 and the last 2000 "
               "training sequences correct) is replaced by a held-out check every {every} updates: solved once at "
               "least 99% of {eval} held-out sequences have absolute error below 0.04 (the paper tested on 2560). "
               "Our count is a median over seeds; the paper's is a mean of 10 trials, all of which reached its "
@@ -35,7 +35,7 @@ _T = Catalog({
               "sequências por {steps} atualizações ({budget} sequências), em vez de descida do gradiente simples "
               "com taxa 0,5, uma sequência por vez, até o critério de parada; uma LSTM moderna com {hidden} "
               "células, portas por célula, uma porta de esquecimento cujo viés começa em {forget} (a LSTM de 1997 "
-              "não tinha porta de esquecimento: suas células nunca esquecem) e a inicialização padrão, em vez de 2 "
+              "não tinha porta de esquecimento: suas células nunca esquecem) e {init}, em vez de 2 "
               "blocos de 2 células com vieses das portas de entrada −3 e −6 e pesos em [−0,1, 0,1]; o critério de "
               "parada (erro médio de treino < 0,01 e as últimas 2000 sequências de treino corretas) é trocado por "
               "uma verificação em dados separados a cada {every} atualizações: resolvido quando pelo menos 99% de "
@@ -43,6 +43,9 @@ _T = Catalog({
               "contagem é uma mediana entre sementes; a do artigo é a média de 10 tentativas, todas as quais "
               "chegaram ao seu critério.",
     },
+    "init.default": {"en": "default initialization", "pt": "a inicialização padrão"},
+    "init.input": {"en": "default weights with input-gate biases {biases} in {blocks} blocks of cells",
+                   "pt": "pesos padrão com vieses das portas de entrada {biases} em {blocks} blocos de células"},
     "one_seed": {"en": "{model}: one seed", "pt": "{model}: uma semente"},
     "median_range": {"en": "{model}: median (range of solved seeds)",
                      "pt": "{model}: mediana (faixa das sementes que resolveram)"},
@@ -161,7 +164,15 @@ def _deviations(config: dict, lang: str) -> str:
               batch=config["batch_size"], steps=number(config["steps"], ",", lang),
               budget=number(config["steps"] * config["batch_size"], ",", lang), hidden=config["hidden_size"],
               forget=number(config["lstm_forget_bias"], "g", lang), every=config["eval_every"],
-              eval=config["eval_batch_size"])
+              eval=config["eval_batch_size"], init=_init(config, lang))
+
+
+def _init(config: dict, lang: str) -> str:
+    biases = config.get("lstm_input_biases") or ()  # runs stored before the field existed have none
+    if not biases:
+        return _T("init.default", lang)
+    shown = (" e " if lang == "pt" else " and ").join(number(b, "g", lang).replace("-", "−") for b in biases)
+    return _T("init.input", lang, biases=shown, blocks=len(biases))
 
 
 def _fmt_count(value, lang: str) -> str:
