@@ -98,7 +98,9 @@ def test_probe_gradients_from_backward_land_in_probes_grad(bptt_loops):
         trajectory = model(inputs, probe=True)
         trajectory.outputs.square().sum().backward()
         probes.append(trajectory.probes.grad)
-    assert probes[0].shape == (2, 2, B, T, H) and probes[0].is_contiguous()
+    assert probes[0].shape == (2, 2, B, T, H)
+    # The fast path's probes share the layout of the errors it hands back, so autograd keeps them uncopied.
+    assert probes[0].stride() == fast(inputs, probe=True).probes.stride()
     torch.testing.assert_close(probes[0], probes[1], **CLOSE)
     torch.testing.assert_close(fast.W_rec.grad, loop.W_rec.grad, **CLOSE)
 

@@ -344,8 +344,11 @@ class RecurrentModel(nn.Module):
         batch_size, steps = inputs.shape[-3], inputs.shape[-2]
         probes = None
         if probe:
-            probes = self.W_rec.new_zeros(len(self.state_names), self.num_models, batch_size, steps,
-                                          self.hidden_size, requires_grad=True)
+            # Laid out time-major like the errors the hand-written backward hands back as their
+            # gradient (S, K, T, B, H), seen as (S, K, B, T, H): with equal strides autograd keeps
+            # that gradient as it is, where another layout would copy it into the probes' own.
+            probes = self.W_rec.new_zeros(len(self.state_names), self.num_models, steps, batch_size,
+                                          self.hidden_size).transpose(2, 3).requires_grad_(True)
         # The recurrences copy the drives into their own buffers and never keep them: the drives'
         # memory goes back to the pool once the forward has run, for the next window.
         with Lease() as lease:
