@@ -459,22 +459,26 @@ class _GRUBPTT(torch.autograd.Function):
         K, T, B, G = recurrent.shape  # noqa: N806
         H = G // 3  # noqa: N806
         needs = ctx.needs_input_grad
-        r, z, u_n = recurrent[..., :H], recurrent[..., H:2 * H], recurrent[..., 2 * H:]
-        # The factors that do not depend on the error, for every step at once: δ → (r′, z′, u_n′),
-        # rounded as (1 - z) * (1 - n²), (to_n * u_n) * r(1 − r), (h_{t−1} − n) * z(1 − z), to_n * r.
-        scratch, other = lease.empty((K, T, B, H), path), lease.empty((K, T, B, H), path)
-        to_n = _one_minus(z, lease.empty((K, T, B, H), path)).mul_(_one_minus_square(candidate, scratch))  # δ → n′
-        factors = lease.empty((K, T, B, 3, H), path)
-        torch.mul(torch.mul(to_n, u_n, out=other), _logistic_slope(r, scratch), out=factors[..., 0, :])
-        torch.mul(torch.sub(path[:, :T], candidate, out=other), _logistic_slope(z, scratch), out=factors[..., 1, :])
-        torch.mul(to_n, r, out=factors[..., 2, :])
+        z = recurrent[..., H:2 * H]
         errors, (adds,) = _errors(path, None if needs[4] else lease, grad_states)  # δ_t = ∂L/∂h_t
         pre_grad = torch.empty_like(recurrent)  # u′_t
         _seed(errors[0, :, T - 1], adds, grad_last)
+        drive_grad = None
         native = native_loops(path)
-        if native is not None:
-            native.gru_backward(errors[0], pre_grad, recurrent, factors, W_rec.contiguous(), adds)
+        if native is not None:  # forms the factors below element by element, rounded the same
+            drive_grad = torch.empty_like(recurrent) if needs[0] else None
+            native.gru_backward(errors[0], pre_grad, recurrent.new_empty(0) if drive_grad is None else drive_grad,
+                                recurrent, candidate, path, W_rec.contiguous(), adds)
         else:
+            r, u_n = recurrent[..., :H], recurrent[..., 2 * H:]
+            # The factors that do not depend on the error, for every step at once: δ → (r′, z′, u_n′),
+            # rounded as (1 - z) * (1 - n²), (to_n * u_n) * r(1 − r), (h_{t−1} − n) * z(1 − z), to_n * r.
+            scratch, other = lease.empty((K, T, B, H), path), lease.empty((K, T, B, H), path)
+            to_n = _one_minus(z, lease.empty((K, T, B, H), path)).mul_(_one_minus_square(candidate, scratch))  # δ → n′
+            factors = lease.empty((K, T, B, 3, H), path)
+            torch.mul(torch.mul(to_n, u_n, out=other), _logistic_slope(r, scratch), out=factors[..., 0, :])
+            torch.mul(torch.sub(path[:, :T], candidate, out=other), _logistic_slope(z, scratch), out=factors[..., 1, :])
+            torch.mul(to_n, r, out=factors[..., 2, :])
             delta, du, z_t = errors[0].unbind(1), pre_grad.unbind(1), z.unbind(1)
             du_split, a = pre_grad.unflatten(-1, (3, H)).unbind(1), factors.unbind(1)
             for t in range(T - 1, -1, -1):
@@ -485,9 +489,10 @@ class _GRUBPTT(torch.autograd.Function):
                     else:
                         torch.mul(delta[t], z_t[t], out=delta[t - 1])
                     delta[t - 1].baddbmm_(du[t], W_rec)
-        drive_grad = None
-        if needs[0]:
-            drive_grad = torch.cat([pre_grad[..., : 2 * H], errors[0] * to_n], dim=-1)
+            if needs[0]:
+                drive_grad = torch.empty_like(recurrent)
+                drive_grad[..., : 2 * H] = pre_grad[..., : 2 * H]
+                torch.mul(errors[0], to_n, out=drive_grad[..., 2 * H:])
         return (
             drive_grad,
             torch.baddbmm(errors[0, :, 0] * z[:, 0], pre_grad[:, 0], W_rec) if needs[1] else None,

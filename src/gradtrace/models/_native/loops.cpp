@@ -364,32 +364,56 @@ void gru_forward(Tensor recurrent, Tensor candidate, Tensor path, const Tensor& 
 }
 
 // errors (K, T, B, H): δ_t, holding the outputs' gradients when `adds` and δ_{T−1} complete.
-// pre_grad (K, T, B, 3H) gets u′_t. recurrent as gru_forward left it (z in the middle third);
-// factors (K, T, B, 3, H): δ → (r′, z′, u_n′).
-void gru_backward(Tensor errors, Tensor pre_grad, const Tensor& recurrent, const Tensor& factors,
-                  const Tensor& w_rec, bool adds) {
+// pre_grad (K, T, B, 3H) gets u′_t; drive_grad (K, T, B, 3H), unless empty, the drives' gradient
+// (u′_r, u′_z, δ ⊙ ∂n/∂d_n). recurrent, candidate as gru_forward left them (r, z, u_n; n); path
+// (K, T + 1, B, H) the states. The factors that do not depend on the error are formed here, element
+// by element, with the products of bptt.py's Python backward in the same order (so the same
+// rounding): to_n = (1 − z)(1 − n²); r′ = ((to_n · u_n) · (1 − r) r) δ; z′ = ((h_{t−1} − n) · (1 − z) z) δ;
+// u_n′ = (to_n · r) δ; the candidate's drive gets δ · to_n.
+void gru_backward(Tensor errors, Tensor pre_grad, Tensor drive_grad, const Tensor& recurrent, const Tensor& candidate,
+                  const Tensor& path, const Tensor& w_rec, bool adds) {
   check_float(errors);
   check_buffers(errors, {{errors, "errors"}, {pre_grad, "pre_grad"}, {recurrent, "recurrent"},
-                         {factors, "factors"}, {w_rec, "W_rec"}});
+                         {candidate, "candidate"}, {path, "path"}, {w_rec, "W_rec"}});
+  const bool drives_too = drive_grad.numel() > 0;
+  if (drives_too) check_buffer(drive_grad, "drive_grad", errors);
   const int64_t K = errors.size(0), T = errors.size(1), B = errors.size(2), H = errors.size(3), G = 3 * H;
   const int64_t n = B * H;
   AT_DISPATCH_FLOATING_TYPES(errors.scalar_type(), "gradtrace_gru_backward", [&] {
     scalar_t* delta = errors.data_ptr<scalar_t>();
     scalar_t* du = pre_grad.data_ptr<scalar_t>();
+    scalar_t* dd = drives_too ? drive_grad.data_ptr<scalar_t>() : nullptr;
     const scalar_t* u = recurrent.data_ptr<scalar_t>();
-    const scalar_t* a = factors.data_ptr<scalar_t>();
+    const scalar_t* cand = candidate.data_ptr<scalar_t>();
+    const scalar_t* h = path.data_ptr<scalar_t>();
     const scalar_t* w = w_rec.data_ptr<scalar_t>();
+    const scalar_t one = 1;
     for (int64_t t = T - 1; t >= 0; --t) {
       for (int64_t k = 0; k < K; ++k) {
         const int64_t at_t = (k * T + t) * n;
         scalar_t* du_t = du + (k * T + t) * B * G;
         const scalar_t* u_t = u + (k * T + t) * B * G;
+        const scalar_t* h_prev = h + (k * (T + 1) + t) * n;
         for (int64_t b = 0; b < B; ++b) {
-          const scalar_t* a_b = a + 3 * (at_t + b * H);
           const scalar_t* d_b = delta + at_t + b * H;
+          const scalar_t* u_b = u_t + b * G;
+          const scalar_t* n_b = cand + at_t + b * H;
+          const scalar_t* hp_b = h_prev + b * H;
           scalar_t* du_b = du_t + b * G;
-          for (int64_t s = 0; s < 3; ++s) {
-            for (int64_t j = 0; j < H; ++j) du_b[s * H + j] = a_b[s * H + j] * d_b[j];
+          for (int64_t j = 0; j < H; ++j) {
+            const scalar_t r = u_b[j], z = u_b[H + j], u_n = u_b[2 * H + j], nn = n_b[j], d = d_b[j];
+            const scalar_t to_n = (one - z) * (one - nn * nn);
+            du_b[j] = ((to_n * u_n) * ((one - r) * r)) * d;
+            du_b[H + j] = ((hp_b[j] - nn) * ((one - z) * z)) * d;
+            du_b[2 * H + j] = (to_n * r) * d;
+          }
+          if (drives_too) {
+            scalar_t* dd_b = dd + (k * T + t) * B * G + b * G;
+            for (int64_t j = 0; j < 2 * H; ++j) dd_b[j] = du_b[j];
+            for (int64_t j = 0; j < H; ++j) {
+              const scalar_t z = u_b[H + j], nn = n_b[j];
+              dd_b[2 * H + j] = d_b[j] * ((one - z) * (one - nn * nn));
+            }
           }
         }
         if (t > 0) {
@@ -421,8 +445,8 @@ TORCH_LIBRARY(gradtrace_native, m) {
   m.def("lstm_backward(Tensor(a!) errors, Tensor(b!) pre_grad, Tensor gates, Tensor candidate, Tensor squashed, "
         "Tensor cells, Tensor w_rec, bool h_adds, bool c_adds) -> ()");
   m.def("gru_forward(Tensor(a!) recurrent, Tensor(b!) candidate, Tensor(c!) path, Tensor drives, Tensor w_rec_t) -> ()");
-  m.def("gru_backward(Tensor(a!) errors, Tensor(b!) pre_grad, Tensor recurrent, Tensor factors, Tensor w_rec, "
-        "bool adds) -> ()");
+  m.def("gru_backward(Tensor(a!) errors, Tensor(b!) pre_grad, Tensor(c!) drive_grad, Tensor recurrent, "
+        "Tensor candidate, Tensor path, Tensor w_rec, bool adds) -> ()");
 }
 
 TORCH_LIBRARY_IMPL(gradtrace_native, CPU, m) {
