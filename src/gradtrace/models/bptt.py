@@ -281,7 +281,12 @@ class _ElmanBPTT(torch.autograd.Function):
         path, pre = ctx.path, ctx.pre
         T = path.shape[1] - 1  # noqa: N806
         needs = ctx.needs_input_grad
-        if ctx.activation == "tanh":
+        native = native_loops(path)
+        # tanh's and the logistic's slopes are read off the states inside the compiled loop.
+        inline = native is not None and ctx.activation in ("tanh", "sigmoid")
+        if inline:
+            slope = path.new_empty(0)
+        elif ctx.activation == "tanh":
             slope = _one_minus_square(path[:, 1:], lease.empty(path[:, 1:].shape, path))
         elif ctx.activation == "sigmoid":
             slope = _logistic_slope(path[:, 1:], lease.empty(path[:, 1:].shape, path))
@@ -290,11 +295,11 @@ class _ElmanBPTT(torch.autograd.Function):
         else:
             slope = ACTIVATIONS[ctx.activation].derivative(pre)
         errors, (adds,) = _errors(path, None if needs[3] else lease, grad_states)  # δ_t = ∂L/∂h_t
-        pre_grad = torch.empty_like(slope, memory_format=torch.contiguous_format)  # a′_t
+        pre_grad = errors.new_empty(errors.shape[1:])  # a′_t
         _seed(errors[0, :, T - 1], adds, grad_last)
-        native = native_loops(path)
         if native is not None:
-            native.elman_backward(errors[0], pre_grad, slope.contiguous(), W_rec.contiguous(), adds)
+            native.elman_backward(errors[0], pre_grad, slope.contiguous(), path, W_rec.contiguous(), ctx.activation,
+                                  adds)
         else:
             delta, a, phi = errors[0].unbind(1), pre_grad.unbind(1), slope.unbind(1)
             torch.mul(delta[T - 1], phi[T - 1], out=a[T - 1])

@@ -163,20 +163,27 @@ void elman_forward(Tensor path, Tensor pre, const Tensor& w_rec_t, std::string a
 }
 
 // errors (K, T, B, H): δ_t = ∂L/∂h_t, holding the outputs' gradients when `adds` (else undefined)
-// and δ_{T−1} complete. slope (K, T, B, H): φ′(a_t). Fills errors and pre_grad (a′_t = δ_t ⊙ φ′).
-void elman_backward(Tensor errors, Tensor pre_grad, const Tensor& slope, const Tensor& w_rec, bool adds) {
+// and δ_{T−1} complete. Fills errors and pre_grad (a′_t = δ_t ⊙ φ′). `slope` (K, T, B, H) holds φ′(a_t),
+// except for "tanh" and "sigmoid", where it is empty and φ′ is read off the states in `path`
+// (K, T + 1, B, H) as the Python backward rounds it: 1 − h², (1 − h) h.
+void elman_backward(Tensor errors, Tensor pre_grad, const Tensor& slope, const Tensor& path, const Tensor& w_rec,
+                    std::string activation, bool adds) {
   check_float(errors);
   check_buffer(errors, "errors", errors);
   check_buffer(pre_grad, "pre_grad", errors);
-  check_buffer(slope, "slope", errors);
+  check_buffer(path, "path", errors);
   check_buffer(w_rec, "W_rec", errors);
+  const int kind = activation == "tanh" ? 1 : activation == "sigmoid" ? 2 : 0;
+  if (kind == 0) check_buffer(slope, "slope", errors);
   const int64_t K = errors.size(0), T = errors.size(1), B = errors.size(2), H = errors.size(3);
   const int64_t n = B * H;
   AT_DISPATCH_FLOATING_TYPES(errors.scalar_type(), "gradtrace_elman_backward", [&] {
     scalar_t* delta = errors.data_ptr<scalar_t>();
     scalar_t* a = pre_grad.data_ptr<scalar_t>();
-    const scalar_t* phi = slope.data_ptr<scalar_t>();
+    const scalar_t* phi = kind == 0 ? slope.data_ptr<scalar_t>() : nullptr;
+    const scalar_t* h = path.data_ptr<scalar_t>();
     const scalar_t* w = w_rec.data_ptr<scalar_t>();
+    const scalar_t one = 1;
     for (int64_t t = T - 1; t >= 0; --t) {
       for (int64_t k = 0; k < K; ++k) {
         const int64_t at_t = (k * T + t) * n;
@@ -184,7 +191,16 @@ void elman_backward(Tensor errors, Tensor pre_grad, const Tensor& slope, const T
           gemm<scalar_t>(false, false, B, H, H, adds ? scalar_t(1) : scalar_t(0), a + at_t + n, H,
                          w + k * H * H, H, delta + at_t, H);
         }
-        for (int64_t j = 0; j < n; ++j) a[at_t + j] = delta[at_t + j] * phi[at_t + j];
+        const scalar_t* d = delta + at_t;
+        scalar_t* out = a + at_t;
+        const scalar_t* h_t = h + (k * (T + 1) + t + 1) * n;
+        if (kind == 1) {
+          for (int64_t j = 0; j < n; ++j) out[j] = d[j] * (one - h_t[j] * h_t[j]);
+        } else if (kind == 2) {
+          for (int64_t j = 0; j < n; ++j) out[j] = d[j] * ((one - h_t[j]) * h_t[j]);
+        } else {
+          for (int64_t j = 0; j < n; ++j) out[j] = d[j] * phi[at_t + j];
+        }
       }
     }
   });
@@ -439,7 +455,8 @@ void gru_backward(Tensor errors, Tensor pre_grad, Tensor drive_grad, const Tenso
 
 TORCH_LIBRARY(gradtrace_native, m) {
   m.def("elman_forward(Tensor(a!) path, Tensor(b!) pre, Tensor w_rec_t, str activation, float leaky_slope) -> ()");
-  m.def("elman_backward(Tensor(a!) errors, Tensor(b!) pre_grad, Tensor slope, Tensor w_rec, bool adds) -> ()");
+  m.def("elman_backward(Tensor(a!) errors, Tensor(b!) pre_grad, Tensor slope, Tensor path, Tensor w_rec, "
+        "str activation, bool adds) -> ()");
   m.def("lstm_forward(Tensor(a!) gates, Tensor(b!) candidate, Tensor(c!) squashed, Tensor(d!) path, "
         "Tensor(e!) cells, Tensor w_rec_t) -> ()");
   m.def("lstm_backward(Tensor(a!) errors, Tensor(b!) pre_grad, Tensor gates, Tensor candidate, Tensor squashed, "
