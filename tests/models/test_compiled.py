@@ -97,3 +97,32 @@ def test_the_compiled_loops_run_and_count(bptt_loops, cls):
     before = native_status()["loops_run"]
     _gradients(model, torch.randn(3, 5, 2))
     assert native_status()["loops_run"] - before == (2 if bptt_loops == "compiled" else 0)
+
+
+@pytest.mark.parametrize(("cls", "options"), [(ElmanRNN, {"activation": "tanh"}), (ElmanRNN, {"activation": "gelu"}),
+                                              (LSTM, {}), (GRU, {})])
+@pytest.mark.parametrize("shared", [True, False], ids=["shared-inputs", "per-member-inputs"])
+@pytest.mark.parametrize("sizes", [(3, 7, 2), (1, 4, 1)], ids=["B3-T7-I2", "B1-T4-I1"])
+def test_drives_projected_inside_the_loop_equal_drives_given(bptt_loops, monkeypatch, cls, options, shared, sizes):
+    """The compiled loops project each step's drives themselves (bptt.Projection); handing them the
+    drives projected beforehand must give the same states, gradients and probe gradients in float64."""
+    if bptt_loops != "compiled":
+        pytest.skip("only the compiled loops project inside the loop")
+    from gradtrace.models import bptt
+
+    batch, steps, width = sizes
+    model = cls(width, 5, 1, num_models=2, seed=3, dtype=F64, **options)
+    shape = (batch, steps, width) if shared else (2, batch, steps, width)
+    inputs = torch.randn(*shape, dtype=F64, generator=torch.Generator().manual_seed(4), requires_grad=True)
+    results = []
+    for unprojected in (True, False):
+        if not unprojected:  # hand the recurrence the projected drives, as the Python loops get them
+            monkeypatch.setattr(bptt, "_split", lambda drives, like: (
+                drives.drives() if isinstance(drives, bptt.Projection) else drives, None, None, None))
+        trajectory = model(inputs, probe=True)
+        loss = trajectory.outputs.square().sum() + trajectory.states.sum()
+        grads = torch.autograd.grad(loss, [inputs, trajectory.probes, *model.parameters()])
+        results.append((trajectory.states.detach(), *grads))
+    for ours, reference in zip(*results, strict=True):
+        torch.testing.assert_close(ours, reference, rtol=1e-12, atol=1e-12)
+    assert float(results[0][1].abs().amax()) > 1e-6, "the inputs' gradient must not be trivially zero"

@@ -23,7 +23,8 @@ from torch import nn
 from torch.nn.modules import module as torch_module
 
 from gradtrace.errors import check_choice, check_int, check_seed, describe
-from gradtrace.models.bptt import project
+from gradtrace.models.bptt import Projection, project
+from gradtrace.models.compiled import native_applies
 from gradtrace.models.conversion import check_torch_rnn, output_head
 from gradtrace.models.sizes import MAX_MODELS, check_dtype, check_parameter_memory, recurrent_values
 from gradtrace.models.workspace import Lease
@@ -170,6 +171,12 @@ class RecurrentModel(nn.Module):
         else:
             projected = torch.einsum("kbti,kgi->kbtg", inputs, self.W_in)
         return projected + self.b[:, None, None, :]
+
+    def _projection_time_major(self, inputs: torch.Tensor) -> Projection:
+        """The drives of ``project_inputs`` time-major, left unprojected for the compiled loops."""
+        B, T, width = inputs.shape[-3:]  # noqa: N806
+        flat = inputs.transpose(-3, -2).reshape(-1, T * B, width).contiguous().expand(self.num_models, -1, -1)
+        return Projection(self.b[:, None, :], flat, self.W_in.transpose(1, 2), T)
 
     def _project_time_major(self, inputs: torch.Tensor, lease=None) -> torch.Tensor:
         """Return the drives of ``project_inputs`` time-major, (K, T, B, G·H), in one batched product.
@@ -349,10 +356,16 @@ class RecurrentModel(nn.Module):
             # that gradient as it is, where another layout would copy it into the probes' own.
             probes = self.W_rec.new_zeros(len(self.state_names), self.num_models, steps, batch_size,
                                           self.hidden_size).transpose(2, 3).requires_grad_(True)
-        # The recurrences copy the drives into their own buffers and never keep them: the drives'
-        # memory goes back to the pool once the forward has run, for the next window.
-        with Lease() as lease:
-            states, cells, final_state = self._recurrence(self._project_time_major(inputs, lease), state, probes)
+        if native_applies(self.W_rec):
+            # The compiled loops project each step's drives where the step needs them.
+            drives = self._projection_time_major(inputs)
+            states, cells, final_state = self._recurrence(drives, state, probes)
+        else:
+            # The recurrences copy the drives into their own buffers and never keep them: the drives'
+            # memory goes back to the pool once the forward has run, for the next window.
+            with Lease() as lease:
+                states, cells, final_state = self._recurrence(self._project_time_major(inputs, lease), state,
+                                                              probes)
         last = final_state[0].unsqueeze(2) if self.readout == "last" else states
         return Trajectory(outputs=self.read_out(last), states=states, final_state=final_state, cells=cells,
                           probes=probes)

@@ -29,15 +29,17 @@ gradient taken with ``create_graph=True`` raises; ``torch.autograd.grad`` report
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch.autograd.function import once_differentiable
 from torch.nn import functional
 
 from gradtrace.activations import ACTIVATIONS, LEAKY_RELU_SLOPE
-from gradtrace.models.compiled import native_loops
+from gradtrace.models.compiled import native_applies, native_loops
 from gradtrace.models.workspace import Lease
 
-__all__ = ["FAST_ELMAN_ACTIVATIONS", "elman_recurrence", "gru_recurrence", "lstm_recurrence", "project"]
+__all__ = ["FAST_ELMAN_ACTIVATIONS", "Projection", "elman_recurrence", "gru_recurrence", "lstm_recurrence", "project"]
 
 # Activations applied in place whose derivative is read off the output h = φ(a): (φ in place,
 # φ′ as a function of h). No pre-activation is stored and a step costs two ops. The (leaky) ReLU's
@@ -57,6 +59,94 @@ FAST_ELMAN_ACTIVATIONS = (*_FROM_OUTPUT, *_FROM_PRE_ACTIVATION)
 Recurrence = tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...]]
 
 
+class Projection(NamedTuple):
+    """A window's input drives not yet projected: d = bias + flat W_in_T, time-major.
+
+    The compiled loops project each step's drives into the slot where the step needs them, so the
+    (K, T, B, G·H) drives are never written and read back as a whole; the gradients are those of
+    ``torch.baddbmm(bias, flat, W_in_T)`` (:func:`project`). Where the Python loops run, the
+    recurrences project it first.
+
+    Attributes:
+        bias: (K, 1, G·H).
+        flat: (K, T·B, width), the inputs time-major (member stride 0 when the members share them).
+        W_in_T: (K, width, G·H).
+        steps: T.
+    """
+
+    bias: torch.Tensor
+    flat: torch.Tensor
+    W_in_T: torch.Tensor  # noqa: N815
+    steps: int
+
+    def drives(self) -> torch.Tensor:
+        """Project the drives: (K, T, B, G·H)."""
+        K, rows, _ = self.flat.shape  # noqa: N806
+        return torch.baddbmm(self.bias, self.flat, self.W_in_T).view(K, self.steps, rows // self.steps, -1)
+
+    def shape(self) -> tuple[int, int, int, int]:
+        """(K, T, B, G·H), the drives' shape."""
+        K, rows, _ = self.flat.shape  # noqa: N806
+        return K, self.steps, rows // self.steps, self.W_in_T.shape[-1]
+
+
+_NO_PROJECTION = (None, None, None)
+
+
+def _split(drives, like: torch.Tensor) -> tuple:
+    """The recurrence Functions' drive arguments: (drives or None, bias, flat, W_in_T or three Nones).
+
+    A :class:`Projection` stays unprojected only where the compiled loops run for tensors ``like``;
+    elsewhere it is projected here, and everything proceeds as for given drives.
+    """
+    if isinstance(drives, Projection):
+        if native_applies(like):
+            return (None, drives.bias, drives.flat, drives.W_in_T)
+        drives = drives.drives()
+    return (drives, *_NO_PROJECTION)
+
+
+def _native_projection(bias, flat, W_in_T, like: torch.Tensor) -> tuple[torch.Tensor, ...]:  # noqa: N803
+    """The compiled loops' (inputs, W_in, bias) arguments: empty tensors when the drives are given."""
+    if flat is None:
+        empty = like.new_empty(0)
+        return empty, empty, empty
+    return flat, W_in_T.transpose(1, 2).contiguous(), bias.reshape(bias.shape[0], -1).contiguous()
+
+
+def _projection_grads(grad: torch.Tensor, bias_shape, flat, W_in_T, needs) -> tuple:  # noqa: N803
+    """The gradients of ``torch.baddbmm(bias, flat, W_in_T)`` given the result's gradient ``grad``.
+
+    Computed as autograd's own baddbmm backward computes them (the same products and reduction), so
+    they round identically. ``needs`` says which of (bias, flat, W_in_T) want one.
+    """
+    grad = grad.reshape(flat.shape[0], flat.shape[1], -1)
+    grad_bias = None
+    if needs[0]:  # autograd's sum_to: the broadcast dimensions summed, kept
+        dims = [d for d, size in enumerate(bias_shape) if size == 1 and grad.shape[d] != 1]
+        grad_bias = grad.sum(dims, keepdim=True) if dims else grad
+    return (
+        grad_bias,
+        grad.bmm(W_in_T.transpose(1, 2)) if needs[1] else None,
+        flat.transpose(1, 2).bmm(grad) if needs[2] else None,
+    )
+
+
+def _keep_projection(ctx, bias, flat, W_in_T, *tensors) -> None:  # noqa: N803
+    """Save W_rec-like ``tensors`` and, for a projection, flat and W_in_T for the backward."""
+    ctx.projected = flat is not None
+    ctx.bias_shape = None if bias is None else bias.shape
+    ctx.save_for_backward(*tensors, *((flat, W_in_T) if flat is not None else ()))
+
+
+def _drive_grads(ctx, drive_grad, needs) -> tuple:
+    """The gradients of the drives, or of their projection's three tensors: always four entries."""
+    if not ctx.projected:
+        return (drive_grad if needs[0] else None, None, None, None)
+    flat, W_in_T = ctx.saved_tensors[-2:]  # noqa: N806
+    return (None, *_projection_grads(drive_grad, ctx.bias_shape, flat, W_in_T, needs[-3:]))
+
+
 def elman_recurrence(drives: torch.Tensor, state: tuple[torch.Tensor], W_rec: torch.Tensor,  # noqa: N803
                      probes: torch.Tensor | None = None, *, activation: str = "tanh") -> Recurrence:
     """Run h_t = φ(d_t + h_{t−1} W_recᵀ) over a window, with a hand-written backward.
@@ -65,7 +155,7 @@ def elman_recurrence(drives: torch.Tensor, state: tuple[torch.Tensor], W_rec: to
     directly (from the outputs); ∂L/∂W_rec = Σ_t a′_tᵀ h_{t−1}, ∂L/∂d_t = a′_t.
 
     Args:
-        drives: (K, T, B, H) input drives, time-major.
+        drives: (K, T, B, H) input drives, time-major, or their :class:`Projection`.
         state: (h_0,) with h_0 (K, B, H).
         W_rec: (K, H, H).
         probes: zero (1, K, B, T, H) whose gradient becomes ∂L/∂h_t, or None.
@@ -74,7 +164,8 @@ def elman_recurrence(drives: torch.Tensor, state: tuple[torch.Tensor], W_rec: to
     Returns:
         (states (K, B, T, H), None, (h_T,)).
     """
-    states, last = _ElmanBPTT.apply(drives, state[0], W_rec, probes, activation)
+    drives, *projection = _split(drives, W_rec)
+    states, last = _ElmanBPTT.apply(drives, state[0], W_rec, probes, activation, *projection)
     return states, None, (last,)
 
 
@@ -89,7 +180,7 @@ def lstm_recurrence(drives: torch.Tensor, state: tuple[torch.Tensor, torch.Tenso
     z′_t = (δc ⊙ g ⊙ σ′_i, δc ⊙ c_{t−1} ⊙ σ′_f, δc ⊙ i ⊙ (1 − g²), δh ⊙ tanh c_t ⊙ σ′_o).
 
     Args:
-        drives: (K, T, B, 4H) input drives, time-major.
+        drives: (K, T, B, 4H) input drives, time-major, or their :class:`Projection`.
         state: (h_0, c_0), each (K, B, H).
         W_rec: (K, 4H, H).
         probes: zero (2, K, B, T, H) whose gradient becomes (∂L/∂h_t, ∂L/∂c_t), or None.
@@ -97,7 +188,8 @@ def lstm_recurrence(drives: torch.Tensor, state: tuple[torch.Tensor, torch.Tenso
     Returns:
         (states (K, B, T, H), cells (K, B, T, H), (h_T, c_T)).
     """
-    states, cells, h_last, c_last = _LSTMBPTT.apply(drives, state[0], state[1], W_rec, probes)
+    drives, *projection = _split(drives, W_rec)
+    states, cells, h_last, c_last = _LSTMBPTT.apply(drives, state[0], state[1], W_rec, probes, *projection)
     return states, cells, (h_last, c_last)
 
 
@@ -111,7 +203,7 @@ def gru_recurrence(drives: torch.Tensor, state: tuple[torch.Tensor], W_rec: torc
     u′ = (n′ ⊙ u_n ⊙ σ′_r, δ_t ⊙ (h_{t−1} − n) ⊙ σ′_z, n′ ⊙ r) and δ_{t−1} = g_{t−1} + δ_t ⊙ z + u′ W_rec.
 
     Args:
-        drives: (K, T, B, 3H) input drives, time-major.
+        drives: (K, T, B, 3H) input drives, time-major, or their :class:`Projection`.
         state: (h_0,) with h_0 (K, B, H).
         W_rec: (K, 3H, H).
         b_rec: (K, 3H) recurrent bias.
@@ -120,19 +212,33 @@ def gru_recurrence(drives: torch.Tensor, state: tuple[torch.Tensor], W_rec: torc
     Returns:
         (states (K, B, T, H), None, (h_T,)).
     """
-    states, last = _GRUBPTT.apply(drives, state[0], W_rec, b_rec, probes)
+    drives, *projection = _split(drives, W_rec)
+    states, last = _GRUBPTT.apply(drives, state[0], W_rec, b_rec, probes, *projection)
     return states, None, (last,)
 
 
 # ------------------------------------------------------------------------------------------------
 # Helpers
 # ------------------------------------------------------------------------------------------------
-def _path(drives: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+def _path(h0: torch.Tensor, steps: int) -> torch.Tensor:
     """Allocate a state buffer (K, T + 1, B, H) holding the initial state at index 0 (h_t goes to t)."""
-    K, T, B, _ = drives.shape  # noqa: N806
-    path = drives.new_empty(K, T + 1, B, h0.shape[-1])
+    K, B, H = h0.shape  # noqa: N806
+    path = h0.new_empty(K, steps + 1, B, H)
     path[:, 0] = h0
     return path
+
+
+def _steps(drives: torch.Tensor | None, flat: torch.Tensor | None, h0: torch.Tensor) -> int:
+    """T, from the drives (K, T, B, ·) or from the projection's inputs (K, T·B, ·)."""
+    return drives.shape[1] if drives is not None else flat.shape[1] // h0.shape[1]
+
+
+def _compiled(path: torch.Tensor, drives: torch.Tensor | None):
+    """The compiled loops for ``path``; they must be there when the drives are left unprojected."""
+    native = native_loops(path)
+    if native is None and drives is None:
+        raise RuntimeError("gradtrace: the input drives were left to the compiled loops, which are not loaded")
+    return native
 
 
 def _errors(like: torch.Tensor, lease: Lease | None, *grads: torch.Tensor | None) -> tuple[torch.Tensor, list[bool]]:
@@ -218,17 +324,7 @@ class _Projection(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad):
         flat, W_in_T = ctx.saved_tensors  # noqa: N806
-        needs = ctx.needs_input_grad
-        grad_bias = None
-        if needs[0]:  # autograd's sum_to: the broadcast dimensions summed, kept
-            dims = [d for d, size in enumerate(ctx.bias_shape) if size == 1 and grad.shape[d] != 1]
-            grad_bias = grad.sum(dims, keepdim=True) if dims else grad
-        return (
-            grad_bias,
-            grad.bmm(W_in_T.transpose(1, 2)) if needs[1] else None,
-            flat.transpose(1, 2).bmm(grad) if needs[2] else None,
-            None,
-        )
+        return (*_projection_grads(grad, ctx.bias_shape, flat, W_in_T, ctx.needs_input_grad[:3]), None)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -236,18 +332,21 @@ class _Projection(torch.autograd.Function):
 # ------------------------------------------------------------------------------------------------
 class _ElmanBPTT(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, drives, h0, W_rec, probes, activation):  # noqa: N803
-        T = drives.shape[1]  # noqa: N806
-        path = _path(drives, h0)
+    def forward(ctx, drives, h0, W_rec, probes, activation, bias, flat, W_in_T):  # noqa: N803
+        T = _steps(drives, flat, h0)  # noqa: N806
+        path = _path(h0, T)
         W_rec_T = W_rec.transpose(1, 2)  # noqa: N806
         pre = None
-        native = native_loops(path)
+        native = _compiled(path, drives)
+        projection = _native_projection(bias, flat, W_in_T, path)
         # Each step's slot starts as its drive and the product adds to it in place.
         if activation in _FROM_OUTPUT:
             in_place = _FROM_OUTPUT[activation][0]
-            path[:, 1:] = drives
+            if drives is not None:
+                path[:, 1:] = drives
             if native is not None:
-                native.elman_forward(path, path.new_empty(0), W_rec_T.contiguous(), activation, LEAKY_RELU_SLOPE)
+                native.elman_forward(path, path.new_empty(0), W_rec_T.contiguous(), activation, LEAKY_RELU_SLOPE,
+                                     *projection)
             else:
                 h = path.unbind(1)  # per-step views only where Python runs the loop: 0.3 µs each
                 for t in range(T):
@@ -257,14 +356,16 @@ class _ElmanBPTT(torch.autograd.Function):
         else:
             phi = ACTIVATIONS[activation].fn
             ctx.lease = Lease()  # `pre` goes back to the pool when the graph is freed
-            pre = ctx.lease.empty(drives.shape, drives).copy_(drives)
+            pre = ctx.lease.empty(path[:, 1:].shape, path)
+            if drives is not None:
+                pre.copy_(drives)
             if native is not None:
-                native.elman_forward(path, pre, W_rec_T.contiguous(), activation, LEAKY_RELU_SLOPE)
+                native.elman_forward(path, pre, W_rec_T.contiguous(), activation, LEAKY_RELU_SLOPE, *projection)
             else:
                 h, a = path.unbind(1), pre.unbind(1)
                 for t in range(T):
                     h[t + 1].copy_(phi(a[t].baddbmm_(h[t], W_rec_T)))
-        ctx.save_for_backward(W_rec)
+        _keep_projection(ctx, bias, flat, W_in_T, W_rec)
         ctx.path, ctx.pre, ctx.activation = path, pre, activation
         ctx.set_materialize_grads(False)
         return path[:, 1:].transpose(1, 2), path[:, T].clone()
@@ -277,7 +378,7 @@ class _ElmanBPTT(torch.autograd.Function):
 
     @staticmethod
     def _backward(ctx, lease, grad_states, grad_last):
-        (W_rec,) = ctx.saved_tensors  # noqa: N806
+        W_rec = ctx.saved_tensors[0]  # noqa: N806
         path, pre = ctx.path, ctx.pre
         T = path.shape[1] - 1  # noqa: N806
         needs = ctx.needs_input_grad
@@ -309,12 +410,14 @@ class _ElmanBPTT(torch.autograd.Function):
                 else:
                     torch.bmm(a[t + 1], W_rec, out=delta[t])
                 torch.mul(delta[t], phi[t], out=a[t])
+        drive_grad, *projection_grads = _drive_grads(ctx, pre_grad, needs)
         return (
-            pre_grad if needs[0] else None,
+            drive_grad,
             torch.bmm(pre_grad[:, 0], W_rec) if needs[1] else None,
             _weight_grad(pre_grad, path) if needs[2] else None,
             errors.transpose(2, 3) if needs[3] else None,
             None,
+            *projection_grads,
         )
 
 
@@ -323,19 +426,22 @@ class _ElmanBPTT(torch.autograd.Function):
 # ------------------------------------------------------------------------------------------------
 class _LSTMBPTT(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, drives, h0, c0, W_rec, probes):  # noqa: N803
-        K, T, B, G = drives.shape  # noqa: N806
-        H = G // 4  # noqa: N806
+    def forward(ctx, drives, h0, c0, W_rec, probes, bias, flat, W_in_T):  # noqa: N803
+        K, B, H = h0.shape  # noqa: N806
+        T = _steps(drives, flat, h0)  # noqa: N806
         # Kept for the backward only: back to the pool when the graph is freed.
         ctx.lease = lease = Lease()
-        gates = lease.empty(drives.shape, drives).copy_(drives)  # i, f, σ(g) (unused), o after the loop
-        candidate = lease.empty((K, T, B, H), drives)  # tanh(g)
-        squashed = lease.empty((K, T, B, H), drives)  # tanh(c_t)
-        path, cells = _path(drives, h0), _path(drives, c0)
+        gates = lease.empty((K, T, B, 4 * H), h0)  # the drives; i, f, σ(g) (unused), o after the loop
+        if drives is not None:
+            gates.copy_(drives)
+        candidate = lease.empty((K, T, B, H), h0)  # tanh(g)
+        squashed = lease.empty((K, T, B, H), h0)  # tanh(c_t)
+        path, cells = _path(h0, T), _path(c0, T)
         W_rec_T = W_rec.transpose(1, 2)  # noqa: N806
-        native = native_loops(path)
+        native = _compiled(path, drives)
         if native is not None:
-            native.lstm_forward(gates, candidate, squashed, path, cells, W_rec_T.contiguous())
+            native.lstm_forward(gates, candidate, squashed, path, cells, W_rec_T.contiguous(),
+                                *_native_projection(bias, flat, W_in_T, path))
         else:
             h, c = path.unbind(1), cells.unbind(1)
             z, g, tc = gates.unbind(1), candidate.unbind(1), squashed.unbind(1)
@@ -348,7 +454,7 @@ class _LSTMBPTT(torch.autograd.Function):
                 c[t + 1].addcmul_(i[t], g[t])
                 torch.tanh(c[t + 1], out=tc[t])
                 torch.mul(o[t], tc[t], out=h[t + 1])
-        ctx.save_for_backward(W_rec)
+        _keep_projection(ctx, bias, flat, W_in_T, W_rec)
         ctx.buffers = (gates, candidate, squashed, path, cells)
         ctx.set_materialize_grads(False)
         return (path[:, 1:].transpose(1, 2), cells[:, 1:].transpose(1, 2),
@@ -362,7 +468,7 @@ class _LSTMBPTT(torch.autograd.Function):
 
     @staticmethod
     def _backward(ctx, lease, grad_states, grad_cells, grad_h_last, grad_c_last):
-        (W_rec,) = ctx.saved_tensors  # noqa: N806
+        W_rec = ctx.saved_tensors[0]  # noqa: N806
         gates, candidate, squashed, path, cells = ctx.buffers
         K, T, B, G = gates.shape  # noqa: N806
         H = G // 4  # noqa: N806
@@ -406,12 +512,14 @@ class _LSTMBPTT(torch.autograd.Function):
                 dc[t].addcmul_(dh[t], a_c[t])
                 torch.mul(dh[t], a_o[t], out=dz_o[t])
                 torch.mul(a_ifg[t], dc[t].unsqueeze(-2), out=dz_ifg[t])
+        drive_grad, *projection_grads = _drive_grads(ctx, pre_grad, needs)
         return (
-            pre_grad if needs[0] else None,
+            drive_grad,
             torch.bmm(pre_grad[:, 0], W_rec) if needs[1] else None,
             errors[1, :, 0] * f[:, 0] if needs[2] else None,
             _weight_grad(pre_grad, path) if needs[3] else None,
             errors.transpose(2, 3) if needs[4] else None,
+            *projection_grads,
         )
 
 
@@ -420,23 +528,24 @@ class _LSTMBPTT(torch.autograd.Function):
 # ------------------------------------------------------------------------------------------------
 class _GRUBPTT(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, drives, h0, W_rec, b_rec, probes):  # noqa: N803
-        K, T, B, G = drives.shape  # noqa: N806
-        H = G // 3  # noqa: N806
+    def forward(ctx, drives, h0, W_rec, b_rec, probes, bias, flat, W_in_T):  # noqa: N803
+        K, B, H = h0.shape  # noqa: N806
+        T = _steps(drives, flat, h0)  # noqa: N806
         # Each step's product starts from (d_r + b_rec,r, d_z + b_rec,z, b_rec,n): the reset and
         # update gates add drive and recurrent part; the candidate's recurrent part u_n stays apart,
         # since the reset gate multiplies it. After the loop the buffer holds r, z, u_n.
         ctx.lease = lease = Lease()  # recurrent and candidate: back to the pool when the graph is freed
-        recurrent = lease.empty(drives.shape, drives)
-        torch.add(drives[..., : 2 * H], b_rec[:, None, None, : 2 * H], out=recurrent[..., : 2 * H])
-        recurrent[..., 2 * H:] = b_rec[:, None, None, 2 * H:]
-        candidate = lease.empty((K, T, B, H), drives)  # n
-        path = _path(drives, h0)
+        recurrent = lease.empty((K, T, B, 3 * H), h0)
+        candidate = lease.empty((K, T, B, H), h0)  # n
+        path = _path(h0, T)
         W_rec_T = W_rec.transpose(1, 2)  # noqa: N806
-        native = native_loops(path)
-        if native is not None:
-            native.gru_forward(recurrent, candidate, path, drives.contiguous(), W_rec_T.contiguous())
+        native = _compiled(path, drives)
+        if native is not None:  # fills `recurrent` as below, step by step
+            native.gru_forward(recurrent, candidate, path, path.new_empty(0) if drives is None else drives.contiguous(),
+                               b_rec.contiguous(), W_rec_T.contiguous(), *_native_projection(bias, flat, W_in_T, path))
         else:
+            torch.add(drives[..., : 2 * H], b_rec[:, None, None, : 2 * H], out=recurrent[..., : 2 * H])
+            recurrent[..., 2 * H:] = b_rec[:, None, None, 2 * H:]
             h, u, n = path.unbind(1), recurrent.unbind(1), candidate.unbind(1)
             rz = recurrent[..., : 2 * H].unbind(1)
             r, z, u_n = (recurrent[..., s * H:(s + 1) * H].unbind(1) for s in range(3))
@@ -446,7 +555,7 @@ class _GRUBPTT(torch.autograd.Function):
                 rz[t].sigmoid_()
                 torch.addcmul(d_n[t], r[t], u_n[t], out=n[t]).tanh_()
                 torch.lerp(n[t], h[t], z[t], out=h[t + 1])
-        ctx.save_for_backward(W_rec)
+        _keep_projection(ctx, bias, flat, W_in_T, W_rec)
         ctx.buffers = (recurrent, candidate, path)
         ctx.set_materialize_grads(False)
         return path[:, 1:].transpose(1, 2), path[:, T].clone()
@@ -459,11 +568,12 @@ class _GRUBPTT(torch.autograd.Function):
 
     @staticmethod
     def _backward(ctx, lease, grad_states, grad_last):
-        (W_rec,) = ctx.saved_tensors  # noqa: N806
+        W_rec = ctx.saved_tensors[0]  # noqa: N806
         recurrent, candidate, path = ctx.buffers
         K, T, B, G = recurrent.shape  # noqa: N806
         H = G // 3  # noqa: N806
         needs = ctx.needs_input_grad
+        wants_drives = needs[0] or (ctx.projected and any(needs[-3:]))
         z = recurrent[..., H:2 * H]
         errors, (adds,) = _errors(path, None if needs[4] else lease, grad_states)  # δ_t = ∂L/∂h_t
         pre_grad = torch.empty_like(recurrent)  # u′_t
@@ -471,7 +581,7 @@ class _GRUBPTT(torch.autograd.Function):
         drive_grad = None
         native = native_loops(path)
         if native is not None:  # forms the factors below element by element, rounded the same
-            drive_grad = torch.empty_like(recurrent) if needs[0] else None
+            drive_grad = torch.empty_like(recurrent) if wants_drives else None
             native.gru_backward(errors[0], pre_grad, recurrent.new_empty(0) if drive_grad is None else drive_grad,
                                 recurrent, candidate, path, W_rec.contiguous(), adds)
         else:
@@ -494,14 +604,16 @@ class _GRUBPTT(torch.autograd.Function):
                     else:
                         torch.mul(delta[t], z_t[t], out=delta[t - 1])
                     delta[t - 1].baddbmm_(du[t], W_rec)
-            if needs[0]:
+            if wants_drives:
                 drive_grad = torch.empty_like(recurrent)
                 drive_grad[..., : 2 * H] = pre_grad[..., : 2 * H]
                 torch.mul(errors[0], to_n, out=drive_grad[..., 2 * H:])
+        drive_grad, *projection_grads = _drive_grads(ctx, drive_grad, needs)
         return (
             drive_grad,
             torch.baddbmm(errors[0, :, 0] * z[:, 0], pre_grad[:, 0], W_rec) if needs[1] else None,
             _weight_grad(pre_grad, path) if needs[2] else None,
             pre_grad.sum((1, 2)) if needs[3] else None,
             errors.transpose(2, 3) if needs[4] else None,
+            *projection_grads,
         )

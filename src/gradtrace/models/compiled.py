@@ -134,6 +134,18 @@ def native_loops(like: torch.Tensor):
     Raises:
         RuntimeError: ``GRADTRACE_NATIVE=1`` and the loops cannot be built or loaded.
     """
+    ops = _loops_for(like)
+    if ops is not None:
+        _state["loops_run"] += 1
+    return ops
+
+
+def native_applies(like: torch.Tensor) -> bool:
+    """Whether :func:`native_loops` would return the compiled loops for ``like`` (without counting a run)."""
+    return _loops_for(like) is not None
+
+
+def _loops_for(like: torch.Tensor):
     mode = native_mode()
     if mode == "0" or like.device.type != "cpu" or like.dtype not in _DTYPES:
         return None
@@ -141,8 +153,6 @@ def native_loops(like: torch.Tensor):
     if ops is None and mode == "1":
         raise RuntimeError(f"GRADTRACE_NATIVE=1 asks for the compiled time loops, but {_state['reason']}; "
                            "unset it (or set it to auto) to run the Python loops.")
-    if ops is not None:
-        _state["loops_run"] += 1
     return ops
 
 

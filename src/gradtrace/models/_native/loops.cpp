@@ -17,6 +17,7 @@
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cmath>
 #include <initializer_list>
 #include <utility>
@@ -102,6 +103,43 @@ void check_float(const Tensor& t) {
               "gradtrace native loop: float32 or float64 only, got ", t.scalar_type());
 }
 
+// The input drives of one step, projected inside the loop: for member k at step t, the B rows of
+// `slot` (row stride ld) become bias + x_t W_inᵀ, as the product ATen's baddbmm makes (the bias
+// broadcast into the result, then the product added to it). x (K, T·B, I) time-major, its rows
+// contiguous and its member stride 0 when the members share the inputs; w_in (K, G, I); bias (K, G).
+// An empty x means the caller filled the drives itself.
+template <typename scalar_t>
+struct Projection {
+  const scalar_t* x = nullptr;
+  const scalar_t* w = nullptr;
+  const scalar_t* b = nullptr;
+  int64_t member = 0, B = 0, I = 0, G = 0;
+
+  Projection(const Tensor& inputs, const Tensor& w_in, const Tensor& bias, int64_t batch) {
+    if (inputs.numel() == 0) return;
+    TORCH_CHECK(inputs.dim() == 3 && inputs.stride(2) == 1 && inputs.stride(1) == inputs.size(2),
+                "gradtrace native loop: `inputs` must be (K, T·B, I) with contiguous rows");
+    TORCH_CHECK(inputs.scalar_type() == w_in.scalar_type() && inputs.scalar_type() == bias.scalar_type(),
+                "gradtrace native loop: `inputs`, `W_in` and `bias` must share one dtype");
+    TORCH_CHECK(w_in.is_contiguous() && bias.is_contiguous(), "gradtrace native loop: `W_in` and `bias` must be contiguous");
+    x = inputs.data_ptr<scalar_t>();
+    w = w_in.data_ptr<scalar_t>();
+    b = bias.data_ptr<scalar_t>();
+    member = inputs.stride(0);
+    B = batch;
+    I = inputs.size(2);
+    G = w_in.size(1);
+  }
+
+  explicit operator bool() const { return x != nullptr; }
+
+  void into(scalar_t* slot, int64_t ld, int64_t k, int64_t t) const {
+    const scalar_t* bias = b + k * G;
+    for (int64_t r = 0; r < B; ++r) std::copy(bias, bias + G, slot + r * ld);
+    gemm<scalar_t>(false, true, B, G, I, scalar_t(1), x + k * member + t * B * I, I, w + k * G * I, I, slot, ld);
+  }
+};
+
 // ---------------------------------------------------------------------------------------------
 // Elman: h_t = φ(d_t + h_{t−1} W_recᵀ)
 // ---------------------------------------------------------------------------------------------
@@ -138,9 +176,11 @@ void elman_activate(const std::string& activation, Tensor h, const Tensor& pre, 
 }
 
 // path (K, T + 1, B, H): h_0 at 0 and, for a from-output activation, the drives at 1..T.
-// pre (K, T, B, H): the drives, for "gelu" and "step" (else an empty tensor). w_rec_t (K, H, H): W_recᵀ,
+// pre (K, T, B, H): the drives, for "gelu" and "step" (else an empty tensor). With `inputs`, `w_in`
+// and `bias` (see Projection) the loop projects each step's drives into those slots itself. w_rec_t (K, H, H): W_recᵀ,
 // contiguous (BLAS multiplies by a stored transpose more slowly at these sizes).
-void elman_forward(Tensor path, Tensor pre, const Tensor& w_rec_t, std::string activation, double leaky_slope) {
+void elman_forward(Tensor path, Tensor pre, const Tensor& w_rec_t, std::string activation, double leaky_slope,
+                   const Tensor& inputs, const Tensor& w_in, const Tensor& bias) {
   check_float(path);
   check_buffer(path, "path", path);
   check_buffer(w_rec_t, "W_rec_T", path);
@@ -151,10 +191,12 @@ void elman_forward(Tensor path, Tensor pre, const Tensor& w_rec_t, std::string a
     scalar_t* h = path.data_ptr<scalar_t>();
     const scalar_t* w = w_rec_t.data_ptr<scalar_t>();
     scalar_t* a = from_pre ? pre.data_ptr<scalar_t>() : nullptr;
+    const Projection<scalar_t> project(inputs, w_in, bias, B);
     for (int64_t t = 0; t < T; ++t) {
       for (int64_t k = 0; k < K; ++k) {
         const scalar_t* previous = h + (k * (T + 1) + t) * B * H;
         scalar_t* target = from_pre ? a + (k * T + t) * B * H : h + (k * (T + 1) + t + 1) * B * H;
+        if (project) project.into(target, H, k, t);
         gemm<scalar_t>(false, false, B, H, H, scalar_t(1), previous, H, w + k * H * H, H, target, H);
       }
       elman_activate(activation, path.select(1, t + 1), from_pre ? pre.select(1, t) : Tensor(), leaky_slope);
@@ -210,9 +252,11 @@ void elman_backward(Tensor errors, Tensor pre_grad, const Tensor& slope, const T
 // LSTM (gate order i, f, g, o)
 // ---------------------------------------------------------------------------------------------
 
-// gates (K, T, B, 4H): the drives; on return i, f, σ(g) (unused), o. candidate, squashed (K, T, B, H):
+// gates (K, T, B, 4H): the drives (or, with `inputs`, `w_in` and `bias`, projected here step by step);
+// on return i, f, σ(g) (unused), o. candidate, squashed (K, T, B, H):
 // tanh(g_t), tanh(c_t). path, cells (K, T + 1, B, H): h_0, c_0 at index 0. w_rec_t (K, H, 4H): W_recᵀ.
-void lstm_forward(Tensor gates, Tensor candidate, Tensor squashed, Tensor path, Tensor cells, const Tensor& w_rec_t) {
+void lstm_forward(Tensor gates, Tensor candidate, Tensor squashed, Tensor path, Tensor cells, const Tensor& w_rec_t,
+                  const Tensor& inputs, const Tensor& w_in, const Tensor& bias) {
   check_float(gates);
   check_buffers(gates, {{gates, "gates"}, {candidate, "candidate"}, {squashed, "squashed"},
                          {path, "path"}, {cells, "cells"}, {w_rec_t, "W_rec_T"}});
@@ -225,8 +269,10 @@ void lstm_forward(Tensor gates, Tensor candidate, Tensor squashed, Tensor path, 
     const scalar_t* g = candidate.data_ptr<scalar_t>();
     const scalar_t* tc = squashed.data_ptr<scalar_t>();
     const scalar_t* w = w_rec_t.data_ptr<scalar_t>();
+    const Projection<scalar_t> project(inputs, w_in, bias, B);
     for (int64_t t = 0; t < T; ++t) {
       for (int64_t k = 0; k < K; ++k) {
+        if (project) project.into(z + (k * T + t) * B * G, G, k, t);
         gemm<scalar_t>(false, false, B, G, H, scalar_t(1), h + (k * (T + 1) + t) * n, H, w + k * G * H, G,
                        z + (k * T + t) * B * G, G);
       }
@@ -331,29 +377,50 @@ void lstm_backward(Tensor errors, Tensor pre_grad, const Tensor& gates, const Te
 // GRU (gate order r, z, n; the recurrent bias inside the reset product)
 // ---------------------------------------------------------------------------------------------
 
-// recurrent (K, T, B, 3H): (d_r + b_r, d_z + b_z, b_n); on return r, z, u_n. drives (K, T, B, 3H).
-// candidate (K, T, B, H) gets n_t; path (K, T + 1, B, H) holds h_0 at 0. w_rec_t (K, H, 3H): W_recᵀ.
-void gru_forward(Tensor recurrent, Tensor candidate, Tensor path, const Tensor& drives, const Tensor& w_rec_t) {
+// recurrent (K, T, B, 3H): filled here with (d_r + b_r, d_z + b_z, b_n); on return r, z, u_n. drives
+// (K, T, B, 3H), or empty with `inputs`, `w_in` and `bias` (see Projection): the loop projects each
+// step's drives into a scratch block itself. b_rec (K, 3H). candidate (K, T, B, H) gets n_t; path
+// (K, T + 1, B, H) holds h_0 at 0. w_rec_t (K, H, 3H): W_recᵀ.
+void gru_forward(Tensor recurrent, Tensor candidate, Tensor path, const Tensor& drives, const Tensor& b_rec,
+                 const Tensor& w_rec_t, const Tensor& inputs, const Tensor& w_in, const Tensor& bias) {
   check_float(recurrent);
   check_buffers(recurrent, {{recurrent, "recurrent"}, {candidate, "candidate"}, {path, "path"},
-                         {drives, "drives"}, {w_rec_t, "W_rec_T"}});
+                         {b_rec, "b_rec"}, {w_rec_t, "W_rec_T"}});
   const int64_t K = recurrent.size(0), T = recurrent.size(1), B = recurrent.size(2), G = recurrent.size(3);
   const int64_t H = G / 3, n = B * H;
   AT_DISPATCH_FLOATING_TYPES(recurrent.scalar_type(), "gradtrace_gru_forward", [&] {
     scalar_t* u = recurrent.data_ptr<scalar_t>();
     scalar_t* cand = candidate.data_ptr<scalar_t>();
     scalar_t* h = path.data_ptr<scalar_t>();
-    const scalar_t* d = drives.data_ptr<scalar_t>();
+    const scalar_t* br = b_rec.data_ptr<scalar_t>();
     const scalar_t* w = w_rec_t.data_ptr<scalar_t>();
+    const Projection<scalar_t> project(inputs, w_in, bias, B);
+    if (!project) check_buffer(drives, "drives", recurrent);
+    Tensor scratch = project ? at::empty({K, B, G}, recurrent.options()) : Tensor();
     for (int64_t t = 0; t < T; ++t) {
       for (int64_t k = 0; k < K; ++k) {
+        const scalar_t* d_k;
+        if (project) {
+          scalar_t* block = scratch.data_ptr<scalar_t>() + k * B * G;
+          project.into(block, G, k, t);
+          d_k = block;
+        } else {
+          d_k = drives.data_ptr<scalar_t>() + (k * T + t) * B * G;
+        }
+        scalar_t* u_k = u + (k * T + t) * B * G;
+        const scalar_t* b_k = br + k * G;
+        for (int64_t b = 0; b < B; ++b) {  // (d_r + b_r, d_z + b_z, b_n)
+          for (int64_t j = 0; j < 2 * H; ++j) u_k[b * G + j] = d_k[b * G + j] + b_k[j];
+          std::copy(b_k + 2 * H, b_k + G, u_k + b * G + 2 * H);
+        }
         gemm<scalar_t>(false, false, B, G, H, scalar_t(1), h + (k * (T + 1) + t) * n, H, w + k * G * H, G,
-                       u + (k * T + t) * B * G, G);
+                       u_k, G);
       }
       recurrent.select(1, t).narrow(-1, 0, 2 * H).sigmoid_();
       for (int64_t k = 0; k < K; ++k) {  // n_t's pre-activation d_n + r ⊙ u_n
         const scalar_t* u_k = u + (k * T + t) * B * G;
-        const scalar_t* d_k = d + (k * T + t) * B * G;
+        const scalar_t* d_k = project ? scratch.data_ptr<scalar_t>() + k * B * G
+                                      : drives.data_ptr<scalar_t>() + (k * T + t) * B * G;
         scalar_t* n_k = cand + (k * T + t) * n;
         for (int64_t b = 0; b < B; ++b) {
           const scalar_t* r = u_k + b * G;
@@ -454,14 +521,16 @@ void gru_backward(Tensor errors, Tensor pre_grad, Tensor drive_grad, const Tenso
 }  // namespace
 
 TORCH_LIBRARY(gradtrace_native, m) {
-  m.def("elman_forward(Tensor(a!) path, Tensor(b!) pre, Tensor w_rec_t, str activation, float leaky_slope) -> ()");
+  m.def("elman_forward(Tensor(a!) path, Tensor(b!) pre, Tensor w_rec_t, str activation, float leaky_slope, "
+        "Tensor inputs, Tensor w_in, Tensor bias) -> ()");
   m.def("elman_backward(Tensor(a!) errors, Tensor(b!) pre_grad, Tensor slope, Tensor path, Tensor w_rec, "
         "str activation, bool adds) -> ()");
   m.def("lstm_forward(Tensor(a!) gates, Tensor(b!) candidate, Tensor(c!) squashed, Tensor(d!) path, "
-        "Tensor(e!) cells, Tensor w_rec_t) -> ()");
+        "Tensor(e!) cells, Tensor w_rec_t, Tensor inputs, Tensor w_in, Tensor bias) -> ()");
   m.def("lstm_backward(Tensor(a!) errors, Tensor(b!) pre_grad, Tensor gates, Tensor candidate, Tensor squashed, "
         "Tensor cells, Tensor w_rec, bool h_adds, bool c_adds) -> ()");
-  m.def("gru_forward(Tensor(a!) recurrent, Tensor(b!) candidate, Tensor(c!) path, Tensor drives, Tensor w_rec_t) -> ()");
+  m.def("gru_forward(Tensor(a!) recurrent, Tensor(b!) candidate, Tensor(c!) path, Tensor drives, Tensor b_rec, "
+        "Tensor w_rec_t, Tensor inputs, Tensor w_in, Tensor bias) -> ()");
   m.def("gru_backward(Tensor(a!) errors, Tensor(b!) pre_grad, Tensor(c!) drive_grad, Tensor recurrent, "
         "Tensor candidate, Tensor path, Tensor w_rec, bool adds) -> ()");
 }
