@@ -144,8 +144,8 @@ struct Projection {
 // Elman: h_t = φ(d_t + h_{t−1} W_recᵀ)
 // ---------------------------------------------------------------------------------------------
 
-// Apply φ to the step's pre-activations. From-output activations work in place on h (which holds
-// the pre-activation); "gelu" and "step" read `pre` and write h.
+// Apply φ to one member's step (a contiguous B x H block). From-output activations work in place on h
+// (which holds the pre-activation); "gelu" and "step" read `pre` and write h.
 void elman_activate(const std::string& activation, Tensor h, const Tensor& pre, double leaky_slope) {
   if (activation == "tanh") {
     h.tanh_();
@@ -161,13 +161,11 @@ void elman_activate(const std::string& activation, Tensor h, const Tensor& pre, 
   } else if (activation == "step") {
     // (a > 0) + 0·a, as gradtrace.activations computes it (0·a keeps a NaN or an infinity's NaN).
     AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "gradtrace_step", [&] {
-      const int64_t K = h.size(0), n = h.size(1) * h.size(2);
-      for (int64_t k = 0; k < K; ++k) {
-        scalar_t* out = h[k].data_ptr<scalar_t>();
-        const scalar_t* a = pre[k].data_ptr<scalar_t>();
-        for (int64_t j = 0; j < n; ++j) {
-          out[j] = (a[j] > scalar_t(0) ? scalar_t(1) : scalar_t(0)) + scalar_t(0) * a[j];
-        }
+      const int64_t n = h.numel();  // one contiguous block
+      scalar_t* out = h.data_ptr<scalar_t>();
+      const scalar_t* a = pre.data_ptr<scalar_t>();
+      for (int64_t j = 0; j < n; ++j) {
+        out[j] = (a[j] > scalar_t(0) ? scalar_t(1) : scalar_t(0)) + scalar_t(0) * a[j];
       }
     });
   } else {
@@ -192,14 +190,16 @@ void elman_forward(Tensor path, Tensor pre, const Tensor& w_rec_t, std::string a
     const scalar_t* w = w_rec_t.data_ptr<scalar_t>();
     scalar_t* a = from_pre ? pre.data_ptr<scalar_t>() : nullptr;
     const Projection<scalar_t> project(inputs, w_in, bias, B);
-    for (int64_t t = 0; t < T; ++t) {
-      for (int64_t k = 0; k < K; ++k) {
+    // Member by member, all steps of one member together: its W_rec stays in cache for the whole window.
+    for (int64_t k = 0; k < K; ++k) {
+      const Tensor path_k = path.select(0, k), pre_k = from_pre ? pre.select(0, k) : Tensor();
+      for (int64_t t = 0; t < T; ++t) {
         const scalar_t* previous = h + (k * (T + 1) + t) * B * H;
         scalar_t* target = from_pre ? a + (k * T + t) * B * H : h + (k * (T + 1) + t + 1) * B * H;
         if (project) project.into(target, H, k, t);
         gemm<scalar_t>(false, false, B, H, H, scalar_t(1), previous, H, w + k * H * H, H, target, H);
+        elman_activate(activation, path_k.select(0, t + 1), from_pre ? pre_k.select(0, t) : Tensor(), leaky_slope);
       }
-      elman_activate(activation, path.select(1, t + 1), from_pre ? pre.select(1, t) : Tensor(), leaky_slope);
     }
   });
 }
@@ -226,8 +226,8 @@ void elman_backward(Tensor errors, Tensor pre_grad, const Tensor& slope, const T
     const scalar_t* h = path.data_ptr<scalar_t>();
     const scalar_t* w = w_rec.data_ptr<scalar_t>();
     const scalar_t one = 1;
-    for (int64_t t = T - 1; t >= 0; --t) {
-      for (int64_t k = 0; k < K; ++k) {
+    for (int64_t k = 0; k < K; ++k) {  // member by member: its W_rec stays in cache
+      for (int64_t t = T - 1; t >= 0; --t) {
         const int64_t at_t = (k * T + t) * n;
         if (t < T - 1) {
           gemm<scalar_t>(false, false, B, H, H, adds ? scalar_t(1) : scalar_t(0), a + at_t + n, H,
@@ -270,34 +270,30 @@ void lstm_forward(Tensor gates, Tensor candidate, Tensor squashed, Tensor path, 
     const scalar_t* tc = squashed.data_ptr<scalar_t>();
     const scalar_t* w = w_rec_t.data_ptr<scalar_t>();
     const Projection<scalar_t> project(inputs, w_in, bias, B);
-    for (int64_t t = 0; t < T; ++t) {
-      for (int64_t k = 0; k < K; ++k) {
-        if (project) project.into(z + (k * T + t) * B * G, G, k, t);
-        gemm<scalar_t>(false, false, B, G, H, scalar_t(1), h + (k * (T + 1) + t) * n, H, w + k * G * H, G,
-                       z + (k * T + t) * B * G, G);
-      }
-      Tensor step = gates.select(1, t);
-      Tensor candidate_t = candidate.select(1, t);
-      at::tanh_out(candidate_t, step.narrow(-1, 2 * H, H));
-      step.sigmoid_();
-      for (int64_t k = 0; k < K; ++k) {  // c_t = f ⊙ c_{t−1} + i ⊙ g
-        const scalar_t* zk = z + (k * T + t) * B * G;
+    for (int64_t k = 0; k < K; ++k) {  // member by member: its W_rec stays in cache for the whole window
+      const Tensor gates_k = gates.select(0, k), candidate_k = candidate.select(0, k);
+      const Tensor squashed_k = squashed.select(0, k), cells_k = cells.select(0, k);
+      for (int64_t t = 0; t < T; ++t) {
+        scalar_t* zk = z + (k * T + t) * B * G;
+        if (project) project.into(zk, G, k, t);
+        gemm<scalar_t>(false, false, B, G, H, scalar_t(1), h + (k * (T + 1) + t) * n, H, w + k * G * H, G, zk, G);
+        Tensor step = gates_k.select(0, t);
+        Tensor candidate_t = candidate_k.select(0, t);
+        at::tanh_out(candidate_t, step.narrow(-1, 2 * H, H));
+        step.sigmoid_();
         const scalar_t* gk = g + (k * T + t) * n;
         const scalar_t* c_old = c + (k * (T + 1) + t) * n;
         scalar_t* c_new = c + (k * (T + 1) + t + 1) * n;
-        for (int64_t b = 0; b < B; ++b) {
+        for (int64_t b = 0; b < B; ++b) {  // c_t = f ⊙ c_{t−1} + i ⊙ g
           const scalar_t* i = zk + b * G;
           const scalar_t* f = i + H;
           for (int64_t j = 0; j < H; ++j) c_new[b * H + j] = f[j] * c_old[b * H + j] + i[j] * gk[b * H + j];
         }
-      }
-      Tensor squashed_t = squashed.select(1, t);
-      at::tanh_out(squashed_t, cells.select(1, t + 1));
-      for (int64_t k = 0; k < K; ++k) {  // h_t = o ⊙ tanh(c_t)
-        const scalar_t* zk = z + (k * T + t) * B * G;
+        Tensor squashed_t = squashed_k.select(0, t);
+        at::tanh_out(squashed_t, cells_k.select(0, t + 1));
         const scalar_t* tk = tc + (k * T + t) * n;
         scalar_t* h_new = h + (k * (T + 1) + t + 1) * n;
-        for (int64_t b = 0; b < B; ++b) {
+        for (int64_t b = 0; b < B; ++b) {  // h_t = o ⊙ tanh(c_t)
           const scalar_t* o = zk + b * G + 3 * H;
           for (int64_t j = 0; j < H; ++j) h_new[b * H + j] = o[j] * tk[b * H + j];
         }
@@ -329,8 +325,8 @@ void lstm_backward(Tensor errors, Tensor pre_grad, const Tensor& gates, const Te
     const scalar_t* c = cells.data_ptr<scalar_t>();
     const scalar_t* w = w_rec.data_ptr<scalar_t>();
     const scalar_t one = 1;
-    for (int64_t t = T - 1; t >= 0; --t) {
-      for (int64_t k = 0; k < K; ++k) {
+    for (int64_t k = 0; k < K; ++k) {  // member by member: its W_rec stays in cache
+      for (int64_t t = T - 1; t >= 0; --t) {
         const int64_t at_t = (k * T + t) * n;
         scalar_t* dz_t = dz + (k * T + t) * B * G;
         const scalar_t* z_t = z + (k * T + t) * B * G;
@@ -396,44 +392,36 @@ void gru_forward(Tensor recurrent, Tensor candidate, Tensor path, const Tensor& 
     const scalar_t* w = w_rec_t.data_ptr<scalar_t>();
     const Projection<scalar_t> project(inputs, w_in, bias, B);
     if (!project) check_buffer(drives, "drives", recurrent);
-    Tensor scratch = project ? at::empty({K, B, G}, recurrent.options()) : Tensor();
-    for (int64_t t = 0; t < T; ++t) {
-      for (int64_t k = 0; k < K; ++k) {
+    Tensor scratch = project ? at::empty({B, G}, recurrent.options()) : Tensor();
+    for (int64_t k = 0; k < K; ++k) {  // member by member: its W_rec stays in cache for the whole window
+      const Tensor recurrent_k = recurrent.select(0, k), candidate_k = candidate.select(0, k);
+      const scalar_t* b_k = br + k * G;
+      for (int64_t t = 0; t < T; ++t) {
         const scalar_t* d_k;
         if (project) {
-          scalar_t* block = scratch.data_ptr<scalar_t>() + k * B * G;
+          scalar_t* block = scratch.data_ptr<scalar_t>();
           project.into(block, G, k, t);
           d_k = block;
         } else {
           d_k = drives.data_ptr<scalar_t>() + (k * T + t) * B * G;
         }
         scalar_t* u_k = u + (k * T + t) * B * G;
-        const scalar_t* b_k = br + k * G;
         for (int64_t b = 0; b < B; ++b) {  // (d_r + b_r, d_z + b_z, b_n)
           for (int64_t j = 0; j < 2 * H; ++j) u_k[b * G + j] = d_k[b * G + j] + b_k[j];
           std::copy(b_k + 2 * H, b_k + G, u_k + b * G + 2 * H);
         }
         gemm<scalar_t>(false, false, B, G, H, scalar_t(1), h + (k * (T + 1) + t) * n, H, w + k * G * H, G,
                        u_k, G);
-      }
-      recurrent.select(1, t).narrow(-1, 0, 2 * H).sigmoid_();
-      for (int64_t k = 0; k < K; ++k) {  // n_t's pre-activation d_n + r ⊙ u_n
-        const scalar_t* u_k = u + (k * T + t) * B * G;
-        const scalar_t* d_k = project ? scratch.data_ptr<scalar_t>() + k * B * G
-                                      : drives.data_ptr<scalar_t>() + (k * T + t) * B * G;
+        recurrent_k.select(0, t).narrow(-1, 0, 2 * H).sigmoid_();
         scalar_t* n_k = cand + (k * T + t) * n;
-        for (int64_t b = 0; b < B; ++b) {
+        for (int64_t b = 0; b < B; ++b) {  // n_t's pre-activation d_n + r ⊙ u_n
           const scalar_t* r = u_k + b * G;
           for (int64_t j = 0; j < H; ++j) n_k[b * H + j] = d_k[b * G + 2 * H + j] + r[j] * r[2 * H + j];
         }
-      }
-      candidate.select(1, t).tanh_();
-      for (int64_t k = 0; k < K; ++k) {  // h_t = lerp(n_t, h_{t−1}, z_t), in ATen's two-branch form
-        const scalar_t* u_k = u + (k * T + t) * B * G;
-        const scalar_t* n_k = cand + (k * T + t) * n;
+        candidate_k.select(0, t).tanh_();
         const scalar_t* h_old = h + (k * (T + 1) + t) * n;
         scalar_t* h_new = h + (k * (T + 1) + t + 1) * n;
-        for (int64_t b = 0; b < B; ++b) {
+        for (int64_t b = 0; b < B; ++b) {  // h_t = lerp(n_t, h_{t−1}, z_t), in ATen's two-branch form
           const scalar_t* z = u_k + b * G + H;
           for (int64_t j = 0; j < H; ++j) {
             const scalar_t start = n_k[b * H + j], end = h_old[b * H + j], weight = z[j];
@@ -471,8 +459,8 @@ void gru_backward(Tensor errors, Tensor pre_grad, Tensor drive_grad, const Tenso
     const scalar_t* h = path.data_ptr<scalar_t>();
     const scalar_t* w = w_rec.data_ptr<scalar_t>();
     const scalar_t one = 1;
-    for (int64_t t = T - 1; t >= 0; --t) {
-      for (int64_t k = 0; k < K; ++k) {
+    for (int64_t k = 0; k < K; ++k) {  // member by member: its W_rec stays in cache
+      for (int64_t t = T - 1; t >= 0; --t) {
         const int64_t at_t = (k * T + t) * n;
         scalar_t* du_t = du + (k * T + t) * B * G;
         const scalar_t* u_t = u + (k * T + t) * B * G;
