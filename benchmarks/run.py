@@ -434,6 +434,34 @@ def evaluate_goals(summary: dict) -> dict[str, dict]:
     return goals
 
 
+def measure_torch_threads(settings: Settings, *, steps: int = 20) -> dict:
+    """How many cores torch's own steps really keep busy under ``torch.set_num_threads(settings.threads)``.
+
+    Runs each torch module's step (``torch.nn.LSTM`` is oneDNN's fused kernel) ``steps`` times at the
+    step sections' sizes and divides the process's CPU time by the wall time: 1.0 means one busy core.
+    Also counts the process's threads afterwards (OpenMP pools, oneDNN's, Python's) from /proc.
+    """
+    generator = torch.Generator().manual_seed(settings.seed)
+    inputs = torch.randn(settings.batch, settings.lengths[0], INPUT_SIZE, generator=generator)
+    targets = torch.randn(settings.batch, OUTPUT_SIZE, generator=generator)
+    result = {}
+    for name, (_, reference) in CELLS.items():
+        step = torch_step(reference(INPUT_SIZE, settings.hidden, batch_first=True), nn.Linear(settings.hidden,
+                                                                                              OUTPUT_SIZE),
+                          inputs, targets)
+        step()
+        wall, cpu = time.perf_counter(), time.process_time()
+        for _ in range(steps):
+            step()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        result[REFERENCES[name]] = cpu / wall
+    try:
+        threads = len(os.listdir("/proc/self/task"))
+    except OSError:
+        threads = None
+    return {"cpu_per_wall": result, "process_threads": threads, "torch_threads": torch.get_num_threads()}
+
+
 def run(settings: Settings, *, log: Callable[[str], None] = lambda message: None) -> dict:
     """Run every section and return the summary: settings, machine, the sections' results and goals."""
     torch.set_num_threads(settings.threads)
@@ -441,6 +469,8 @@ def run(settings: Settings, *, log: Callable[[str], None] = lambda message: None
     start = time.perf_counter()
     native_available()  # loads the compiled loops, building them first if no cached build exists
     summary["machine"]["native"] = {**native_status(), "load_seconds": time.perf_counter() - start}
+    log("measuring how many cores torch's own steps use ...")
+    summary["machine"]["torch_threads_used"] = measure_torch_threads(settings)
     summary["steps"] = {}
     for index, length in enumerate(settings.lengths):
         log(f"timing one training step at T={length} ...")
@@ -485,6 +515,14 @@ def _native_line(native: dict) -> str:
     return f"traced steps on the compiled time loops ({where}; their build took {built})"
 
 
+def _threads_line(used: dict | None) -> list[str]:
+    if not used:
+        return []
+    busy = ", ".join(f"{name} {value:.2f}" for name, value in used["cpu_per_wall"].items())
+    return [f"cores busy per wall second with torch.set_num_threads({used['torch_threads']}): {busy} "
+            f"({used['process_threads']} threads in the process)"]
+
+
 def format_table(summary: dict) -> str:
     """Draw the summary as one plain-text table: candidate, ms, IQR, ratio, goal, met?."""
     s, machine, goals = summary["settings"], summary["machine"], summary["goals"]
@@ -496,6 +534,7 @@ def format_table(summary: dict) -> str:
         f"torch {machine['torch']}, CPU {machine['cpu_model']} ({machine['cpus']} CPUs), load average "
         f"{machine['load_average']} at start, {machine['load_average_end']} at end",
         _native_line(machine.get("native", {})),
+        *_threads_line(machine.get("torch_threads_used")),
         "",
         f"{'candidate':<27} {'ms':>9} {'IQR':>8}  {'ratio':<44} {'goal':<10} met?",
     ]

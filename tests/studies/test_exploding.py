@@ -112,7 +112,7 @@ def _made_to_order(tmp_path, clipped_losses, omega_losses):
     _put(store, CLIP_NORM, 0, clipped_losses)
     _put(store, TBPTT_SHORT, 0, [0.001] * 5)
     _put(store, TBPTT_LONG, 4, [inf] * 4 + [0.001])
-    _put(store, OMEGA, 4, omega_losses)
+    _put(store, OMEGA, int(np.isinf(omega_losses).sum()), omega_losses)
     _put(store, OMEGA_CLIP, 0, [0.001] * 5)
     return {v.name: v for v in evaluate_claims(store, Exploding(ExplodingConfig(
         cures=(PLAIN, CLIP_NORM, TBPTT_SHORT, TBPTT_LONG, OMEGA, OMEGA_CLIP))))}
@@ -135,6 +135,17 @@ def test_a_penalty_alone_that_trains_one_member_below_the_baseline_is_not_a_dive
     inf = np.inf
     verdicts = _made_to_order(tmp_path, [0.001] * 5, [inf] * 4 + [0.001])
     assert not verdicts["omega-needs-clipping"].held
+
+
+def test_a_member_that_blows_up_without_overflowing_counts_as_diverging(tmp_path):
+    """Whether an exploding member overflows or stops at a huge finite loss is rounding: both count."""
+    inf = np.inf
+    below_the_bar = _made_to_order(tmp_path / "a", [0.001] * 5, [inf] * 3 + [0.5, 0.6])  # 25 and 30 x the baseline
+    assert not below_the_bar["omega-needs-clipping"].held  # 3 in 5 diverge: not most
+    blown = _made_to_order(tmp_path / "b", [0.001] * 5, [inf] * 3 + [2e5, 3.0])  # 3.0 is 150 x the baseline
+    verdict = blown["omega-needs-clipping"]
+    assert verdict.held
+    assert "3/5 members diverge and 2/5 finish above 100 × the baseline without overflowing" in verdict.sentence["en"]
 
 
 def test_the_config_refuses_what_it_cannot_run():
