@@ -126,3 +126,11 @@ def test_drives_projected_inside_the_loop_equal_drives_given(bptt_loops, monkeyp
     for ours, reference in zip(*results, strict=True):
         torch.testing.assert_close(ours, reference, rtol=1e-12, atol=1e-12)
     assert float(results[0][1].abs().amax()) > 1e-6, "the inputs' gradient must not be trivially zero"
+
+
+def test_inputs_with_odd_strides_on_unit_dimensions_run(bptt_loops):
+    """A (B, T, 1) view whose unit dimension has an unusual stride is valid input on both loops."""
+    inputs = torch.randn(1, 4, 1, dtype=F64).movedim(0, -1)  # shape (4, 1, 1), strides (1, 1, 4)
+    model = ElmanRNN(1, 4, 1, seed=0, dtype=F64)
+    trajectory = model(inputs, probe=True)
+    torch.testing.assert_close(trajectory.outputs, model(inputs.contiguous(), probe=True).outputs, rtol=0, atol=0)

@@ -72,3 +72,16 @@ def test_the_pool_is_bounded_and_clears(bptt_loops, monkeypatch):
     monkeypatch.setattr(workspace, "MAX_BYTES", 0)
     _step(model, torch.randn(4, 6, 3, dtype=F64), probe=False)
     assert workspace.pooled_bytes() == 0
+
+
+@pytest.mark.parametrize("cls", [ElmanRNN, LSTM, GRU])
+def test_a_step_after_an_inference_mode_forward_trains(bptt_loops, cls):
+    """Buffers made under inference_mode are inference tensors: pooled, they would break the next training step."""
+    model = cls(2, 6, 1, num_models=2, seed=0)
+    inputs = torch.randn(4, 9, 2)
+    with torch.inference_mode():
+        model(inputs, probe=False)
+        model(inputs, probe=False)
+    trajectory = model(inputs, probe=True)
+    trajectory.outputs.sum().backward()
+    assert model.W_rec.grad is not None and bool(torch.isfinite(model.W_rec.grad).all())

@@ -175,7 +175,10 @@ class RecurrentModel(nn.Module):
     def _projection_time_major(self, inputs: torch.Tensor) -> Projection:
         """The drives of ``project_inputs`` time-major, left unprojected for the compiled loops."""
         B, T, width = inputs.shape[-3:]  # noqa: N806
-        flat = inputs.transpose(-3, -2).reshape(-1, T * B, width).contiguous().expand(self.num_models, -1, -1)
+        flat = inputs.transpose(-3, -2).reshape(-1, T * B, width)
+        if flat.stride()[1:] != (width, 1):  # the loops read rows of `width` values one after the other
+            flat = flat.clone(memory_format=torch.contiguous_format)
+        flat = flat.expand(self.num_models, -1, -1)
         return Projection(self.b[:, None, :], flat, self.W_in.transpose(1, 2), T)
 
     def _project_time_major(self, inputs: torch.Tensor, lease=None) -> torch.Tensor:

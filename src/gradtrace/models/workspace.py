@@ -14,7 +14,9 @@ when nothing can read them any more:
 
 Only internal buffers are leased: nothing returned to autograd or to the caller (states, probe
 gradients, input gradients) ever comes from the pool, so no returned tensor is overwritten by a later
-step. The pool keeps at most :data:`MAX_BYTES` in all; :func:`clear` empties it.
+step. A buffer made under ``torch.inference_mode()`` is an inference tensor, which no later step outside
+that mode may write: it is freed rather than pooled. The pool keeps at most :data:`MAX_BYTES` in all;
+:func:`clear` empties it.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ __all__ = ["MAX_BYTES", "Lease", "clear", "pooled_bytes"]
 #: The most memory the pool keeps between steps; a buffer that would exceed it is freed instead.
 MAX_BYTES = 512 * 2**20
 
-_lock = threading.Lock()
+# Reentrant: a Lease collected by the garbage collector while this thread holds the lock releases too.
+_lock = threading.RLock()
 _free: dict[tuple, list[torch.Tensor]] = {}
-_state = {"bytes": 0, "enabled": True}
+_state = {"bytes": 0}
 
 
 def _key(shape: tuple[int, ...], like: torch.Tensor) -> tuple:
@@ -48,13 +51,11 @@ class Lease:
     def empty(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
         """Return a contiguous uninitialized buffer of ``shape`` with ``like``'s dtype and device."""
         buffer = None
-        if _state["enabled"]:
-            key = _key(shape, like)
-            with _lock:
-                stack = _free.get(key)
-                if stack:
-                    buffer = stack.pop()
-                    _state["bytes"] -= buffer.nbytes
+        with _lock:
+            stack = _free.get(_key(shape, like))
+            if stack:
+                buffer = stack.pop()
+                _state["bytes"] -= buffer.nbytes
         if buffer is None:
             buffer = like.new_empty(shape)
         self._held.append(buffer)
@@ -63,11 +64,9 @@ class Lease:
     def release(self) -> None:
         """Give every buffer back to the pool (they must not be read or written afterwards)."""
         held, self._held = self._held, []
-        if not _state["enabled"]:
-            return
         with _lock:
             for buffer in held:
-                if _state["bytes"] + buffer.nbytes <= MAX_BYTES:
+                if not buffer.is_inference() and _state["bytes"] + buffer.nbytes <= MAX_BYTES:
                     _free.setdefault(_key(buffer.shape, buffer), []).append(buffer)
                     _state["bytes"] += buffer.nbytes
 

@@ -89,18 +89,20 @@ def build(config: ExplodingConfig) -> list[Claim]:
 def _plain_diverges(config: ExplodingConfig) -> Claim:
     def evaluate(results: Results):
         held, values = diverges(results, PLAIN)
-        return held, {**values, "rho": config.spectral_radius}
+        return held, {**values, "rho": config.spectral_radius, "blown_up": BLOWN_UP}
 
     return Claim(
         "plain-sgd-diverges",
         {"en": "Started with ρ(W_rec) > 1, plain SGD diverges: the loss of most members (at least 4 in 5) turns NaN "
-               "or infinite, and no member ends below the persistence baseline.",
+               "or infinite or blows up, and no member ends below the persistence baseline.",
          "pt": "Partindo de ρ(W_rec) > 1, o SGD simples diverge: a perda da maioria dos membros (pelo menos 4 em 5) "
-               "vira NaN ou infinita, e nenhum membro termina abaixo da referência de persistência."},
+               "vira NaN ou infinita ou explode, e nenhum membro termina abaixo da referência de persistência."},
         {"en": "At ρ = {rho:g} without a cure, {n_div}/{K} members diverge, the first at step {step}, the gradient's "
-               "norm having reached {norm:.1e}; {n_below}/{K} end below the baseline.",
+               "norm having reached {norm:.1e}, and {n_blown}/{K} finish above {blown_up:g} × the baseline without "
+               "overflowing; {n_below}/{K} end below the baseline.",
          "pt": "Com ρ = {rho:g} e sem cura, {n_div}/{K} membros divergem, o primeiro no passo {step}, depois de a "
-               "norma do gradiente chegar a {norm:.1e}; {n_below}/{K} terminam abaixo da referência."},
+               "norma do gradiente chegar a {norm:.1e}, e {n_blown}/{K} terminam acima de {blown_up:g} × a "
+               "referência sem estourar; {n_below}/{K} terminam abaixo da referência."},
         evaluate, requires=(PLAIN,))
 
 
@@ -150,24 +152,27 @@ def _clipping_by_value_trains(config: ExplodingConfig) -> Claim:
 def _short_truncation_trains(config: ExplodingConfig) -> Claim:
     def evaluate(results: Results):
         short, values = trains(results, TBPTT_SHORT)
-        long_ = results.summary(TBPTT_LONG)
-        long_diverges = long_[DIVERGED] >= MOST * long_[SEEDS]
+        _, long_values = diverges(results, TBPTT_LONG)
+        long_diverges = long_values["n_div"] + long_values["n_blown"] >= MOST * long_values["K"]
         return short and long_diverges, {**values, "k_short": config.short_truncation,
-                                         "k_long": config.long_truncation, "n_div_long": long_[DIVERGED]}
+                                         "k_long": config.long_truncation, "n_div_long": long_values["n_div"],
+                                         "n_blown_long": long_values["n_blown"], "blown_up": BLOWN_UP}
 
     return Claim(
         "short-truncation-trains",
         {"en": "Truncated back-propagation caps the explosion when its window is short: back-propagating a few "
                "steps, the same start trains (at most 1 member in 5 diverges, median held-out loss at most a quarter "
-               "of the baseline); with a longer window most members (at least 4 in 5) diverge again.",
+               "of the baseline); with a longer window most members (at least 4 in 5) diverge or blow up again.",
          "pt": "A retropropagação truncada contém a explosão quando a janela é curta: retropropagando poucos passos, o "
                "mesmo ponto de partida treina (no máximo 1 membro em 5 diverge, perda mediana em dados separados em "
                "no máximo um quarto da referência); com uma janela mais longa a maioria dos membros (pelo menos 4 em "
-               "5) volta a divergir."},
+               "5) volta a divergir ou explodir."},
         {"en": "TBPTT with k = {k_short}: {n_div}/{K} members diverge and the median held-out loss is {loss:.4f}, "
-               "{ratio:.0%} of the baseline {baseline:.4f}; with k = {k_long}: {n_div_long}/{K} diverge.",
+               "{ratio:.0%} of the baseline {baseline:.4f}; with k = {k_long}: {n_div_long}/{K} diverge and "
+               "{n_blown_long}/{K} finish above {blown_up:g} × the baseline without overflowing.",
          "pt": "BPTT truncada com k = {k_short}: {n_div}/{K} membros divergem e a perda mediana em dados separados é "
-               "{loss:.4f}, {ratio:.0%} da referência {baseline:.4f}; com k = {k_long}: {n_div_long}/{K} divergem."},
+               "{loss:.4f}, {ratio:.0%} da referência {baseline:.4f}; com k = {k_long}: {n_div_long}/{K} divergem e "
+               "{n_blown_long}/{K} terminam acima de {blown_up:g} × a referência sem estourar."},
         evaluate, requires=(TBPTT_SHORT, TBPTT_LONG))
 
 
