@@ -103,11 +103,9 @@ def test_the_compiled_loops_run_and_count(bptt_loops, cls):
                                               (LSTM, {}), (GRU, {})])
 @pytest.mark.parametrize("shared", [True, False], ids=["shared-inputs", "per-member-inputs"])
 @pytest.mark.parametrize("sizes", [(3, 7, 2), (1, 4, 1)], ids=["B3-T7-I2", "B1-T4-I1"])
-def test_drives_projected_inside_the_loop_equal_drives_given(bptt_loops, monkeypatch, cls, options, shared, sizes):
+def test_drives_projected_inside_the_loop_equal_drives_given(compiled_loops, monkeypatch, cls, options, shared, sizes):
     """The compiled loops project each step's drives themselves (bptt.Projection); handing them the
     drives projected beforehand must give the same states, gradients and probe gradients in float64."""
-    if bptt_loops != "compiled":
-        pytest.skip("only the compiled loops project inside the loop")
     from gradtrace.models import bptt
 
     batch, steps, width = sizes
