@@ -132,3 +132,29 @@ def test_inputs_with_odd_strides_on_unit_dimensions_run(bptt_loops):
     model = ElmanRNN(1, 4, 1, seed=0, dtype=F64)
     trajectory = model(inputs, probe=True)
     torch.testing.assert_close(trajectory.outputs, model(inputs.contiguous(), probe=True).outputs, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("cls", [ElmanRNN, LSTM, GRU])
+@pytest.mark.parametrize("frozen", [(), ("W_in",), ("b",), ("W_in", "b")], ids=["none", "W_in", "b", "both"])
+def test_projection_gradients_with_frozen_input_weights_equal_the_python_loops(monkeypatch, cls, frozen):
+    """With the input weights or bias frozen (either or both), the compiled loops' projection gives the
+    inputs' and every other gradient of the Python loops (float64)."""
+    _require_compiled()
+    results = []
+    for mode in ("0", "1"):
+        monkeypatch.setenv("GRADTRACE_NATIVE", mode)
+        model = cls(3, 5, 1, num_models=2, seed=1, dtype=F64)
+        for name in frozen:
+            getattr(model, name).requires_grad_(False)
+        inputs = torch.randn(2, 4, 6, 3, dtype=F64, generator=torch.Generator().manual_seed(2), requires_grad=True)
+        trajectory = model(inputs, probe=True)
+        loss = trajectory.outputs.square().sum() + trajectory.states.sum()
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        results.append(torch.autograd.grad(loss, [inputs, trajectory.probes, *trainable]))
+    for ours, reference in zip(results[1], results[0], strict=True):
+        torch.testing.assert_close(ours, reference, rtol=1e-12, atol=1e-12)
+
+
+def _require_compiled() -> None:
+    if not native_available():
+        pytest.skip(f"the compiled time loops are not available here: {native_status()['reason']}")
