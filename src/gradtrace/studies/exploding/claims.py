@@ -52,7 +52,7 @@ BLOWN_UP = 100.0
 
 
 def diverges(results: Results, run: str) -> tuple[bool, dict[str, Any]]:
-    """Return whether ``run`` diverges (most members non-finite or blown up, none below the baseline) and its numbers."""
+    """Whether ``run`` diverges (most members non-finite or blown up, none below the baseline), and its numbers."""
     summary = results.summary(run)
     members, diverged, below = summary[SEEDS], summary[DIVERGED], summary[BELOW_BASELINE]
     first = summary[FIRST_DIVERGENCE]
@@ -187,12 +187,13 @@ def _needs_clipping_claim(name: str, alone: str, clipped: str, statement: Mappin
 
     return Claim(
         name, statement,
-        {"en": penalty["en"] + ": {n_div_alone}/{K} members diverge and {n_blown_alone}/{K} finish above {blown_up:g} × "
-               "the baseline without overflowing; {n_below_alone}/{K} end below the baseline; "
+        {"en": penalty["en"] + ": {n_div_alone}/{K} members diverge and {n_blown_alone}/{K} finish above "
+               "{blown_up:g} × the baseline without overflowing; {n_below_alone}/{K} end below the baseline; "
                "followed by clipping by norm: {n_div}/{K} diverge, median held-out loss {loss:.4f}, {ratio:.0%} of "
                "the baseline {baseline:.4f}.",
          "pt": penalty["pt"] + ": {n_div_alone}/{K} membros divergem e {n_blown_alone}/{K} terminam acima de "
-               "{blown_up:g} × a referência sem estourar; {n_below_alone}/{K} terminam abaixo da referência; seguida da poda pela norma: {n_div}/{K} divergem, perda mediana em dados separados "
+               "{blown_up:g} × a referência sem estourar; {n_below_alone}/{K} terminam abaixo da referência; "
+               "seguida da poda pela norma: {n_div}/{K} divergem, perda mediana em dados separados "
                "{loss:.4f}, {ratio:.0%} da referência {baseline:.4f}."},
         evaluate, requires=(alone, clipped))
 
@@ -201,10 +202,11 @@ def _omega_needs_clipping(config: ExplodingConfig) -> Claim:
     return _needs_clipping_claim(
         "omega-needs-clipping", OMEGA, OMEGA_CLIP,
         {"en": "Pascanu's Ω alone does not stop the divergence: most members (at least 4 in 5) still diverge or blow "
-               "up, and none ends below the baseline. Ω followed by clipping by norm, as Pascanu et al. trained, trains.",
+               "up, and none ends below the baseline. Ω followed by clipping by norm, as Pascanu et al. trained, "
+               "trains.",
          "pt": "O Ω de Pascanu sozinho não impede a divergência: a maioria dos membros (pelo menos 4 em 5) ainda "
-               "diverge ou explode, e nenhum termina abaixo da referência. O Ω seguido da poda pela norma, como Pascanu et al. "
-               "treinaram, treina."},
+               "diverge ou explode, e nenhum termina abaixo da referência. O Ω seguido da poda pela norma, como "
+               "Pascanu et al. treinaram, treina."},
         {"en": "Ω alone (α = {alpha:g})", "pt": "Com a penalidade Ω sozinha (α = {alpha:g})"},
         {"alpha": config.omega_weight})
 
