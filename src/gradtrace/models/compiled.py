@@ -11,7 +11,8 @@ tests run on both).
 It is built at first use with ``torch.utils.cpp_extension`` (a C++ compiler and ninja) into a cache
 folder, and loaded from there by every later process without a compiler: ``$TORCH_EXTENSIONS_DIR``
 when set, else ``$GRADTRACE_CACHE/native`` (default ``~/.cache/gradtrace/native``), in a subfolder
-named by a hash of the source, the compiler flags and the torch and Python versions. The build
+named by a hash of the source, the compiler flags, the torch and Python versions and the CPU's feature
+flags (the build uses the machine's vector instructions). The build
 takes tens of seconds once per machine (see :func:`native_status` for how long it took).
 
 ``GRADTRACE_NATIVE`` chooses the path: ``auto`` (the default) uses the compiled loops wherever they
@@ -34,7 +35,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["NATIVE_MODES", "NativeBuildWarning", "native_available", "native_loops", "native_status"]
+__all__ = ["NATIVE_MODES", "NativeBuildWarning", "native_applies", "native_available", "native_loops", "native_status"]
 
 #: Values of the ``GRADTRACE_NATIVE`` environment variable.
 NATIVE_MODES = ("auto", "0", "1")
