@@ -84,11 +84,6 @@ class Projection(NamedTuple):
         K, rows, _ = self.flat.shape  # noqa: N806
         return torch.baddbmm(self.bias, self.flat, self.W_in_T).view(K, self.steps, rows // self.steps, -1)
 
-    def shape(self) -> tuple[int, int, int, int]:
-        """(K, T, B, G·H), the drives' shape."""
-        K, rows, _ = self.flat.shape  # noqa: N806
-        return K, self.steps, rows // self.steps, self.W_in_T.shape[-1]
-
 
 _NO_PROJECTION = (None, None, None)
 
